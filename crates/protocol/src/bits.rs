@@ -1,0 +1,235 @@
+//! Bit-level packing for snapshot bodies: fixed-width fields and exp-Golomb codes, LSB-first.
+//!
+//! Bits are written least significant first into bytes filled from their lowest bit (bit `i` of the
+//! stream is bit `i % 8` of byte `i / 8`). The last byte is zero-padded.
+
+/// Appends bits to a reusable byte buffer.
+#[derive(Debug, Default, Clone)]
+pub struct BitWriter {
+    bytes: Vec<u8>,
+    /// Bits used in the last byte (0 means the last byte is full or there is none).
+    used: u32,
+}
+
+impl BitWriter {
+    /// Empties the writer, keeping its allocation.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.used = 0;
+    }
+
+    /// The bytes written so far (the last one zero-padded).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Number of bits written.
+    pub fn bit_len(&self) -> usize {
+        if self.used == 0 {
+            self.bytes.len() * 8
+        } else {
+            (self.bytes.len() - 1) * 8 + self.used as usize
+        }
+    }
+
+    /// Writes the low `count` bits of `value` (count <= 32).
+    pub fn write(&mut self, value: u32, count: u32) {
+        debug_assert!(count <= 32);
+        let mut value = if count == 32 {
+            value as u64
+        } else {
+            (value as u64) & ((1u64 << count) - 1)
+        };
+        let mut remaining = count;
+        while remaining > 0 {
+            if self.used == 0 {
+                self.bytes.push(0);
+            }
+            let free = 8 - self.used;
+            let take = free.min(remaining);
+            let last = self.bytes.len() - 1;
+            self.bytes[last] |= ((value & ((1 << take) - 1)) as u8) << self.used;
+            value >>= take;
+            remaining -= take;
+            self.used = (self.used + take) % 8;
+        }
+    }
+
+    /// Writes one bit.
+    pub fn write_bit(&mut self, bit: bool) {
+        self.write(bit as u32, 1);
+    }
+
+    /// Writes `value` as an order-`k` exp-Golomb code: `z` zero bits, then a one bit, then the
+    /// low `z + k` bits of `value + 2^k`, where `z + k + 1` is the bit length of `value + 2^k`.
+    /// Zero costs `k + 1` bits.
+    pub fn write_golomb(&mut self, value: u32, k: u32) {
+        let shifted = value as u64 + (1u64 << k);
+        let bit_len = 64 - shifted.leading_zeros();
+        let zeros = bit_len - k - 1;
+        // Prefix: `zeros` zero bits then a one bit.
+        let mut prefix = zeros;
+        while prefix >= 32 {
+            self.write(0, 32);
+            prefix -= 32;
+        }
+        self.write(1 << prefix, prefix + 1);
+        // Suffix: the remaining bit_len - 1 bits below the leading one.
+        let suffix_len = bit_len - 1;
+        let suffix = shifted & ((1u64 << suffix_len) - 1);
+        if suffix_len > 32 {
+            self.write(suffix as u32, 32);
+            self.write((suffix >> 32) as u32, suffix_len - 32);
+        } else {
+            self.write(suffix as u32, suffix_len);
+        }
+    }
+
+    /// Writes a signed value as zigzag (0, -1, 1, -2, ... -> 0, 1, 2, 3, ...) exp-Golomb.
+    pub fn write_signed_golomb(&mut self, value: i32, k: u32) {
+        self.write_golomb(zigzag(value), k);
+    }
+}
+
+/// Reads bits written by [`BitWriter`]; every read is bounds-checked.
+#[derive(Debug, Clone)]
+pub struct BitReader<'a> {
+    bytes: &'a [u8],
+    position: usize,
+}
+
+/// The bit stream ended before a field was complete, or a code was malformed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("bit stream ended or held a malformed code at bit {position}")]
+pub struct BitsError {
+    /// Bit offset where reading failed.
+    pub position: usize,
+}
+
+impl<'a> BitReader<'a> {
+    /// A reader over `bytes`, starting at bit 0.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        BitReader { bytes, position: 0 }
+    }
+
+    /// Bits not yet read (including padding).
+    pub fn remaining(&self) -> usize {
+        self.bytes.len() * 8 - self.position
+    }
+
+    /// Bits read so far.
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
+    /// Reads `count` bits (count <= 32).
+    pub fn read(&mut self, count: u32) -> Result<u32, BitsError> {
+        debug_assert!(count <= 32);
+        if self.remaining() < count as usize {
+            return Err(BitsError {
+                position: self.position,
+            });
+        }
+        let mut value: u64 = 0;
+        let mut got = 0;
+        while got < count {
+            let byte = self.bytes[self.position / 8];
+            let offset = (self.position % 8) as u32;
+            let take = (8 - offset).min(count - got);
+            let bits = (byte >> offset) as u64 & ((1 << take) - 1);
+            value |= bits << got;
+            got += take;
+            self.position += take as usize;
+        }
+        Ok(value as u32)
+    }
+
+    /// Reads one bit.
+    pub fn read_bit(&mut self) -> Result<bool, BitsError> {
+        Ok(self.read(1)? == 1)
+    }
+
+    /// Reads an order-`k` exp-Golomb code whose value must fit in a u32.
+    pub fn read_golomb(&mut self, k: u32) -> Result<u32, BitsError> {
+        let start = self.position;
+        let mut zeros = 0u32;
+        while !self.read_bit()? {
+            zeros += 1;
+            // A u32 value plus 2^k has at most 33 bits: anything longer is malformed.
+            if zeros + k > 32 {
+                return Err(BitsError { position: start });
+            }
+        }
+        let suffix_len = zeros + k;
+        let suffix = if suffix_len > 32 {
+            let low = self.read(32)? as u64;
+            low | ((self.read(suffix_len - 32)? as u64) << 32)
+        } else {
+            self.read(suffix_len)? as u64
+        };
+        let shifted = (1u64 << suffix_len) | suffix;
+        let value = shifted - (1u64 << k);
+        u32::try_from(value).map_err(|_| BitsError { position: start })
+    }
+
+    /// Reads a zigzag exp-Golomb signed value.
+    pub fn read_signed_golomb(&mut self, k: u32) -> Result<i32, BitsError> {
+        Ok(unzigzag(self.read_golomb(k)?))
+    }
+}
+
+/// Maps signed to unsigned so small magnitudes get small codes: 0, -1, 1, -2 -> 0, 1, 2, 3.
+pub fn zigzag(value: i32) -> u32 {
+    ((value << 1) ^ (value >> 31)) as u32
+}
+
+/// Inverse of [`zigzag`].
+pub fn unzigzag(value: u32) -> i32 {
+    ((value >> 1) as i32) ^ -((value & 1) as i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn golomb_sizes() {
+        let mut writer = BitWriter::default();
+        writer.write_golomb(0, 0);
+        assert_eq!(writer.bit_len(), 1);
+        writer.clear();
+        writer.write_golomb(1, 0);
+        assert_eq!(writer.bit_len(), 3);
+        writer.clear();
+        writer.write_golomb(u32::MAX, 0);
+        assert_eq!(writer.bit_len(), 65);
+    }
+
+    proptest! {
+        #[test]
+        fn roundtrip(fields in proptest::collection::vec((any::<u32>(), 0u32..=32, any::<i32>(), 0u32..8), 0..64)) {
+            let mut writer = BitWriter::default();
+            for &(value, count, signed, k) in &fields {
+                writer.write(value, count);
+                writer.write_golomb(value, k);
+                writer.write_signed_golomb(signed, k);
+            }
+            let mut reader = BitReader::new(writer.as_bytes());
+            for &(value, count, signed, k) in &fields {
+                let mask = if count == 32 { u32::MAX } else { (1u32 << count) - 1 };
+                prop_assert_eq!(reader.read(count).unwrap(), value & mask);
+                prop_assert_eq!(reader.read_golomb(k).unwrap(), value);
+                prop_assert_eq!(reader.read_signed_golomb(k).unwrap(), signed);
+            }
+            prop_assert!(reader.remaining() < 8);
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64), k in 0u32..8) {
+            let mut reader = BitReader::new(&bytes);
+            while reader.read_golomb(k).is_ok() {}
+        }
+    }
+}

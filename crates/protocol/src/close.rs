@@ -1,0 +1,50 @@
+//! WebSocket close codes the server uses, with their meaning. docs/PROTOCOL.md has the same table.
+//!
+//! 1000-1015 are the standard codes (RFC 6455); 4000-4999 are tickwire's own.
+
+/// The session ended normally (the client asked to leave).
+pub const NORMAL: u16 = 1000;
+/// The server is shutting down; reconnect later.
+pub const GOING_AWAY: u16 = 1001;
+/// The peer broke the protocol: undecodable bytes, a message out of order, a bad value.
+pub const PROTOCOL_ERROR: u16 = 1002;
+/// The peer sent a frame type the protocol does not use (a text frame).
+pub const UNSUPPORTED_DATA: u16 = 1003;
+/// The peer broke a policy: for example a message rate far over the budget.
+pub const POLICY_VIOLATION: u16 = 1008;
+/// A message or frame was larger than the limit.
+pub const MESSAGE_TOO_BIG: u16 = 1009;
+/// The server failed (for example the room's simulation crashed); nothing the client did.
+pub const INTERNAL_ERROR: u16 = 1011;
+/// The server is full (connection cap); try again later.
+pub const TRY_AGAIN_LATER: u16 = 1013;
+/// The client's protocol version differs from the server's.
+pub const VERSION_MISMATCH: u16 = 4000;
+/// The Hello was invalid (bad name, bad room name) or did not come first.
+pub const BAD_HELLO: u16 = 4001;
+/// The named room is full.
+pub const ROOM_FULL: u16 = 4002;
+/// The client did not complete the handshake or went silent past the deadline.
+pub const TIMEOUT: u16 = 4003;
+/// The client could not keep up: its outgoing queue overflowed.
+pub const TOO_SLOW: u16 = 4004;
+
+/// A short name for a close code, for logs, metrics and reports.
+pub fn name(code: u16) -> &'static str {
+    match code {
+        NORMAL => "normal",
+        GOING_AWAY => "going_away",
+        PROTOCOL_ERROR => "protocol_error",
+        UNSUPPORTED_DATA => "unsupported_data",
+        POLICY_VIOLATION => "policy_violation",
+        MESSAGE_TOO_BIG => "message_too_big",
+        INTERNAL_ERROR => "internal_error",
+        TRY_AGAIN_LATER => "try_again_later",
+        VERSION_MISMATCH => "version_mismatch",
+        BAD_HELLO => "bad_hello",
+        ROOM_FULL => "room_full",
+        TIMEOUT => "timeout",
+        TOO_SLOW => "too_slow",
+        _ => "other",
+    }
+}

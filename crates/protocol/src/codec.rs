@@ -1,0 +1,296 @@
+//! The codec: the only place that calls bincode. Messages are bincode 2 "standard" encoding
+//! (little endian, variable-length integers), one message per frame, with a byte limit on decode
+//! and no trailing bytes allowed.
+
+use bincode::config::{self, Configuration, Limit, LittleEndian, Varint};
+use bincode::error::DecodeError as BincodeError;
+
+use crate::limits::{CLIENT_MSG_MAX, SERVER_MSG_MAX};
+use crate::msg::{ClientMsg, ServerMsg, ValidationError};
+
+/// Why bytes did not decode into a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The frame is larger than the message limit; nothing was decoded.
+    #[error("message is {len} bytes, the limit is {max}")]
+    TooLarge {
+        /// Frame length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The bytes ended in the middle of a message.
+    #[error("message is truncated")]
+    Incomplete,
+    /// The bytes are not a valid message (bad tag, bad UTF-8, a length past the limit, ...).
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// A whole message decoded but bytes were left over.
+    #[error("{0} trailing bytes after the message")]
+    TrailingBytes(usize),
+    /// The message decoded but breaks a protocol rule.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+}
+
+type ClientConfig = Configuration<LittleEndian, Varint, Limit<CLIENT_MSG_MAX>>;
+type ServerConfig = Configuration<LittleEndian, Varint, Limit<SERVER_MSG_MAX>>;
+
+fn client_config() -> ClientConfig {
+    config::standard().with_limit::<CLIENT_MSG_MAX>()
+}
+
+fn server_config() -> ServerConfig {
+    config::standard().with_limit::<SERVER_MSG_MAX>()
+}
+
+/// Appends the encoding of `msg` to `out`.
+pub fn encode_client(msg: &ClientMsg, out: &mut Vec<u8>) {
+    // Invariant: encoding into a Vec cannot fail for these types (no maps of unknown length,
+    // no custom serializers that error).
+    bincode::serde::encode_into_std_write(msg, out, client_config())
+        .expect("encoding a ClientMsg into a Vec cannot fail");
+}
+
+/// Appends the encoding of `msg` to `out`.
+pub fn encode_server(msg: &ServerMsg, out: &mut Vec<u8>) {
+    // Invariant: as in encode_client.
+    bincode::serde::encode_into_std_write(msg, out, server_config())
+        .expect("encoding a ServerMsg into a Vec cannot fail");
+}
+
+/// Decodes one client message from a whole frame, then validates it.
+pub fn decode_client(bytes: &[u8]) -> Result<ClientMsg, DecodeError> {
+    if bytes.len() > CLIENT_MSG_MAX {
+        return Err(DecodeError::TooLarge {
+            len: bytes.len(),
+            max: CLIENT_MSG_MAX,
+        });
+    }
+    let (msg, used): (ClientMsg, usize) =
+        bincode::serde::decode_from_slice(bytes, client_config()).map_err(map_error)?;
+    if used != bytes.len() {
+        return Err(DecodeError::TrailingBytes(bytes.len() - used));
+    }
+    msg.validate()?;
+    Ok(msg)
+}
+
+/// Decodes one server message from a whole frame, then validates it.
+pub fn decode_server(bytes: &[u8]) -> Result<ServerMsg, DecodeError> {
+    if bytes.len() > SERVER_MSG_MAX {
+        return Err(DecodeError::TooLarge {
+            len: bytes.len(),
+            max: SERVER_MSG_MAX,
+        });
+    }
+    let (msg, used): (ServerMsg, usize) =
+        bincode::serde::decode_from_slice(bytes, server_config()).map_err(map_error)?;
+    if used != bytes.len() {
+        return Err(DecodeError::TrailingBytes(bytes.len() - used));
+    }
+    msg.validate()?;
+    Ok(msg)
+}
+
+fn map_error(error: BincodeError) -> DecodeError {
+    match error {
+        BincodeError::UnexpectedEnd { .. } => DecodeError::Incomplete,
+        other => DecodeError::Malformed(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::msg::*;
+
+    fn arb_name() -> impl Strategy<Value = String> {
+        "[a-zA-Z0-9 ]{0,23}[a-z]"
+    }
+
+    fn arb_cmd() -> impl Strategy<Value = InputCmd> {
+        (any::<i8>(), any::<i8>(), any::<u16>(), any::<u8>()).prop_map(
+            |(move_x, move_y, aim, buttons)| InputCmd {
+                move_x,
+                move_y,
+                aim,
+                buttons,
+            },
+        )
+    }
+
+    fn arb_client() -> impl Strategy<Value = ClientMsg> {
+        prop_oneof![
+            (
+                any::<u16>(),
+                arb_name(),
+                proptest::option::of("[a-zA-Z0-9_-]{1,32}"),
+                any::<bool>()
+            )
+                .prop_map(|(version, name, room, spectate)| ClientMsg::Hello(Hello {
+                    version,
+                    name,
+                    room,
+                    spectate
+                })),
+            (
+                any::<u32>(),
+                1u32..u32::MAX - 8,
+                proptest::collection::vec(arb_cmd(), 0..=8)
+            )
+                .prop_map(|(ack_tick, first_seq, cmds)| ClientMsg::Input(Input {
+                    ack_tick,
+                    first_seq,
+                    cmds
+                })),
+            "[ -~]{0,200}".prop_map(|text| ClientMsg::Chat { text }),
+            any::<u32>().prop_map(|nonce| ClientMsg::Ping { nonce }),
+        ]
+    }
+
+    fn arb_server() -> impl Strategy<Value = ServerMsg> {
+        let score = (
+            any::<u32>(),
+            any::<u32>(),
+            arb_name(),
+            any::<u32>(),
+            any::<u32>(),
+        )
+            .prop_map(|(player, entity, name, kills, deaths)| ScoreEntry {
+                player,
+                entity,
+                name,
+                kills,
+                deaths,
+            });
+        prop_oneof![
+            (
+                any::<u32>(),
+                any::<u32>(),
+                "[a-z]{1,32}",
+                1u16..,
+                1u8..,
+                any::<u32>(),
+                proptest::collection::vec(proptest::array::uniform4(-1e4f32..1e4), 0..16)
+            )
+                .prop_map(
+                    |(player, entity, room, tick_rate, snapshot_interval, tick, walls)| {
+                        ServerMsg::Welcome(Welcome {
+                            version: crate::PROTOCOL_VERSION,
+                            player,
+                            entity,
+                            room,
+                            tick_rate,
+                            snapshot_interval,
+                            tick,
+                            map: MapInfo {
+                                name: "arena".into(),
+                                width: 60.0,
+                                height: 40.0,
+                                walls,
+                            },
+                        })
+                    }
+                ),
+            (
+                any::<u32>(),
+                any::<u8>(),
+                any::<u32>(),
+                any::<u32>(),
+                proptest::option::of(proptest::collection::vec(score, 0..8)),
+                proptest::collection::vec(any::<u8>(), 0..256)
+            )
+                .prop_map(
+                    |(tick, baseline_age, last_input, checksum, scores, body)| {
+                        ServerMsg::Snapshot(Snapshot {
+                            tick,
+                            baseline_age,
+                            last_input,
+                            checksum,
+                            scores,
+                            body,
+                        })
+                    }
+                ),
+            (any::<u32>(), arb_name(), "[ -~]{0,200}")
+                .prop_map(|(from, name, text)| ServerMsg::Chat(ChatBroadcast { from, name, text })),
+            (any::<u32>(), any::<u32>()).prop_map(|(nonce, tick)| ServerMsg::Pong { nonce, tick }),
+            (any::<u16>(), "[ -~]{0,120}")
+                .prop_map(|(code, reason)| ServerMsg::Error { code, reason }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn client_roundtrip(msg in arb_client()) {
+            let mut bytes = Vec::new();
+            encode_client(&msg, &mut bytes);
+            prop_assert!(bytes.len() <= CLIENT_MSG_MAX);
+            prop_assert_eq!(decode_client(&bytes), Ok(msg));
+        }
+
+        #[test]
+        fn server_roundtrip(msg in arb_server()) {
+            let mut bytes = Vec::new();
+            encode_server(&msg, &mut bytes);
+            prop_assert_eq!(decode_server(&bytes), Ok(msg));
+        }
+
+        #[test]
+        fn client_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = decode_client(&bytes);
+        }
+
+        #[test]
+        fn server_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = decode_server(&bytes);
+        }
+
+        #[test]
+        fn trailing_bytes_rejected(msg in arb_client(), extra in 1u8..) {
+            let mut bytes = Vec::new();
+            encode_client(&msg, &mut bytes);
+            bytes.push(extra);
+            prop_assert!(decode_client(&bytes).is_err());
+        }
+    }
+
+    #[test]
+    fn huge_length_prefix_is_rejected_without_allocating() {
+        // Chat tag (2), then a string length of 2^32 - 1 (varint tag 252 + u32).
+        let bytes = [2u8, 252, 0xff, 0xff, 0xff, 0xff, b'a'];
+        assert!(matches!(
+            decode_client(&bytes),
+            Err(DecodeError::Malformed(_)) | Err(DecodeError::Incomplete)
+        ));
+    }
+
+    #[test]
+    fn oversize_frame_is_rejected() {
+        let bytes = vec![0u8; CLIENT_MSG_MAX + 1];
+        assert_eq!(
+            decode_client(&bytes),
+            Err(DecodeError::TooLarge {
+                len: CLIENT_MSG_MAX + 1,
+                max: CLIENT_MSG_MAX
+            })
+        );
+    }
+
+    #[test]
+    fn example_hello_bytes() {
+        let msg = ClientMsg::Hello(Hello {
+            version: 1,
+            name: "ann".into(),
+            room: None,
+            spectate: false,
+        });
+        let mut bytes = Vec::new();
+        encode_client(&msg, &mut bytes);
+        assert_eq!(bytes, [0, 1, 3, b'a', b'n', b'n', 0, 0]);
+    }
+}

@@ -1,0 +1,24 @@
+//! Every limit the wire enforces. A decoder rejects anything past these before allocating for it.
+
+/// Largest client message (bytes) a server accepts; also the WebSocket frame cap for clients.
+pub const CLIENT_MSG_MAX: usize = 1024;
+/// Largest server message (bytes) a client accepts.
+pub const SERVER_MSG_MAX: usize = 256 * 1024;
+/// Longest player name (bytes of UTF-8).
+pub const NAME_MAX: usize = 24;
+/// Longest room name (bytes; ASCII letters, digits, `-` and `_`).
+pub const ROOM_NAME_MAX: usize = 32;
+/// Longest chat text (bytes of UTF-8).
+pub const CHAT_MAX: usize = 200;
+/// Longest close/error reason (bytes); WebSocket close frames allow 123.
+pub const REASON_MAX: usize = 120;
+/// Most input commands in one [`crate::Input`] message (the newest plus redundant resends).
+pub const INPUTS_PER_MSG_MAX: usize = 8;
+/// Most entities one snapshot may describe (in view at once).
+pub const VIEW_ENTITIES_MAX: usize = 8192;
+/// Most rows in a score table.
+pub const SCORES_MAX: usize = 256;
+/// Most walls a map sent in [`crate::Welcome`] may have.
+pub const WALLS_MAX: usize = 1024;
+/// Oldest baseline a delta may refer to, in ticks before the snapshot's tick.
+pub const BASELINE_AGE_MAX: u32 = 255;

@@ -1,0 +1,325 @@
+//! The typed messages. One message travels in one binary WebSocket frame; [`crate::codec`] turns
+//! them into bytes. Field order is wire order: changing it changes the protocol version.
+
+use serde::{Deserialize, Serialize};
+
+use crate::limits;
+
+/// Messages a client sends to the server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ClientMsg {
+    /// First message of every session; anything else first is a protocol error.
+    Hello(Hello),
+    /// The client's newest inputs (with redundant resends) and its snapshot acknowledgement.
+    Input(Input),
+    /// A chat line for everyone in the room.
+    Chat {
+        /// UTF-8 text, at most [`limits::CHAT_MAX`] bytes.
+        text: String,
+    },
+    /// Round-trip probe; the server answers [`ServerMsg::Pong`] with the same nonce.
+    Ping {
+        /// Any value the client picks.
+        nonce: u32,
+    },
+}
+
+/// Opens a session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Must equal [`crate::PROTOCOL_VERSION`].
+    pub version: u16,
+    /// Display name, 1..=[`limits::NAME_MAX`] bytes, no control characters.
+    pub name: String,
+    /// Room to join or create; `None` joins the fullest room with a free seat.
+    pub room: Option<String>,
+    /// Join as a spectator: sees the whole room, has no entity, sends no game inputs.
+    pub spectate: bool,
+}
+
+/// One tick's worth of player intent, quantized on the client so client and server agree.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputCmd {
+    /// Horizontal movement, -127..=127 maps to -1.0..=1.0 (-128 is treated as -127).
+    pub move_x: i8,
+    /// Vertical movement, same scale as `move_x`.
+    pub move_y: i8,
+    /// Aim angle: 0..=65535 maps to [0, 2π).
+    pub aim: u16,
+    /// Button bits: bit 0 fires the projectile weapon. Unknown bits are ignored.
+    pub buttons: u8,
+}
+
+/// Inputs `first_seq`, `first_seq + 1`, ... in order, plus the snapshot acknowledgement.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Input {
+    /// Tick of the newest snapshot the client has decoded (0 = none yet). The server encodes later
+    /// snapshots as deltas against it.
+    pub ack_tick: u32,
+    /// Sequence number of `cmds[0]`; sequence numbers start at 1 and increase by one per tick.
+    pub first_seq: u32,
+    /// At most [`limits::INPUTS_PER_MSG_MAX`] commands: the newest last, older unacknowledged ones
+    /// before it so a lost message loses no input.
+    pub cmds: Vec<InputCmd>,
+}
+
+/// Messages the server sends to a client.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ServerMsg {
+    /// Answer to [`Hello`]: who you are and how the room runs.
+    Welcome(Welcome),
+    /// The world as this client may see it at one tick.
+    Snapshot(Snapshot),
+    /// A chat line from a player in the room, in the order the server received them.
+    Chat(ChatBroadcast),
+    /// Answer to [`ClientMsg::Ping`].
+    Pong {
+        /// The nonce from the ping.
+        nonce: u32,
+        /// The room's tick when the ping was answered.
+        tick: u32,
+    },
+    /// Sent just before the server closes the connection; the same code and reason are in the
+    /// WebSocket close frame (see [`crate::close`]).
+    Error {
+        /// A close code from [`crate::close`].
+        code: u16,
+        /// Human-readable reason, at most [`limits::REASON_MAX`] bytes.
+        reason: String,
+    },
+}
+
+/// The server's answer to a [`Hello`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// The server's protocol version.
+    pub version: u16,
+    /// Your player id (0 for a spectator).
+    pub player: u32,
+    /// The network id of your entity (0 for a spectator).
+    pub entity: u32,
+    /// The room you joined.
+    pub room: String,
+    /// Simulation ticks per second.
+    pub tick_rate: u16,
+    /// A snapshot is sent every this many ticks.
+    pub snapshot_interval: u8,
+    /// The room's tick now.
+    pub tick: u32,
+    /// The arena.
+    pub map: MapInfo,
+}
+
+/// The arena's geometry, enough to draw it and to predict movement against its walls.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MapInfo {
+    /// Map name.
+    pub name: String,
+    /// Width in meters (x from 0 to width).
+    pub width: f32,
+    /// Height in meters (y from 0 to height).
+    pub height: f32,
+    /// Axis-aligned walls as `[min_x, min_y, max_x, max_y]`, at most [`limits::WALLS_MAX`].
+    pub walls: Vec<[f32; 4]>,
+}
+
+/// One player's view of the world at one tick, as a delta against an acknowledged baseline.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Server tick this snapshot describes.
+    pub tick: u32,
+    /// How many ticks before `tick` the baseline is (0 = no baseline: a full snapshot). At most
+    /// [`limits::BASELINE_AGE_MAX`].
+    pub baseline_age: u8,
+    /// Sequence number of the last input the server applied for you (0 = none).
+    pub last_input: u32,
+    /// FNV-1a checksum of the whole view after applying this delta ([`crate::delta::checksum`]).
+    pub checksum: u32,
+    /// The score table, present when it changed since the baseline (always in a full snapshot).
+    pub scores: Option<Vec<ScoreEntry>>,
+    /// The entity delta, bit-packed as in [`crate::delta`].
+    pub body: Vec<u8>,
+}
+
+/// One row of the score table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScoreEntry {
+    /// Player id.
+    pub player: u32,
+    /// The player's entity network id.
+    pub entity: u32,
+    /// Display name.
+    pub name: String,
+    /// Kills.
+    pub kills: u32,
+    /// Deaths.
+    pub deaths: u32,
+}
+
+/// A chat line relayed to a room.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatBroadcast {
+    /// Sender's player id.
+    pub from: u32,
+    /// Sender's name.
+    pub name: String,
+    /// The text.
+    pub text: String,
+}
+
+/// Why a message is malformed even though it decoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidationError {
+    /// A string or list is longer than its limit.
+    #[error("{field} is {len} long, the limit is {max}")]
+    TooLong {
+        /// Which field.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A field holds a value the protocol does not allow.
+    #[error("{field} is invalid: {why}")]
+    Invalid {
+        /// Which field.
+        field: &'static str,
+        /// What is wrong.
+        why: &'static str,
+    },
+}
+
+fn check_len(field: &'static str, len: usize, max: usize) -> Result<(), ValidationError> {
+    if len > max {
+        Err(ValidationError::TooLong { field, len, max })
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks a player name: 1..=NAME_MAX bytes, no control characters, not only whitespace.
+pub fn validate_name(name: &str) -> Result<(), ValidationError> {
+    check_len("name", name.len(), limits::NAME_MAX)?;
+    if name.trim().is_empty() {
+        return Err(ValidationError::Invalid {
+            field: "name",
+            why: "empty",
+        });
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ValidationError::Invalid {
+            field: "name",
+            why: "control characters",
+        });
+    }
+    Ok(())
+}
+
+/// Checks a room name: 1..=ROOM_NAME_MAX bytes of ASCII letters, digits, `-` and `_`.
+pub fn validate_room(room: &str) -> Result<(), ValidationError> {
+    check_len("room", room.len(), limits::ROOM_NAME_MAX)?;
+    if room.is_empty()
+        || !room
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(ValidationError::Invalid {
+            field: "room",
+            why: "must be 1-32 of A-Z a-z 0-9 - _",
+        });
+    }
+    Ok(())
+}
+
+impl ClientMsg {
+    /// Checks every limit and value rule of the message (the codec calls this after decoding).
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        match self {
+            ClientMsg::Hello(hello) => {
+                validate_name(&hello.name)?;
+                if let Some(room) = &hello.room {
+                    validate_room(room)?;
+                }
+                Ok(())
+            }
+            ClientMsg::Input(input) => {
+                check_len("cmds", input.cmds.len(), limits::INPUTS_PER_MSG_MAX)?;
+                if !input.cmds.is_empty() && input.first_seq == 0 {
+                    return Err(ValidationError::Invalid {
+                        field: "first_seq",
+                        why: "sequence numbers start at 1",
+                    });
+                }
+                if input
+                    .first_seq
+                    .checked_add(input.cmds.len() as u32)
+                    .is_none()
+                {
+                    return Err(ValidationError::Invalid {
+                        field: "first_seq",
+                        why: "sequence overflows",
+                    });
+                }
+                Ok(())
+            }
+            ClientMsg::Chat { text } => {
+                check_len("text", text.len(), limits::CHAT_MAX)?;
+                if text.chars().any(char::is_control) {
+                    return Err(ValidationError::Invalid {
+                        field: "text",
+                        why: "control characters",
+                    });
+                }
+                Ok(())
+            }
+            ClientMsg::Ping { .. } => Ok(()),
+        }
+    }
+}
+
+impl ServerMsg {
+    /// Checks every limit of the message (the codec calls this after decoding).
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        match self {
+            ServerMsg::Welcome(welcome) => {
+                check_len("room", welcome.room.len(), limits::ROOM_NAME_MAX)?;
+                check_len("map.walls", welcome.map.walls.len(), limits::WALLS_MAX)?;
+                let finite = welcome.map.width.is_finite()
+                    && welcome.map.height.is_finite()
+                    && welcome.map.walls.iter().flatten().all(|v| v.is_finite());
+                if !finite {
+                    return Err(ValidationError::Invalid {
+                        field: "map",
+                        why: "non-finite value",
+                    });
+                }
+                if welcome.snapshot_interval == 0 || welcome.tick_rate == 0 {
+                    return Err(ValidationError::Invalid {
+                        field: "tick_rate",
+                        why: "zero",
+                    });
+                }
+                Ok(())
+            }
+            ServerMsg::Snapshot(snapshot) => {
+                if let Some(scores) = &snapshot.scores {
+                    check_len("scores", scores.len(), limits::SCORES_MAX)?;
+                    for row in scores {
+                        check_len("scores.name", row.name.len(), limits::NAME_MAX)?;
+                    }
+                }
+                Ok(())
+            }
+            ServerMsg::Chat(chat) => {
+                check_len("name", chat.name.len(), limits::NAME_MAX)?;
+                check_len("text", chat.text.len(), limits::CHAT_MAX)
+            }
+            ServerMsg::Pong { .. } => Ok(()),
+            ServerMsg::Error { reason, .. } => {
+                check_len("reason", reason.len(), limits::REASON_MAX)
+            }
+        }
+    }
+}

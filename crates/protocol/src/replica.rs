@@ -1,0 +1,271 @@
+//! The client's side of snapshot deltas: a short history of decoded views to use as baselines.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::delta::{self, DeltaError, EntityState};
+use crate::limits::BASELINE_AGE_MAX;
+use crate::msg::{ScoreEntry, Snapshot};
+
+/// Most decoded views a replica keeps as possible baselines.
+const HISTORY_MAX: usize = 33;
+
+/// Rebuilds a client's view of the world from a stream of [`Snapshot`]s.
+///
+/// Feed every snapshot to [`Replica::handle_snapshot`] in arrival order; read the newest view
+/// with [`Replica::view`]; put [`Replica::ack_tick`] into every [`crate::Input`] so the server
+/// encodes against a baseline this replica still has. The replica drops baselines the server can
+/// no longer use (older than the baseline of the newest snapshot), so it holds only a few views.
+#[derive(Debug, Default)]
+pub struct Replica {
+    /// Decoded views, oldest first, ticks strictly increasing.
+    history: VecDeque<Frame>,
+    /// Spare view buffers, reused to avoid allocating per snapshot.
+    spare: Vec<Vec<EntityState>>,
+    decoded: u64,
+}
+
+#[derive(Debug)]
+struct Frame {
+    tick: u32,
+    view: Vec<EntityState>,
+    scores: Arc<Vec<ScoreEntry>>,
+}
+
+/// Why a snapshot could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplicaError {
+    /// The snapshot is relative to a tick this replica does not hold.
+    #[error("snapshot {tick} is relative to tick {baseline}, which this client does not hold")]
+    MissingBaseline {
+        /// The snapshot's tick.
+        tick: u32,
+        /// The baseline it names.
+        baseline: u32,
+    },
+    /// The snapshot is not newer than the newest one applied.
+    #[error("snapshot {tick} is not newer than {newest}")]
+    Stale {
+        /// The snapshot's tick.
+        tick: u32,
+        /// The newest tick held.
+        newest: u32,
+    },
+    /// The delta is malformed or its checksum does not match.
+    #[error("snapshot {tick}: {error}")]
+    Delta {
+        /// The snapshot's tick.
+        tick: u32,
+        /// What went wrong.
+        error: DeltaError,
+    },
+}
+
+impl Replica {
+    /// Applies one snapshot. On error the replica is unchanged, so the client can keep going (it
+    /// keeps acknowledging its newest good tick, or 0 to ask for a full snapshot).
+    pub fn handle_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), ReplicaError> {
+        let tick = snapshot.tick;
+        if let Some(newest) = self.history.back()
+            && tick <= newest.tick
+        {
+            return Err(ReplicaError::Stale {
+                tick,
+                newest: newest.tick,
+            });
+        }
+        let age = snapshot.baseline_age as u32;
+        let mut view = self.spare.pop().unwrap_or_default();
+        let base_index = if age == 0 {
+            None
+        } else {
+            let baseline = tick.wrapping_sub(age);
+            match self.history.iter().position(|frame| frame.tick == baseline) {
+                Some(index) => Some(index),
+                None => {
+                    self.spare.push(view);
+                    return Err(ReplicaError::MissingBaseline { tick, baseline });
+                }
+            }
+        };
+        let empty = Arc::new(Vec::new());
+        let (base_view, base_scores): (&[EntityState], &Arc<Vec<ScoreEntry>>) = match base_index {
+            Some(index) => (&self.history[index].view, &self.history[index].scores),
+            None => (&[], &empty),
+        };
+        let result = delta::decode(base_view, age, &snapshot.body, &mut view).and_then(|()| {
+            let actual = delta::checksum(&view);
+            if actual == snapshot.checksum {
+                Ok(())
+            } else {
+                Err(DeltaError::Checksum {
+                    expected: snapshot.checksum,
+                    actual,
+                })
+            }
+        });
+        if let Err(error) = result {
+            self.spare.push(view);
+            return Err(ReplicaError::Delta { tick, error });
+        }
+        let scores = match &snapshot.scores {
+            Some(scores) => Arc::new(scores.clone()),
+            None => Arc::clone(base_scores),
+        };
+
+        // Baselines older than this snapshot's will never be used again: the server deltas
+        // against the newest acknowledgement it has, and acknowledgements only move forward.
+        let keep_from = match base_index {
+            Some(index) => index,
+            None => self.history.len().saturating_sub(HISTORY_MAX - 1),
+        };
+        for _ in 0..keep_from {
+            self.recycle_oldest();
+        }
+        while self.history.len() >= HISTORY_MAX {
+            self.recycle_oldest();
+        }
+        // A baseline further back than the protocol allows is useless too.
+        while let Some(oldest) = self.history.front() {
+            if tick.wrapping_sub(oldest.tick) > BASELINE_AGE_MAX {
+                self.recycle_oldest();
+            } else {
+                break;
+            }
+        }
+        self.history.push_back(Frame { tick, view, scores });
+        self.decoded += 1;
+        Ok(())
+    }
+
+    /// The newest view, sorted by entity id (empty before the first snapshot).
+    pub fn view(&self) -> &[EntityState] {
+        self.history.back().map_or(&[], |frame| &frame.view)
+    }
+
+    /// The score table as of the newest snapshot.
+    pub fn scores(&self) -> &[ScoreEntry] {
+        self.history.back().map_or(&[], |frame| &frame.scores)
+    }
+
+    /// The tick to acknowledge: the newest decoded snapshot's (0 before the first).
+    pub fn ack_tick(&self) -> u32 {
+        self.history.back().map_or(0, |frame| frame.tick)
+    }
+
+    /// Number of snapshots applied so far.
+    pub fn decoded(&self) -> u64 {
+        self.decoded
+    }
+
+    /// Number of views held as possible baselines.
+    pub fn held(&self) -> usize {
+        self.history.len()
+    }
+
+    /// Looks an entity up in the newest view.
+    pub fn entity(&self, id: u32) -> Option<&EntityState> {
+        let view = self.view();
+        view.binary_search_by_key(&id, |state| state.id)
+            .ok()
+            .map(|index| &view[index])
+    }
+
+    /// Forgets every view, so the next acknowledgement is 0 and the server sends a full snapshot.
+    pub fn reset(&mut self) {
+        while !self.history.is_empty() {
+            self.recycle_oldest();
+        }
+    }
+
+    fn recycle_oldest(&mut self) {
+        if let Some(frame) = self.history.pop_front() {
+            let mut view = frame.view;
+            view.clear();
+            self.spare.push(view);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bits::BitWriter;
+    use crate::delta::{flags, kind};
+
+    fn snapshot(tick: u32, base: Option<(u32, &[EntityState])>, cur: &[EntityState]) -> Snapshot {
+        let mut writer = BitWriter::default();
+        let (age, base_view) = match base {
+            Some((base_tick, view)) => (tick - base_tick, view),
+            None => (0, &[][..]),
+        };
+        delta::encode(base_view, cur, age, &mut writer);
+        Snapshot {
+            tick,
+            baseline_age: age as u8,
+            last_input: 0,
+            checksum: delta::checksum(cur),
+            scores: None,
+            body: writer.as_bytes().to_vec(),
+        }
+    }
+
+    fn npc(id: u32, x: u32) -> EntityState {
+        EntityState {
+            id,
+            kind: kind::NPC,
+            x,
+            y: 100,
+            vx: 1,
+            vy: 0,
+            aim: 0,
+            health: 100,
+            flags: flags::ALIVE,
+        }
+    }
+
+    #[test]
+    fn follows_deltas_and_prunes_old_baselines() {
+        let mut replica = Replica::default();
+        let v1 = [npc(1, 10), npc(2, 20)];
+        let v2 = [npc(1, 11), npc(3, 5)];
+        let v3 = [npc(1, 12), npc(3, 6)];
+        replica.handle_snapshot(&snapshot(1, None, &v1)).unwrap();
+        replica
+            .handle_snapshot(&snapshot(2, Some((1, &v1)), &v2))
+            .unwrap();
+        assert_eq!(replica.view(), &v2);
+        // The server got the ack for 2: baseline 1 is dropped.
+        replica
+            .handle_snapshot(&snapshot(3, Some((2, &v2)), &v3))
+            .unwrap();
+        assert_eq!(replica.view(), &v3);
+        assert_eq!(replica.held(), 2);
+        assert_eq!(replica.ack_tick(), 3);
+        // A delta against a dropped baseline is refused and changes nothing.
+        let error = replica
+            .handle_snapshot(&snapshot(4, Some((1, &v1)), &v3))
+            .unwrap_err();
+        assert!(matches!(
+            error,
+            ReplicaError::MissingBaseline { baseline: 1, .. }
+        ));
+        assert_eq!(replica.view(), &v3);
+    }
+
+    #[test]
+    fn bad_checksum_is_caught() {
+        let mut replica = Replica::default();
+        let mut bad = snapshot(1, None, &[npc(1, 10)]);
+        bad.checksum ^= 1;
+        assert!(matches!(
+            replica.handle_snapshot(&bad),
+            Err(ReplicaError::Delta {
+                error: DeltaError::Checksum { .. },
+                ..
+            })
+        ));
+        assert_eq!(replica.ack_tick(), 0);
+    }
+}
