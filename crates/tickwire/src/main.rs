@@ -1,1 +1,246 @@
-fn main() {}
+//! The `tickwire` command: glue between the command line and the libraries.
+//!
+//! - `tickwire serve`: run the game server.
+//! - `tickwire bot`: run one headless bot against a server.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use tickwire_bot::{BotOptions, BotReport, run_bot};
+use tickwire_net::{Server, ServerConfig};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tickwire",
+    version,
+    about = "Authoritative multiplayer game-state server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the game server.
+    Serve(ServeArgs),
+    /// Run one headless bot that joins a server and plays.
+    Bot(BotArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Configuration file (TOML; keys as in assets/server.toml). Flags below override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Option<std::net::SocketAddr>,
+    /// Simulation ticks per second (10-128).
+    #[arg(long, value_name = "HZ")]
+    tick_rate: Option<u32>,
+    /// Wandering non-player entities per room.
+    #[arg(long, value_name = "N")]
+    npcs: Option<usize>,
+    /// Map: a built-in name (arena, open) or a map file.
+    #[arg(long, value_name = "MAP")]
+    map: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct BotArgs {
+    /// Server WebSocket URL.
+    #[arg(long, default_value = "ws://127.0.0.1:7700/ws")]
+    url: String,
+    /// Display name.
+    #[arg(long, default_value = "bot")]
+    name: String,
+    /// Room to join (default: any room with a free seat).
+    #[arg(long)]
+    room: Option<String>,
+    /// Seconds to play (default: until the server closes the connection).
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Write a JSON report to this file at the end.
+    #[arg(long, value_name = "FILE.json")]
+    report: Option<PathBuf>,
+    /// Join as a spectator: see the whole room, send no game input.
+    #[arg(long)]
+    spectate: bool,
+    /// Seed of the bot's brain (default: from the clock).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Send this chat line once after joining (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    chat: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Bot(args) => bot(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let mut config = match &args.config {
+        Some(path) => ServerConfig::load(path)?,
+        None => ServerConfig::default(),
+    };
+    if let Some(addr) = args.addr {
+        config.addr = addr;
+    }
+    if let Some(tick_rate) = args.tick_rate {
+        config.tick_rate = tick_rate;
+    }
+    if let Some(npcs) = args.npcs {
+        config.npcs = npcs;
+    }
+    if let Some(map) = args.map {
+        config.map = map;
+    }
+    config.validate()?;
+    let server = Server::bind(config).await?;
+    println!("listening on {}", server.url());
+    server.run(shutdown_signal(), Duration::from_secs(5)).await;
+    println!("server stopped");
+    Ok(())
+}
+
+/// Completes on the first Ctrl-C or SIGTERM; a second one exits at once.
+async fn shutdown_signal() {
+    wait_for_signal().await;
+    tracing::info!("shutdown requested (signal again to force)");
+    tokio::spawn(async {
+        wait_for_signal().await;
+        eprintln!("forced exit");
+        std::process::exit(130);
+    });
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn bot(args: BotArgs) -> Result<()> {
+    let duration = match args.duration {
+        Some(seconds) if seconds.is_finite() && seconds > 0.0 => {
+            Some(Duration::from_secs_f64(seconds))
+        }
+        Some(seconds) => {
+            anyhow::bail!("--duration must be a positive number of seconds, got {seconds}")
+        }
+        None => None,
+    };
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |elapsed| elapsed.as_nanos() as u64)
+    });
+    let options = BotOptions {
+        url: args.url.clone(),
+        name: args.name,
+        room: args.room,
+        spectate: args.spectate,
+        duration,
+        seed,
+        chat: args.chat,
+        ..BotOptions::default()
+    };
+    let report = run_bot(options)
+        .await
+        .with_context(|| format!("bot could not join {}", args.url))?;
+    print_summary(&report);
+    if let Some(path) = &args.report {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("cannot write report {}", path.display()))?;
+        println!("report written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn print_summary(report: &BotReport) {
+    println!(
+        "room {} player {}: {} snapshots in {:.1} s ({:.1}/s at {} Hz), up to {} players seen, last tick {}",
+        report.room,
+        report.player,
+        report.snapshots,
+        report.duration_s,
+        report.snapshots_per_s,
+        report.tick_rate,
+        report.players_seen_max,
+        report.last_tick
+    );
+    println!(
+        "inputs sent {}, last acked {}; kills {} deaths {}; {:.1} bytes/snapshot, {} snapshot errors; chat received {}",
+        report.inputs_sent,
+        report.last_input_acked,
+        report.kills,
+        report.deaths,
+        report.bytes_per_snapshot_avg,
+        report.snapshot_errors,
+        report.chat_received
+    );
+    match &report.disconnect_reason {
+        None => println!("ended by itself"),
+        Some(info) => println!(
+            "disconnected: {} ({}) {}",
+            info.code,
+            tickwire_protocol_name(info.code),
+            info.reason
+        ),
+    }
+}
+
+fn tickwire_protocol_name(code: u16) -> &'static str {
+    tickwire_net::close_name(code)
+}

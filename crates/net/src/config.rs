@@ -1,0 +1,219 @@
+//! Server configuration: assets/server.toml is the default and the documentation of every key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tickwire_sim::{Map, MapError, Rules};
+
+/// The built-in default configuration (every key, documented).
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../../assets/server.toml");
+
+/// Everything `tickwire serve` can be told. Defaults come from assets/server.toml.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub addr: SocketAddr,
+    /// Simulation ticks per second (10..=128).
+    pub tick_rate: u32,
+    /// A snapshot every this many ticks (1..=16).
+    pub snapshot_interval: u32,
+    /// Built-in map name or path to a map file.
+    pub map: String,
+    /// Player seats per room.
+    pub max_players_per_room: usize,
+    /// Spectator seats per room.
+    pub max_spectators_per_room: usize,
+    /// Rooms at once.
+    pub max_rooms: usize,
+    /// Non-player entities per room.
+    pub npcs: usize,
+    /// View radius in meters.
+    pub view_radius: f32,
+    /// Snapshots kept per room as delta baselines (2..=255).
+    pub history: u32,
+    /// Base RNG seed.
+    pub seed: u64,
+    /// Handshake deadline in seconds.
+    pub handshake_timeout_s: f64,
+    /// Stall deadline in seconds.
+    pub stall_timeout_s: f64,
+    /// Reliable messages queued per client at most.
+    pub reliable_queue_max: usize,
+    /// Room inbox capacity in messages.
+    pub room_inbox: usize,
+    /// Game rules (speeds, damage, cooldowns); defaults from tickwire-sim.
+    #[serde(default)]
+    pub rules: Rules,
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown or mistyped keys.
+    #[error("invalid config {origin}: {message}")]
+    Parse {
+        /// Where the text came from.
+        origin: String,
+        /// What the parser said.
+        message: String,
+    },
+    /// A value is out of its range.
+    #[error("invalid config: {0}")]
+    Invalid(String),
+    /// The map could not be loaded.
+    #[error(transparent)]
+    Map(#[from] MapError),
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        // Invariant: the embedded default file is valid (checked by a test).
+        ServerConfig::from_toml_str(DEFAULT_CONFIG_TOML, "assets/server.toml")
+            .expect("the built-in assets/server.toml is valid")
+    }
+}
+
+impl ServerConfig {
+    /// The defaults, overridden by the keys present in `text`, then validated.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<ServerConfig, ConfigError> {
+        let mut merged: toml::Table =
+            DEFAULT_CONFIG_TOML
+                .parse()
+                .map_err(|error: toml::de::Error| ConfigError::Parse {
+                    origin: "assets/server.toml".into(),
+                    message: error.to_string(),
+                })?;
+        let overrides: toml::Table =
+            text.parse()
+                .map_err(|error: toml::de::Error| ConfigError::Parse {
+                    origin: origin.into(),
+                    message: error.message().to_string(),
+                })?;
+        merged.extend(overrides);
+        let config: ServerConfig =
+            merged
+                .try_into()
+                .map_err(|error: toml::de::Error| ConfigError::Parse {
+                    origin: origin.into(),
+                    message: error.message().to_string(),
+                })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads a configuration file (keys left out keep their defaults).
+    pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        ServerConfig::from_toml_str(&text, &path.display().to_string())
+    }
+
+    /// Checks every range; call again after changing fields by hand.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let check = |ok: bool, what: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError::Invalid(what.to_string()))
+            }
+        };
+        check(
+            (10..=128).contains(&self.tick_rate),
+            "tick_rate must be 10 to 128",
+        )?;
+        check(
+            (1..=16).contains(&self.snapshot_interval),
+            "snapshot_interval must be 1 to 16",
+        )?;
+        check(
+            (1..=256).contains(&self.max_players_per_room),
+            "max_players_per_room must be 1 to 256",
+        )?;
+        check(
+            self.max_spectators_per_room <= 256,
+            "max_spectators_per_room must be at most 256",
+        )?;
+        check(self.max_rooms >= 1, "max_rooms must be at least 1")?;
+        check(self.npcs <= 4096, "npcs must be at most 4096")?;
+        check(
+            self.view_radius.is_finite() && self.view_radius > 0.0,
+            "view_radius must be a positive number",
+        )?;
+        check(
+            (2..=255).contains(&self.history),
+            "history must be 2 to 255",
+        )?;
+        check(
+            self.handshake_timeout_s > 0.0 && self.handshake_timeout_s <= 300.0,
+            "handshake_timeout_s must be in (0, 300]",
+        )?;
+        check(
+            self.stall_timeout_s > 0.0 && self.stall_timeout_s <= 300.0,
+            "stall_timeout_s must be in (0, 300]",
+        )?;
+        check(
+            self.reliable_queue_max >= 4,
+            "reliable_queue_max must be at least 4",
+        )?;
+        check(self.room_inbox >= 16, "room_inbox must be at least 16")?;
+        Ok(())
+    }
+
+    /// Loads the configured map: a built-in name, or else a file path.
+    pub fn load_map(&self) -> Result<Map, ConfigError> {
+        if let Some(map) = Map::builtin(&self.map) {
+            return Ok(map);
+        }
+        Ok(Map::load(Path::new(&self.map))?)
+    }
+
+    /// The handshake deadline.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.handshake_timeout_s)
+    }
+
+    /// The stall deadline.
+    pub fn stall_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.stall_timeout_s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_defaults_are_valid() {
+        let config = ServerConfig::default();
+        assert_eq!(config.tick_rate, 30);
+        assert_eq!(config.addr.port(), 7700);
+        config.load_map().expect("default map loads");
+    }
+
+    #[test]
+    fn overrides_and_errors() {
+        let config = ServerConfig::from_toml_str("tick_rate = 60\nnpcs = 5", "test").unwrap();
+        assert_eq!(
+            (config.tick_rate, config.npcs, config.snapshot_interval),
+            (60, 5, 1)
+        );
+        let unknown = ServerConfig::from_toml_str("tick_rat = 60", "test").unwrap_err();
+        assert!(unknown.to_string().contains("tick_rat"), "{unknown}");
+        let range = ServerConfig::from_toml_str("tick_rate = 500", "test").unwrap_err();
+        assert!(range.to_string().contains("tick_rate"), "{range}");
+    }
+}

@@ -1,0 +1,610 @@
+//! The room core, sans-IO: one world, its players and spectators, their input queues and their
+//! snapshot baselines. No sockets, no clock: the driver calls it.
+//!
+//! Call order: `handle_*` for whatever arrived (joins, leaves, inputs, chat, pings) at any time;
+//! [`Room::tick`] once per fixed step; then drain [`Room::poll_transmit`] and hand each
+//! [`Transmit`] to its client's writer. A room never waits for anyone: what it produces is bytes
+//! in a queue, and the driver decides how they travel.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bytes::Bytes;
+use tickwire_protocol::bits::BitWriter;
+use tickwire_protocol::limits::BASELINE_AGE_MAX;
+use tickwire_protocol::{
+    ChatBroadcast, EntityState, Hello, Input, InputCmd, PROTOCOL_VERSION, ScoreEntry, ServerMsg,
+    Snapshot, Welcome, delta, encode_server,
+};
+use tickwire_sim::{Event, Map, NetId, PlayerId, PlayerInput, Rules, World};
+
+use crate::convert;
+
+/// A connection's identity inside a room (the driver picks it; unique per process).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClientId(pub u64);
+
+/// How a room runs.
+#[derive(Clone, Debug)]
+pub struct RoomSettings {
+    /// Simulation ticks per second.
+    pub tick_rate: u32,
+    /// A snapshot every this many ticks.
+    pub snapshot_interval: u32,
+    /// Player seats.
+    pub max_players: usize,
+    /// Spectator seats.
+    pub max_spectators: usize,
+    /// Wandering NPCs added at creation.
+    pub npcs: usize,
+    /// View radius in meters.
+    pub view_radius: f32,
+    /// Snapshots kept as delta baselines.
+    pub history: u32,
+    /// RNG seed of the world.
+    pub seed: u64,
+}
+
+impl Default for RoomSettings {
+    fn default() -> Self {
+        RoomSettings {
+            tick_rate: 30,
+            snapshot_interval: 1,
+            max_players: 32,
+            max_spectators: 8,
+            npcs: 0,
+            view_radius: 40.0,
+            history: 64,
+            seed: 1,
+        }
+    }
+}
+
+/// Which queue a [`Transmit`] belongs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransmitKind {
+    /// A snapshot: a newer one replaces an unsent older one.
+    Snapshot,
+    /// A reliable message: delivered in order, never dropped.
+    Reliable,
+}
+
+/// One encoded message for one client.
+#[derive(Clone, Debug)]
+pub struct Transmit {
+    /// Recipient.
+    pub to: ClientId,
+    /// Snapshot (latest wins) or reliable (in order).
+    pub kind: TransmitKind,
+    /// One whole encoded [`ServerMsg`], ready to be one binary frame.
+    pub bytes: Bytes,
+}
+
+/// Why a join was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// Every player seat is taken.
+    #[error("room is full")]
+    RoomFull,
+    /// Every spectator seat is taken.
+    #[error("room has no free spectator seat")]
+    SpectatorsFull,
+    /// This client is already in the room.
+    #[error("already joined")]
+    AlreadyJoined,
+}
+
+/// What a successful join gave the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Joined {
+    /// The player (None for a spectator).
+    pub player: Option<PlayerId>,
+    /// The player's entity (None for a spectator).
+    pub entity: Option<NetId>,
+}
+
+/// Counters a room keeps about the inputs it was sent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InputStats {
+    /// Inputs applied.
+    pub applied: u64,
+    /// Inputs ignored as duplicates or already applied.
+    pub duplicates: u64,
+    /// Inputs dropped: too far ahead, or the queue was full.
+    pub dropped: u64,
+    /// Ticks where a player had no new input and its last one was repeated.
+    pub repeated: u64,
+}
+
+/// Inputs queued per client at most (a client sending faster than the tick rate is cut here).
+const INPUT_QUEUE_MAX: usize = 32;
+/// Inputs further ahead of the last applied than this are dropped.
+const SEQ_WINDOW: u32 = 1024;
+/// Queued inputs above which a client is considered ahead and catches up.
+const JITTER_TARGET: usize = 3;
+/// Most inputs consumed for one player in one tick. Inputs set intent; the world still steps
+/// once, so consuming several can never move a player faster.
+const INPUTS_PER_TICK_MAX: usize = 3;
+
+/// A room: one world and everyone in it.
+#[derive(Debug)]
+pub struct Room {
+    name: String,
+    settings: RoomSettings,
+    world: World,
+    clients: BTreeMap<ClientId, Client>,
+    players: usize,
+    spectators: usize,
+    /// Snapshot frames (quantized entities sorted by id), oldest first, at most `settings.history`.
+    frames: VecDeque<Frame>,
+    /// Spare frame buffers.
+    spare_frames: Vec<Vec<EntityState>>,
+    /// Bumped whenever the score table changes.
+    score_version: u64,
+    scores: Vec<ScoreEntry>,
+    scores_version_built: u64,
+    outgoing: VecDeque<Transmit>,
+    events: Vec<Event>,
+    inputs: Vec<(PlayerId, PlayerInput)>,
+    scratch: Scratch,
+    input_stats: InputStats,
+}
+
+#[derive(Debug)]
+struct Frame {
+    tick: u32,
+    entities: Vec<EntityState>,
+    score_version: u64,
+}
+
+#[derive(Debug, Default)]
+struct Scratch {
+    ids: Vec<u32>,
+    base: Vec<EntityState>,
+    view: Vec<EntityState>,
+    bits: BitWriter,
+    encoded: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct Client {
+    name: String,
+    player: Option<PlayerId>,
+    entity: Option<NetId>,
+    /// Received inputs not yet applied, sorted by sequence number.
+    pending: VecDeque<(u32, InputCmd)>,
+    /// Sequence number of the last input applied (0 = none).
+    last_applied: u32,
+    /// Newest snapshot tick the client acknowledged (0 = none).
+    acked: u32,
+    /// The views sent and not yet superseded by an acknowledgement, oldest first.
+    sent: VecDeque<SentView>,
+}
+
+#[derive(Debug)]
+struct SentView {
+    tick: u32,
+    /// Ids in the view, sorted; `None` means every entity of that tick's frame (spectators).
+    ids: Option<Vec<u32>>,
+}
+
+impl Room {
+    /// A new room with its world (and NPCs) ready at tick 0.
+    pub fn new(name: String, settings: RoomSettings, map: Map, rules: Rules) -> Room {
+        let mut world = World::new(map, rules, settings.tick_rate, settings.seed);
+        for _ in 0..settings.npcs {
+            world.add_npc();
+        }
+        Room {
+            name,
+            settings,
+            world,
+            clients: BTreeMap::new(),
+            players: 0,
+            spectators: 0,
+            frames: VecDeque::new(),
+            spare_frames: Vec::new(),
+            score_version: 1,
+            scores: Vec::new(),
+            scores_version_built: 0,
+            outgoing: VecDeque::new(),
+            events: Vec::new(),
+            inputs: Vec::new(),
+            scratch: Scratch::default(),
+            input_stats: InputStats::default(),
+        }
+    }
+
+    /// Adds a client as a player (or spectator, per the Hello) and queues its Welcome.
+    pub fn handle_join(&mut self, client: ClientId, hello: &Hello) -> Result<Joined, JoinError> {
+        if self.clients.contains_key(&client) {
+            return Err(JoinError::AlreadyJoined);
+        }
+        let (player, entity) = if hello.spectate {
+            if self.spectators >= self.settings.max_spectators {
+                return Err(JoinError::SpectatorsFull);
+            }
+            self.spectators += 1;
+            (None, None)
+        } else {
+            if self.players >= self.settings.max_players {
+                return Err(JoinError::RoomFull);
+            }
+            self.players += 1;
+            let player = self.world.add_player(&hello.name);
+            let entity = self.world.player(player).map(|p| p.entity);
+            self.score_version += 1;
+            (Some(player), entity)
+        };
+        self.clients.insert(
+            client,
+            Client {
+                name: hello.name.clone(),
+                player,
+                entity,
+                pending: VecDeque::new(),
+                last_applied: 0,
+                acked: 0,
+                sent: VecDeque::new(),
+            },
+        );
+        let welcome = ServerMsg::Welcome(Welcome {
+            version: PROTOCOL_VERSION,
+            player: player.map_or(0, |p| p.0),
+            entity: entity.map_or(0, |e| e.0),
+            room: self.name.clone(),
+            tick_rate: self.settings.tick_rate as u16,
+            snapshot_interval: self.settings.snapshot_interval as u8,
+            tick: self.world.tick(),
+            map: convert::map_info(self.world.map()),
+        });
+        self.queue_reliable(client, &welcome);
+        Ok(Joined { player, entity })
+    }
+
+    /// Removes a client (and its player's entity). Returns whether it was here.
+    pub fn handle_leave(&mut self, client: ClientId) -> bool {
+        let Some(state) = self.clients.remove(&client) else {
+            return false;
+        };
+        match state.player {
+            Some(player) => {
+                self.world.remove_player(player);
+                self.players -= 1;
+                self.score_version += 1;
+            }
+            None => self.spectators -= 1,
+        }
+        // Anything still queued for it is moot.
+        self.outgoing.retain(|transmit| transmit.to != client);
+        true
+    }
+
+    /// Queues a client's inputs (each sequence number once, in order) and records its ack.
+    pub fn handle_input(&mut self, client: ClientId, input: &Input) {
+        let Some(state) = self.clients.get_mut(&client) else {
+            return;
+        };
+        if input.ack_tick > state.acked && input.ack_tick <= self.world.tick() {
+            state.acked = input.ack_tick;
+        }
+        if state.player.is_none() {
+            return; // spectators only acknowledge
+        }
+        for (offset, cmd) in input.cmds.iter().enumerate() {
+            let seq = input.first_seq.wrapping_add(offset as u32);
+            if seq <= state.last_applied {
+                self.input_stats.duplicates += 1;
+                continue;
+            }
+            if seq - state.last_applied > SEQ_WINDOW {
+                self.input_stats.dropped += 1;
+                continue;
+            }
+            match state
+                .pending
+                .binary_search_by_key(&seq, |(queued, _)| *queued)
+            {
+                Ok(_) => self.input_stats.duplicates += 1,
+                Err(_) if state.pending.len() >= INPUT_QUEUE_MAX => self.input_stats.dropped += 1,
+                Err(position) => state.pending.insert(position, (seq, *cmd)),
+            }
+        }
+    }
+
+    /// Relays a chat line to everyone in the room (the sender too), in arrival order.
+    pub fn handle_chat(&mut self, client: ClientId, text: &str) {
+        let Some(state) = self.clients.get(&client) else {
+            return;
+        };
+        let msg = ServerMsg::Chat(ChatBroadcast {
+            from: state.player.map_or(0, |p| p.0),
+            name: state.name.clone(),
+            text: text.to_string(),
+        });
+        let bytes = self.encode(&msg);
+        for &to in self.clients.keys() {
+            self.outgoing.push_back(Transmit {
+                to,
+                kind: TransmitKind::Reliable,
+                bytes: bytes.clone(),
+            });
+        }
+    }
+
+    /// Answers a ping.
+    pub fn handle_ping(&mut self, client: ClientId, nonce: u32) {
+        if self.clients.contains_key(&client) {
+            let msg = ServerMsg::Pong {
+                nonce,
+                tick: self.world.tick(),
+            };
+            self.queue_reliable(client, &msg);
+        }
+    }
+
+    /// Runs one fixed step: applies inputs, steps the world, and on snapshot ticks queues one
+    /// snapshot per client.
+    pub fn tick(&mut self) {
+        self.apply_inputs();
+        self.events.clear();
+        self.world.step(&self.inputs, &mut self.events);
+        if self
+            .events
+            .iter()
+            .any(|event| matches!(event, Event::Killed { .. }))
+        {
+            self.score_version += 1;
+        }
+        let tick = self.world.tick();
+        if tick.is_multiple_of(self.settings.snapshot_interval) {
+            self.record_frame();
+            self.queue_snapshots();
+        }
+    }
+
+    /// The next message to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.outgoing.pop_front()
+    }
+
+    /// The room's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The world's tick.
+    pub fn tick_number(&self) -> u32 {
+        self.world.tick()
+    }
+
+    /// Players in the room.
+    pub fn player_count(&self) -> usize {
+        self.players
+    }
+
+    /// Spectators in the room.
+    pub fn spectator_count(&self) -> usize {
+        self.spectators
+    }
+
+    /// Whether nobody is in the room.
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty()
+    }
+
+    /// The world, read-only (tests and tools).
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// The room's settings.
+    pub fn settings(&self) -> &RoomSettings {
+        &self.settings
+    }
+
+    /// Input counters.
+    pub fn input_stats(&self) -> InputStats {
+        self.input_stats
+    }
+
+    /// The events of the last tick.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// The last input sequence applied for a client's player (0 = none).
+    pub fn last_applied(&self, client: ClientId) -> Option<u32> {
+        self.clients.get(&client).map(|state| state.last_applied)
+    }
+
+    /// The player of a client.
+    pub fn player_of(&self, client: ClientId) -> Option<PlayerId> {
+        self.clients.get(&client).and_then(|state| state.player)
+    }
+
+    fn apply_inputs(&mut self) {
+        self.inputs.clear();
+        for state in self.clients.values_mut() {
+            let Some(player) = state.player else { continue };
+            if state.pending.is_empty() {
+                self.input_stats.repeated += 1;
+                continue;
+            }
+            // One input per tick; more when the client is ahead, to drain its backlog.
+            let take = if state.pending.len() > JITTER_TARGET {
+                (state.pending.len() - JITTER_TARGET + 1).min(INPUTS_PER_TICK_MAX)
+            } else {
+                1
+            };
+            let mut merged = InputCmd::default();
+            for _ in 0..take {
+                // Invariant: take <= pending.len(), checked above.
+                let (seq, cmd) = state.pending.pop_front().expect("take <= pending");
+                // Later inputs' movement and aim win; a button pressed in any of them counts.
+                merged = InputCmd {
+                    buttons: merged.buttons | cmd.buttons,
+                    ..cmd
+                };
+                state.last_applied = seq;
+                self.input_stats.applied += 1;
+            }
+            self.inputs
+                .push((player, convert::input_from_wire(&merged)));
+        }
+    }
+
+    fn record_frame(&mut self) {
+        while self.frames.len() >= self.settings.history as usize {
+            if let Some(old) = self.frames.pop_front() {
+                self.spare_frames.push(old.entities);
+            }
+        }
+        let mut entities = self.spare_frames.pop().unwrap_or_default();
+        convert::world_to_wire(&self.world, &mut entities);
+        self.frames.push_back(Frame {
+            tick: self.world.tick(),
+            entities,
+            score_version: self.score_version,
+        });
+    }
+
+    fn queue_snapshots(&mut self) {
+        if self.scores_version_built != self.score_version {
+            self.scores.clear();
+            self.scores
+                .extend(self.world.players().map(convert::score_entry));
+            self.scores_version_built = self.score_version;
+        }
+        // Invariant: record_frame ran just before.
+        let current = self.frames.back().expect("a frame was just recorded");
+        let tick = current.tick;
+        let radius = self.settings.view_radius;
+        for (&client_id, client) in self.clients.iter_mut() {
+            let scratch = &mut self.scratch;
+
+            // This tick's view: everything for spectators, else what is near the player.
+            let own_position = client
+                .entity
+                .and_then(|id| self.world.entity(id))
+                .map(|entity| entity.pos);
+            let ids = match (client.player, own_position) {
+                (Some(_), Some(center)) => {
+                    scratch.ids.clear();
+                    self.world.for_each_within(center, radius, |entity| {
+                        scratch.ids.push(entity.net_id.0)
+                    });
+                    if let Some(own) = client.entity {
+                        scratch.ids.push(own.0);
+                    }
+                    scratch.ids.sort_unstable();
+                    scratch.ids.dedup();
+                    Some(&scratch.ids)
+                }
+                _ => None,
+            };
+            fill_view(
+                &current.entities,
+                ids.map(|ids| ids.as_slice()),
+                &mut scratch.view,
+            );
+
+            // The baseline: the acknowledged view, if we still have both it and its frame.
+            let baseline = client
+                .sent
+                .iter()
+                .find(|sent| sent.tick == client.acked)
+                .filter(|sent| tick - sent.tick <= BASELINE_AGE_MAX)
+                .and_then(|sent| {
+                    let frame = self.frames.iter().find(|frame| frame.tick == sent.tick)?;
+                    Some((sent, frame))
+                });
+            let (baseline_age, scores_changed) = match baseline {
+                Some((sent, frame)) => {
+                    fill_view(&frame.entities, sent.ids.as_deref(), &mut scratch.base);
+                    (
+                        tick - sent.tick,
+                        frame.score_version != current.score_version,
+                    )
+                }
+                None => {
+                    scratch.base.clear();
+                    (0, true)
+                }
+            };
+
+            scratch.bits.clear();
+            delta::encode(
+                &scratch.base,
+                &scratch.view,
+                baseline_age,
+                &mut scratch.bits,
+            );
+            let msg = ServerMsg::Snapshot(Snapshot {
+                tick,
+                baseline_age: baseline_age as u8,
+                last_input: client.last_applied,
+                checksum: delta::checksum(&scratch.view),
+                scores: scores_changed.then(|| self.scores.clone()),
+                body: scratch.bits.as_bytes().to_vec(),
+            });
+            scratch.encoded.clear();
+            encode_server(&msg, &mut scratch.encoded);
+            self.outgoing.push_back(Transmit {
+                to: client_id,
+                kind: TransmitKind::Snapshot,
+                bytes: Bytes::copy_from_slice(&scratch.encoded),
+            });
+
+            // Views older than the acknowledged one can no longer be baselines.
+            let mut recycled = None;
+            while client.sent.front().is_some_and(|sent| {
+                sent.tick < client.acked || client.sent.len() >= self.settings.history as usize
+            }) {
+                if let Some(old) = client.sent.pop_front() {
+                    recycled = old.ids.or(recycled);
+                }
+            }
+            let stored = ids.map(|ids| {
+                let mut copy = recycled.unwrap_or_default();
+                copy.clear();
+                copy.extend_from_slice(ids);
+                copy
+            });
+            client.sent.push_back(SentView { tick, ids: stored });
+        }
+    }
+
+    fn queue_reliable(&mut self, to: ClientId, msg: &ServerMsg) {
+        let bytes = self.encode(msg);
+        self.outgoing.push_back(Transmit {
+            to,
+            kind: TransmitKind::Reliable,
+            bytes,
+        });
+    }
+
+    fn encode(&mut self, msg: &ServerMsg) -> Bytes {
+        self.scratch.encoded.clear();
+        encode_server(msg, &mut self.scratch.encoded);
+        Bytes::copy_from_slice(&self.scratch.encoded)
+    }
+}
+
+/// Fills `out` with the entities of `frame` whose ids are in `ids` (both sorted), or all of them.
+fn fill_view(frame: &[EntityState], ids: Option<&[u32]>, out: &mut Vec<EntityState>) {
+    out.clear();
+    match ids {
+        None => out.extend_from_slice(frame),
+        Some(ids) => {
+            let mut start = 0;
+            for id in ids {
+                // Both lists are sorted: search only what is left of the frame.
+                if let Ok(found) = frame[start..].binary_search_by_key(id, |state| state.id) {
+                    out.push(frame[start + found]);
+                    start += found + 1;
+                }
+            }
+        }
+    }
+}

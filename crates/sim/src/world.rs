@@ -1,0 +1,1065 @@
+//! The world: every entity and player, and the fixed step that advances them.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use glam::Vec2;
+use slotmap::SlotMap;
+
+use crate::grid::SpatialGrid;
+use crate::hash::Fnv64;
+use crate::input::{BUTTON_FIRE, PlayerInput, wrap_angle};
+use crate::map::Map;
+use crate::physics::{move_player, segment_hits_circle, segment_hits_walls, slide_move};
+use crate::rng::Pcg32;
+use crate::rules::Rules;
+use crate::{NetId, PlayerId, snap};
+
+/// Longest player name kept, in characters; [`World::add_player`] truncates longer ones.
+pub const MAX_NAME_CHARS: usize = 32;
+
+/// Gap between a shooter's circle and a new projectile's circle, in meters.
+const MUZZLE_GAP: f32 = 0.01;
+/// Random points tried when looking for a free spot for an NPC before falling back to a spawn.
+const FREE_POINT_ATTEMPTS: u32 = 32;
+
+slotmap::new_key_type! {
+    /// Storage key of an entity; never leaves the crate (the wire uses [`NetId`]).
+    struct EntityKey;
+}
+
+/// What an entity is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntityKind {
+    /// The body of a player.
+    Player(PlayerId),
+    /// A projectile, with the player who fired it (who may have left since).
+    Projectile {
+        /// The shooter.
+        owner: PlayerId,
+    },
+    /// A wandering non-player character.
+    Npc,
+}
+
+/// Something in the world that has a position: a player's body, a projectile or an NPC.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entity {
+    /// Stable id for the wire.
+    pub net_id: NetId,
+    /// What it is.
+    pub kind: EntityKind,
+    /// Center, in meters, always a multiple of [`POS_GRID`](crate::POS_GRID).
+    pub pos: Vec2,
+    /// Velocity, in m/s; constant-velocity entities advance by exactly `snap(vel * dt)` a tick.
+    pub vel: Vec2,
+    /// Facing, in radians in `[0, TAU)`: the aim for players, the direction of travel otherwise.
+    pub aim: f32,
+    /// Remaining health (projectiles keep 0).
+    pub health: u8,
+    /// False while dead and waiting to respawn (dead entities neither collide nor get hit).
+    pub alive: bool,
+    /// Collision radius, in meters.
+    pub radius: f32,
+}
+
+/// A participant, with a score.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Player {
+    /// The player's id.
+    pub id: PlayerId,
+    /// Display name, at most [`MAX_NAME_CHARS`] characters.
+    pub name: String,
+    /// The player's body; exists for as long as the player does.
+    pub entity: NetId,
+    /// Entities this player killed (players and NPCs).
+    pub kills: u32,
+    /// Times this player died.
+    pub deaths: u32,
+    /// The input applied each tick until a newer one arrives (already sanitized).
+    pub input: PlayerInput,
+    /// Ticks left before respawning while dead; 0 while alive.
+    pub respawn_ticks: u32,
+    /// Ticks left before the weapon can fire again; 0 when ready.
+    pub fire_cooldown_ticks: u32,
+    key: EntityKey,
+}
+
+/// Something that happened during a step, for scores, effects and logs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A player fired a new projectile.
+    Fired {
+        /// The shooter.
+        player: PlayerId,
+        /// The new projectile entity.
+        projectile: NetId,
+    },
+    /// A projectile hit a living player or NPC.
+    Hit {
+        /// The entity hit.
+        target: NetId,
+        /// The projectile's owner (`None` is reserved for damage nobody caused; the current
+        /// rules have none).
+        by: Option<PlayerId>,
+        /// Health taken (less than the rule's damage when the target had less left).
+        damage: u8,
+    },
+    /// A player or NPC died.
+    Killed {
+        /// The entity that died.
+        victim: NetId,
+        /// Who fired the fatal projectile.
+        killer: Option<PlayerId>,
+    },
+    /// A dead player came back at a spawn point with full health.
+    Respawned {
+        /// The player.
+        player: PlayerId,
+    },
+    /// A dead NPC came back at a free point with full health.
+    NpcRespawned {
+        /// The NPC's entity.
+        npc: NetId,
+    },
+}
+
+/// Per-entity state the wire never sees.
+#[derive(Clone, Debug, PartialEq)]
+enum Brain {
+    /// Players keep their state in [`Player`].
+    Player,
+    Projectile {
+        /// Moves left before it disappears.
+        ticks_left: u32,
+    },
+    Npc {
+        /// Unit walking direction.
+        direction: Vec2,
+        /// Ticks left before picking a new direction.
+        turn_ticks: u32,
+        /// Ticks left before respawning while dead; 0 while alive.
+        respawn_ticks: u32,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct Slot {
+    entity: Entity,
+    brain: Brain,
+}
+
+/// Durations from [`Rules`], converted once into whole ticks.
+#[derive(Clone, Copy, Debug)]
+struct TickDurations {
+    fire_cooldown: u32,
+    respawn: u32,
+    projectile_lifetime: u32,
+    npc_turn_min: u32,
+    npc_turn_max: u32,
+}
+
+/// The whole game state and its fixed step.
+///
+/// Players collide with walls, the map's edges and each other; NPCs collide with walls and
+/// edges only (they neither block nor are blocked by bodies); projectiles stop at the first wall
+/// or living body (other than their owner's) on their path.
+///
+/// Call order: [`World::new`], then any mix of [`World::add_player`], [`World::remove_player`],
+/// [`World::add_npc`] and [`World::step`] (one call per tick), reading state with the getters in
+/// between. Given the same seed and the same calls, two worlds stay identical bit for bit
+/// ([`World::state_hash`] proves it cheaply).
+#[derive(Debug)]
+pub struct World {
+    map: Map,
+    rules: Rules,
+    tick_rate: u32,
+    dt: f32,
+    /// Steps done so far.
+    tick: u32,
+    durations: TickDurations,
+    rng: Pcg32,
+    slots: SlotMap<EntityKey, Slot>,
+    /// Every entity's key by NetId, sorted by NetId. Removed entities leave stale keys (the slot
+    /// map's versioned keys make them misses) until the end of the step prunes them.
+    index: Vec<(NetId, EntityKey)>,
+    players: BTreeMap<PlayerId, Player>,
+    next_player_id: u32,
+    next_net_id: u32,
+    /// Entity keys by position; up to date whenever no `&mut self` method is running.
+    grid: SpatialGrid<EntityKey>,
+    /// Reused each step: every entity's key in NetId order, as of the start of the step.
+    order: Vec<EntityKey>,
+    /// Reused for grid query results.
+    nearby: Vec<EntityKey>,
+}
+
+impl World {
+    /// Creates an empty world on `map` (repaired if it breaks a [`Map::validate`] rule), with
+    /// `rules` (sanitized) at `tick_rate` steps per second (clamped to 1..=1000), its random
+    /// choices driven by `seed`.
+    pub fn new(map: Map, rules: Rules, tick_rate: u32, seed: u64) -> World {
+        let map = map.repaired();
+        let rules = rules.sanitized();
+        let tick_rate = tick_rate.clamp(1, 1000);
+        let ticks = |seconds: f32| (seconds * tick_rate as f32).ceil() as u32;
+        let durations = TickDurations {
+            fire_cooldown: ticks(rules.fire_cooldown_s),
+            respawn: ticks(rules.respawn_delay_s).max(1),
+            projectile_lifetime: ticks(rules.projectile_lifetime_s).max(1),
+            npc_turn_min: ticks(rules.npc_turn_min_s).max(1),
+            npc_turn_max: ticks(rules.npc_turn_max_s).max(1),
+        };
+        let grid = SpatialGrid::new(map.width, map.height);
+        World {
+            map,
+            rules,
+            tick_rate,
+            dt: 1.0 / tick_rate as f32,
+            tick: 0,
+            durations,
+            rng: Pcg32::new(seed),
+            slots: SlotMap::with_key(),
+            index: Vec::new(),
+            players: BTreeMap::new(),
+            next_player_id: 1,
+            next_net_id: 1,
+            grid,
+            order: Vec::new(),
+            nearby: Vec::new(),
+        }
+    }
+
+    /// The map (after any repair [`World::new`] made).
+    pub fn map(&self) -> &Map {
+        &self.map
+    }
+
+    /// The rules in force (after [`Rules::sanitized`]).
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// Number of steps done, starting at 0 (wraps after 2^32 steps).
+    pub fn tick(&self) -> u32 {
+        self.tick
+    }
+
+    /// Length of one step, in seconds: `1 / tick_rate`.
+    pub fn dt(&self) -> f32 {
+        self.dt
+    }
+
+    /// Steps per second.
+    pub fn tick_rate(&self) -> u32 {
+        self.tick_rate
+    }
+
+    /// Adds a player (name truncated to [`MAX_NAME_CHARS`]) whose body appears, alive and at full
+    /// health, at a spawn point chosen at random among the unoccupied ones.
+    pub fn add_player(&mut self, name: &str) -> PlayerId {
+        let id = PlayerId(self.next_player_id);
+        // Four billion joins would be needed to wrap; ids stay unique among current players.
+        self.next_player_id = self.next_player_id.wrapping_add(1).max(1);
+        let pos = self.pick_spawn();
+        let net_id = self.allocate_net_id();
+        let entity = Entity {
+            net_id,
+            kind: EntityKind::Player(id),
+            pos,
+            vel: Vec2::ZERO,
+            aim: 0.0,
+            health: self.rules.player_max_health,
+            alive: true,
+            radius: self.rules.player_radius,
+        };
+        let key = self.insert_entity(entity, Brain::Player);
+        self.players.insert(
+            id,
+            Player {
+                id,
+                name: name.chars().take(MAX_NAME_CHARS).collect(),
+                entity: net_id,
+                kills: 0,
+                deaths: 0,
+                input: PlayerInput::default(),
+                respawn_ticks: 0,
+                fire_cooldown_ticks: 0,
+                key,
+            },
+        );
+        id
+    }
+
+    /// Removes a player and its body; its projectiles keep flying (and keep their owner).
+    /// Returns false if there was no such player.
+    pub fn remove_player(&mut self, id: PlayerId) -> bool {
+        let Some(player) = self.players.remove(&id) else {
+            return false;
+        };
+        if let Some(slot) = self.slots.remove(player.key) {
+            self.grid.remove(player.key, slot.entity.pos);
+        }
+        self.index.retain(|&(net_id, _)| net_id != player.entity);
+        true
+    }
+
+    /// The player with this id, if it is in the world.
+    pub fn player(&self, id: PlayerId) -> Option<&Player> {
+        self.players.get(&id)
+    }
+
+    /// Every player, in PlayerId order.
+    pub fn players(&self) -> impl Iterator<Item = &Player> {
+        self.players.values()
+    }
+
+    /// Number of players.
+    pub fn player_count(&self) -> usize {
+        self.players.len()
+    }
+
+    /// Adds a wandering NPC at a random free point; returns its entity id.
+    pub fn add_npc(&mut self) -> NetId {
+        let pos = self.pick_free_point(self.rules.npc_radius);
+        let net_id = self.allocate_net_id();
+        let (direction, turn_ticks) = self.pick_npc_heading(None);
+        let entity = Entity {
+            net_id,
+            kind: EntityKind::Npc,
+            pos,
+            vel: direction * self.rules.npc_speed,
+            aim: angle_of(direction),
+            health: self.rules.npc_health,
+            alive: true,
+            radius: self.rules.npc_radius,
+        };
+        self.insert_entity(
+            entity,
+            Brain::Npc {
+                direction,
+                turn_ticks,
+                respawn_ticks: 0,
+            },
+        );
+        net_id
+    }
+
+    /// The entity with this id, if it exists.
+    pub fn entity(&self, id: NetId) -> Option<&Entity> {
+        let position = self
+            .index
+            .binary_search_by_key(&id, |&(net_id, _)| net_id)
+            .ok()?;
+        self.slots
+            .get(self.index[position].1)
+            .map(|slot| &slot.entity)
+    }
+
+    /// Every entity, in NetId order.
+    pub fn entities(&self) -> impl Iterator<Item = &Entity> {
+        self.index
+            .iter()
+            .filter_map(|&(_, key)| self.slots.get(key).map(|slot| &slot.entity))
+    }
+
+    /// Number of entities (player bodies, projectiles and NPCs).
+    pub fn entity_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Calls `f` for every entity whose center lies within `radius` of `center` (uses the spatial
+    /// grid; results in a deterministic order). A NaN or negative radius or a non-finite center
+    /// matches nothing.
+    pub fn for_each_within(&self, center: Vec2, radius: f32, mut f: impl FnMut(&Entity)) {
+        if !center.is_finite() || radius.is_nan() || radius < 0.0 {
+            return;
+        }
+        let radius_squared = radius * radius;
+        let reach = Vec2::splat(radius);
+        self.grid
+            .for_each_in_rect(center - reach, center + reach, |key| {
+                if let Some(slot) = self.slots.get(key)
+                    && slot.entity.pos.distance_squared(center) <= radius_squared
+                {
+                    f(&slot.entity);
+                }
+            });
+    }
+
+    /// Advances one fixed step.
+    ///
+    /// `inputs` sets the input of the named players for this and later ticks; players not named
+    /// keep their previous input (so a missing input repeats the last one). Unknown player ids
+    /// are ignored; when a player is named twice the last input wins. Inputs are sanitized.
+    /// Pushes this tick's events into `events` (does not clear it first). Cannot fail or panic.
+    ///
+    /// Order within a step: respawns, player movement, NPC movement, player separation,
+    /// projectile flight and hits, firing (new projectiles first move on the next step).
+    pub fn step(&mut self, inputs: &[(PlayerId, PlayerInput)], events: &mut Vec<Event>) {
+        for &(id, input) in inputs {
+            if let Some(player) = self.players.get_mut(&id) {
+                player.input = input.sanitized();
+            }
+        }
+        self.order.clear();
+        self.order.extend(
+            self.index
+                .iter()
+                .filter(|&&(_, key)| self.slots.contains_key(key))
+                .map(|&(_, key)| key),
+        );
+
+        self.respawn_dead(events);
+        self.move_players();
+        self.move_npcs();
+        self.rebuild_grid();
+        self.separate_players();
+        self.rebuild_grid();
+        self.fly_projectiles(events);
+        self.fire_weapons(events);
+
+        self.index.retain(|&(_, key)| self.slots.contains_key(key));
+        self.rebuild_grid();
+        self.tick = self.tick.wrapping_add(1);
+    }
+
+    /// Deterministic 64-bit FNV-1a hash of the whole state: tick, RNG, id counters, every
+    /// entity's fields (floats by their bits) and hidden timers in NetId order, and every player's
+    /// name, score, timers and current input in PlayerId order.
+    pub fn state_hash(&self) -> u64 {
+        let mut hasher = Fnv64::new();
+        hasher.u32(self.tick);
+        hasher.u32(self.tick_rate);
+        hasher.u64(self.rng.state());
+        hasher.u32(self.next_player_id);
+        hasher.u32(self.next_net_id);
+        hasher.u64(self.slots.len() as u64);
+        for &(net_id, key) in &self.index {
+            let Some(slot) = self.slots.get(key) else {
+                continue;
+            };
+            let entity = &slot.entity;
+            hasher.u32(net_id.0);
+            match entity.kind {
+                EntityKind::Player(id) => {
+                    hasher.u8(0);
+                    hasher.u32(id.0);
+                }
+                EntityKind::Projectile { owner } => {
+                    hasher.u8(1);
+                    hasher.u32(owner.0);
+                }
+                EntityKind::Npc => hasher.u8(2),
+            }
+            for value in [
+                entity.pos.x,
+                entity.pos.y,
+                entity.vel.x,
+                entity.vel.y,
+                entity.aim,
+                entity.radius,
+            ] {
+                hasher.f32(value);
+            }
+            hasher.u8(entity.health);
+            hasher.u8(u8::from(entity.alive));
+            match slot.brain {
+                Brain::Player => hasher.u8(0),
+                Brain::Projectile { ticks_left } => {
+                    hasher.u8(1);
+                    hasher.u32(ticks_left);
+                }
+                Brain::Npc {
+                    direction,
+                    turn_ticks,
+                    respawn_ticks,
+                } => {
+                    hasher.u8(2);
+                    hasher.f32(direction.x);
+                    hasher.f32(direction.y);
+                    hasher.u32(turn_ticks);
+                    hasher.u32(respawn_ticks);
+                }
+            }
+        }
+        hasher.u64(self.players.len() as u64);
+        for player in self.players.values() {
+            hasher.u32(player.id.0);
+            hasher.u64(player.name.len() as u64);
+            hasher.bytes(player.name.as_bytes());
+            hasher.u32(player.entity.0);
+            hasher.u32(player.kills);
+            hasher.u32(player.deaths);
+            hasher.u32(player.respawn_ticks);
+            hasher.u32(player.fire_cooldown_ticks);
+            hasher.f32(player.input.move_dir.x);
+            hasher.f32(player.input.move_dir.y);
+            hasher.f32(player.input.aim);
+            hasher.u8(player.input.buttons);
+        }
+        hasher.finish()
+    }
+
+    // ---- step phases ----
+
+    /// Counts down dead players and NPCs, bringing back those whose time is up.
+    fn respawn_dead(&mut self, events: &mut Vec<Event>) {
+        // Players, in PlayerId order.
+        let mut cursor = self.first_player();
+        while let Some(id) = cursor {
+            cursor = self.player_after(id);
+            let Some(player) = self.players.get_mut(&id) else {
+                continue;
+            };
+            if player.respawn_ticks == 0 {
+                continue;
+            }
+            player.respawn_ticks -= 1;
+            if player.respawn_ticks > 0 {
+                continue;
+            }
+            let key = player.key;
+            let spawn = self.pick_spawn();
+            if let Some(slot) = self.slots.get_mut(key) {
+                let old_pos = slot.entity.pos;
+                slot.entity.pos = spawn;
+                slot.entity.vel = Vec2::ZERO;
+                slot.entity.health = self.rules.player_max_health;
+                slot.entity.alive = true;
+                self.grid.relocate(key, old_pos, spawn);
+            }
+            events.push(Event::Respawned { player: id });
+        }
+        // NPCs, in NetId order.
+        for index in 0..self.order.len() {
+            let key = self.order[index];
+            let Some(Slot {
+                entity,
+                brain: Brain::Npc { respawn_ticks, .. },
+            }) = self.slots.get_mut(key)
+            else {
+                continue;
+            };
+            if entity.alive || *respawn_ticks == 0 {
+                continue;
+            }
+            *respawn_ticks -= 1;
+            if *respawn_ticks > 0 {
+                continue;
+            }
+            let old_pos = entity.pos;
+            let net_id = entity.net_id;
+            let pos = self.pick_free_point(self.rules.npc_radius);
+            let (direction, turn_ticks) = self.pick_npc_heading(None);
+            if let Some(slot) = self.slots.get_mut(key) {
+                slot.entity.pos = pos;
+                slot.entity.vel = direction * self.rules.npc_speed;
+                slot.entity.aim = angle_of(direction);
+                slot.entity.health = self.rules.npc_health;
+                slot.entity.alive = true;
+                slot.brain = Brain::Npc {
+                    direction,
+                    turn_ticks,
+                    respawn_ticks: 0,
+                };
+                self.grid.relocate(key, old_pos, pos);
+            }
+            events.push(Event::NpcRespawned { npc: net_id });
+        }
+    }
+
+    fn move_players(&mut self) {
+        for player in self.players.values_mut() {
+            player.fire_cooldown_ticks = player.fire_cooldown_ticks.saturating_sub(1);
+            let Some(slot) = self.slots.get_mut(player.key) else {
+                continue;
+            };
+            let entity = &mut slot.entity;
+            entity.aim = player.input.aim;
+            if !entity.alive {
+                continue;
+            }
+            let (pos, vel) = move_player(
+                &self.rules,
+                &self.map,
+                self.dt,
+                entity.pos,
+                entity.vel,
+                &player.input,
+            );
+            entity.pos = pos;
+            entity.vel = vel;
+        }
+    }
+
+    fn move_npcs(&mut self) {
+        for index in 0..self.order.len() {
+            let key = self.order[index];
+            let Some(Slot {
+                entity,
+                brain:
+                    Brain::Npc {
+                        direction,
+                        turn_ticks,
+                        ..
+                    },
+            }) = self.slots.get_mut(key)
+            else {
+                continue;
+            };
+            if !entity.alive {
+                continue;
+            }
+            if *turn_ticks == 0 {
+                let (new_direction, new_turn_ticks) =
+                    pick_heading(&mut self.rng, &self.durations, None);
+                *direction = new_direction;
+                *turn_ticks = new_turn_ticks;
+            }
+            *turn_ticks -= 1;
+            let vel = *direction * self.rules.npc_speed;
+            let slide = slide_move(
+                &self.map,
+                entity.radius,
+                entity.pos,
+                snap(vel * self.dt),
+                vel,
+            );
+            entity.pos = slide.pos;
+            if let Some(normal) = slide.normal {
+                // Bumped into a wall: walk away from it in a new random direction.
+                let (new_direction, new_turn_ticks) =
+                    pick_heading(&mut self.rng, &self.durations, Some(normal));
+                *direction = new_direction;
+                *turn_ticks = new_turn_ticks;
+            }
+            entity.vel = *direction * self.rules.npc_speed;
+            entity.aim = angle_of(*direction);
+        }
+    }
+
+    /// Pushes overlapping living players apart, half each, pair by pair in PlayerId order.
+    fn separate_players(&mut self) {
+        let reach = 4.0 * self.rules.player_radius;
+        for player in self.players.values() {
+            let Some(slot) = self.slots.get(player.key) else {
+                continue;
+            };
+            if !slot.entity.alive {
+                continue;
+            }
+            let center = slot.entity.pos;
+            self.nearby.clear();
+            let nearby = &mut self.nearby;
+            self.grid.for_each_in_rect(
+                center - Vec2::splat(reach),
+                center + Vec2::splat(reach),
+                |key| nearby.push(key),
+            );
+            for index in 0..self.nearby.len() {
+                let other_key = self.nearby[index];
+                let Some([mine, theirs]) = self.slots.get_disjoint_mut([player.key, other_key])
+                else {
+                    continue;
+                };
+                // Each pair once: from the player with the lower id.
+                let EntityKind::Player(other_id) = theirs.entity.kind else {
+                    continue;
+                };
+                if other_id <= player.id || !theirs.entity.alive {
+                    continue;
+                }
+                let offset = theirs.entity.pos - mine.entity.pos;
+                let distance = offset.length();
+                let overlap = mine.entity.radius + theirs.entity.radius - distance;
+                if overlap <= 0.0 {
+                    continue;
+                }
+                // Coincident centers: separate along x, the lower id to the left.
+                let normal = if distance > 1e-6 {
+                    offset / distance
+                } else {
+                    Vec2::X
+                };
+                let push = snap(normal * (overlap * 0.5));
+                if push == Vec2::ZERO {
+                    continue;
+                }
+                for (entity, step) in [(&mut mine.entity, -push), (&mut theirs.entity, push)] {
+                    let slide = slide_move(&self.map, entity.radius, entity.pos, step, entity.vel);
+                    entity.pos = slide.pos;
+                    entity.vel = slide.vel;
+                }
+            }
+        }
+    }
+
+    /// Moves every projectile along its path, stopping it at the first wall or body it touches.
+    fn fly_projectiles(&mut self, events: &mut Vec<Event>) {
+        let projectile_radius = self.rules.projectile_radius;
+        let body_reach = self.rules.player_radius.max(self.rules.npc_radius) + projectile_radius;
+        for index in 0..self.order.len() {
+            let key = self.order[index];
+            let Some(Slot {
+                entity,
+                brain: Brain::Projectile { ticks_left },
+            }) = self.slots.get(key)
+            else {
+                continue;
+            };
+            let EntityKind::Projectile { owner } = entity.kind else {
+                continue;
+            };
+            let start = entity.pos;
+            let delta = snap(entity.vel * self.dt);
+            let ticks_left = ticks_left.saturating_sub(1);
+            let end = start + delta;
+
+            let wall_fraction = segment_hits_walls(&self.map, start, delta, projectile_radius);
+            self.nearby.clear();
+            let nearby = &mut self.nearby;
+            self.grid.for_each_in_rect(
+                start.min(end) - Vec2::splat(body_reach),
+                start.max(end) + Vec2::splat(body_reach),
+                |key| nearby.push(key),
+            );
+            let mut best: Option<(f32, NetId, EntityKey)> = None;
+            for &target_key in &self.nearby {
+                let Some(target) = self.slots.get(target_key).map(|slot| &slot.entity) else {
+                    continue;
+                };
+                let hittable = match target.kind {
+                    EntityKind::Player(id) => id != owner,
+                    EntityKind::Npc => true,
+                    EntityKind::Projectile { .. } => false,
+                };
+                if !hittable || !target.alive {
+                    continue;
+                }
+                let Some(fraction) = segment_hits_circle(
+                    start,
+                    delta,
+                    target.pos,
+                    target.radius + projectile_radius,
+                ) else {
+                    continue;
+                };
+                let better = match best {
+                    None => true,
+                    Some((best_fraction, best_id, _)) => {
+                        fraction < best_fraction
+                            || (fraction == best_fraction && target.net_id < best_id)
+                    }
+                };
+                if better {
+                    best = Some((fraction, target.net_id, target_key));
+                }
+            }
+
+            match (best, wall_fraction) {
+                (Some((fraction, _, target_key)), wall)
+                    if wall.is_none_or(|wall_fraction| fraction < wall_fraction) =>
+                {
+                    self.slots.remove(key);
+                    self.damage(target_key, owner, events);
+                }
+                (_, Some(_)) => {
+                    self.slots.remove(key);
+                }
+                _ if ticks_left == 0 || !self.map.contains(end) => {
+                    self.slots.remove(key);
+                }
+                _ => {
+                    if let Some(slot) = self.slots.get_mut(key) {
+                        slot.entity.pos = end;
+                        slot.brain = Brain::Projectile { ticks_left };
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies one projectile's damage from `owner` to the entity at `target_key`.
+    fn damage(&mut self, target_key: EntityKey, owner: PlayerId, events: &mut Vec<Event>) {
+        let Some(slot) = self.slots.get_mut(target_key) else {
+            return;
+        };
+        let entity = &mut slot.entity;
+        let damage = self.rules.projectile_damage.min(entity.health);
+        entity.health -= damage;
+        events.push(Event::Hit {
+            target: entity.net_id,
+            by: Some(owner),
+            damage,
+        });
+        if entity.health > 0 {
+            return;
+        }
+        entity.alive = false;
+        entity.vel = Vec2::ZERO;
+        events.push(Event::Killed {
+            victim: entity.net_id,
+            killer: Some(owner),
+        });
+        let victim_player = match (&entity.kind, &mut slot.brain) {
+            (EntityKind::Player(id), _) => Some(*id),
+            (EntityKind::Npc, Brain::Npc { respawn_ticks, .. }) => {
+                *respawn_ticks = self.durations.respawn;
+                None
+            }
+            _ => None,
+        };
+        if let Some(victim) = victim_player
+            && let Some(player) = self.players.get_mut(&victim)
+        {
+            player.deaths += 1;
+            player.respawn_ticks = self.durations.respawn;
+        }
+        if victim_player != Some(owner)
+            && let Some(killer) = self.players.get_mut(&owner)
+        {
+            killer.kills += 1;
+        }
+    }
+
+    /// Spawns a projectile for every living player holding fire with the weapon ready.
+    fn fire_weapons(&mut self, events: &mut Vec<Event>) {
+        let mut cursor = self.first_player();
+        while let Some(id) = cursor {
+            cursor = self.player_after(id);
+            self.fire_weapon(id, events);
+        }
+    }
+
+    fn fire_weapon(&mut self, id: PlayerId, events: &mut Vec<Event>) {
+        let Some(player) = self.players.get_mut(&id) else {
+            return;
+        };
+        if !player.input.pressed(BUTTON_FIRE) || player.fire_cooldown_ticks > 0 {
+            return;
+        }
+        let Some(shooter) = self.slots.get(player.key).map(|slot| &slot.entity) else {
+            return;
+        };
+        if !shooter.alive {
+            return;
+        }
+        player.fire_cooldown_ticks = self.durations.fire_cooldown;
+        let aim = player.input.aim;
+        let direction = Vec2::from_angle(aim);
+        let muzzle = shooter.radius + self.rules.projectile_radius + MUZZLE_GAP;
+        let spawn = snap(shooter.pos + direction * muzzle);
+        // A shot from a player pressed against a wall would start on the far side of a thin
+        // wall: it is blocked instead (the cooldown still applies).
+        let to_spawn = spawn - shooter.pos;
+        let blocked = !self.map.contains(spawn)
+            || segment_hits_walls(
+                &self.map,
+                shooter.pos,
+                to_spawn,
+                self.rules.projectile_radius,
+            )
+            .is_some();
+        if blocked {
+            return;
+        }
+        let net_id = self.allocate_net_id();
+        let projectile = Entity {
+            net_id,
+            kind: EntityKind::Projectile { owner: id },
+            pos: spawn,
+            vel: direction * self.rules.projectile_speed,
+            aim,
+            health: 0,
+            alive: true,
+            radius: self.rules.projectile_radius,
+        };
+        self.insert_entity(
+            projectile,
+            Brain::Projectile {
+                ticks_left: self.durations.projectile_lifetime,
+            },
+        );
+        events.push(Event::Fired {
+            player: id,
+            projectile: net_id,
+        });
+    }
+
+    // ---- helpers ----
+
+    /// The lowest PlayerId; with [`World::player_after`], walks the players in order while
+    /// `self` is mutated in between (collecting the ids would allocate every step).
+    fn first_player(&self) -> Option<PlayerId> {
+        self.players.keys().next().copied()
+    }
+
+    fn player_after(&self, id: PlayerId) -> Option<PlayerId> {
+        self.players
+            .range((Bound::Excluded(id), Bound::Unbounded))
+            .next()
+            .map(|(&next, _)| next)
+    }
+
+    fn rebuild_grid(&mut self) {
+        self.grid.clear();
+        for (key, slot) in &self.slots {
+            self.grid.insert(key, slot.entity.pos);
+        }
+    }
+
+    fn allocate_net_id(&mut self) -> NetId {
+        loop {
+            let candidate = NetId(self.next_net_id);
+            self.next_net_id = self.next_net_id.wrapping_add(1).max(1);
+            // Only after 2^32 - 1 allocations can a candidate still be in use.
+            let in_use = self
+                .index
+                .binary_search_by_key(&candidate, |&(net_id, _)| net_id)
+                .is_ok_and(|position| self.slots.contains_key(self.index[position].1));
+            if !in_use {
+                return candidate;
+            }
+        }
+    }
+
+    fn insert_entity(&mut self, entity: Entity, brain: Brain) -> EntityKey {
+        let net_id = entity.net_id;
+        let pos = entity.pos;
+        let key = self.slots.insert(Slot { entity, brain });
+        match self.index.binary_search_by_key(&net_id, |&(id, _)| id) {
+            // A stale entry for a recycled id (after wrapping): replace it.
+            Ok(position) => self.index[position].1 = key,
+            Err(position) => self.index.insert(position, (net_id, key)),
+        }
+        self.grid.insert(key, pos);
+        key
+    }
+
+    /// A spawn point at random, preferring one with no living body on it.
+    fn pick_spawn(&mut self) -> Vec2 {
+        let count = self.map.spawns.len() as u32;
+        let start = self.rng.below(count);
+        let clearance = 2.0 * self.rules.player_radius.max(self.rules.npc_radius);
+        for offset in 0..count {
+            let spawn = self.map.spawns[((start + offset) % count) as usize];
+            if !self.body_near(spawn, clearance) {
+                return spawn;
+            }
+        }
+        self.map.spawns[start as usize]
+    }
+
+    /// A random point where a circle of `radius` touches no wall and no living body; a spawn
+    /// point if none is found after a few tries.
+    fn pick_free_point(&mut self, radius: f32) -> Vec2 {
+        let clearance = 2.0 * self.rules.player_radius.max(self.rules.npc_radius);
+        for _ in 0..FREE_POINT_ATTEMPTS {
+            let x = self.rng.range_f32(radius, self.map.width - radius);
+            let y = self.rng.range_f32(radius, self.map.height - radius);
+            let point = snap(Vec2::new(x, y));
+            if !self.map.circle_blocked(point, radius) && !self.body_near(point, clearance) {
+                return point;
+            }
+        }
+        self.pick_spawn()
+    }
+
+    fn body_near(&self, point: Vec2, distance: f32) -> bool {
+        let mut found = false;
+        self.for_each_within(point, distance, |entity| {
+            found |= entity.alive && !matches!(entity.kind, EntityKind::Projectile { .. });
+        });
+        found
+    }
+
+    fn pick_npc_heading(&mut self, away_from: Option<Vec2>) -> (Vec2, u32) {
+        pick_heading(&mut self.rng, &self.durations, away_from)
+    }
+}
+
+/// A random unit direction (pointing away from a surface with outward normal `away_from`, if
+/// given) and how many ticks to keep it.
+fn pick_heading(
+    rng: &mut Pcg32,
+    durations: &TickDurations,
+    away_from: Option<Vec2>,
+) -> (Vec2, u32) {
+    let angle = rng.range_f32(0.0, std::f32::consts::TAU);
+    let mut direction = Vec2::from_angle(angle);
+    if let Some(normal) = away_from {
+        let into = direction.dot(normal);
+        if into < 0.0 {
+            direction -= normal * (2.0 * into);
+        }
+        direction = direction.normalize_or(normal);
+    }
+    let spread = durations.npc_turn_max - durations.npc_turn_min;
+    let turn_ticks = durations.npc_turn_min + rng.below(spread.saturating_add(1));
+    (direction, turn_ticks.max(1))
+}
+
+/// The angle of a direction, in `[0, TAU)`.
+fn angle_of(direction: Vec2) -> f32 {
+    wrap_angle(direction.y.atan2(direction.x))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small_map() -> Map {
+        Map::from_toml_str(
+            "small",
+            "width = 10.0\nheight = 10.0\nspawns = [[5.0, 5.0]]",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn tick_rate_is_clamped() {
+        let slow = World::new(small_map(), Rules::default(), 0, 1);
+        assert_eq!((slow.tick_rate(), slow.dt()), (1, 1.0));
+        let fast = World::new(small_map(), Rules::default(), 1_000_000, 1);
+        assert_eq!(fast.tick_rate(), 1000);
+    }
+
+    #[test]
+    fn hash_covers_time_and_scores() {
+        let mut world = World::new(small_map(), Rules::default(), 30, 1);
+        let empty = world.state_hash();
+        let player = world.add_player("p");
+        let joined = world.state_hash();
+        assert_ne!(empty, joined);
+        world.step(&[], &mut Vec::new());
+        let stepped = world.state_hash();
+        assert_ne!(joined, stepped);
+        if let Some(record) = world.players.get_mut(&player) {
+            record.kills += 1;
+        }
+        assert_ne!(stepped, world.state_hash());
+    }
+
+    #[test]
+    fn durations_round_up_to_whole_ticks() {
+        let world = World::new(small_map(), Rules::default(), 30, 1);
+        assert_eq!(world.durations.fire_cooldown, 8);
+        assert_eq!(world.durations.respawn, 60);
+        assert_eq!(world.durations.projectile_lifetime, 45);
+        assert_eq!(
+            (world.durations.npc_turn_min, world.durations.npc_turn_max),
+            (30, 90)
+        );
+    }
+
+    #[test]
+    fn names_are_truncated() {
+        let mut world = World::new(small_map(), Rules::default(), 30, 1);
+        let id = world.add_player(&"é".repeat(100));
+        assert_eq!(
+            world.player(id).unwrap().name.chars().count(),
+            MAX_NAME_CHARS
+        );
+    }
+}
