@@ -34,15 +34,21 @@ pub enum DecodeError {
     Invalid(#[from] ValidationError),
 }
 
-type ClientConfig = Configuration<LittleEndian, Varint, Limit<CLIENT_MSG_MAX>>;
-type ServerConfig = Configuration<LittleEndian, Varint, Limit<SERVER_MSG_MAX>>;
+/// bincode's limit counts decoded sizes (a u32 length prefix claims 8 bytes, a u32 field 4), not
+/// wire bytes, so it sits a fixed factor above the frame limit: it bounds what decoding may
+/// allocate, while the frame length check above it bounds the input.
+const CLIENT_DECODE_LIMIT: usize = 8 * CLIENT_MSG_MAX;
+const SERVER_DECODE_LIMIT: usize = 8 * SERVER_MSG_MAX;
+
+type ClientConfig = Configuration<LittleEndian, Varint, Limit<CLIENT_DECODE_LIMIT>>;
+type ServerConfig = Configuration<LittleEndian, Varint, Limit<SERVER_DECODE_LIMIT>>;
 
 fn client_config() -> ClientConfig {
-    config::standard().with_limit::<CLIENT_MSG_MAX>()
+    config::standard().with_limit::<CLIENT_DECODE_LIMIT>()
 }
 
 fn server_config() -> ServerConfig {
-    config::standard().with_limit::<SERVER_MSG_MAX>()
+    config::standard().with_limit::<SERVER_DECODE_LIMIT>()
 }
 
 /// Appends the encoding of `msg` to `out`.
@@ -267,6 +273,18 @@ mod tests {
             decode_client(&bytes),
             Err(DecodeError::Malformed(_)) | Err(DecodeError::Incomplete)
         ));
+    }
+
+    #[test]
+    fn frames_just_under_the_limit_decode() {
+        let msg = ServerMsg::Snapshot(Snapshot {
+            body: vec![0xAB; SERVER_MSG_MAX - 16],
+            ..Snapshot::default()
+        });
+        let mut bytes = Vec::new();
+        encode_server(&msg, &mut bytes);
+        assert!(bytes.len() <= SERVER_MSG_MAX);
+        assert_eq!(decode_server(&bytes), Ok(msg));
     }
 
     #[test]

@@ -227,11 +227,11 @@ pub fn decode(
 
     // Entered: appended after the kept entities for now, merged into order at the end.
     let entered = reader.read_golomb(K_COUNT)?;
-    if entered as usize > VIEW_ENTITIES_MAX - kept {
+    if entered as usize > VIEW_ENTITIES_MAX.saturating_sub(kept) {
         return Err(DeltaError::Count {
             section: "entered",
             count: entered,
-            max: VIEW_ENTITIES_MAX - kept,
+            max: VIEW_ENTITIES_MAX.saturating_sub(kept),
         });
     }
     let mut previous_id = 0u32;
@@ -435,7 +435,9 @@ fn read_changes(
     cur.y = y as u32;
     if mask & MASK_AIM != 0 {
         let delta = reader.read_signed_golomb(K_AIM)?;
-        cur.aim = (base.aim as i32 + delta).rem_euclid(AIM_STEPS as i32) as u16;
+        cur.aim = (base.aim as i32)
+            .wrapping_add(delta)
+            .rem_euclid(AIM_STEPS as i32) as u16;
     }
     if mask & MASK_HEALTH != 0 {
         cur.health = reader.read(HEALTH_BITS)? as u8;
@@ -680,6 +682,26 @@ mod tests {
         encode(&base, &cur, 3, &mut writer);
         // Three zero counts: three bits, one byte.
         assert_eq!(writer.as_bytes().len(), 1);
+    }
+
+    #[test]
+    fn huge_aim_change_wraps_instead_of_overflowing() {
+        let base = [EntityState {
+            id: 1,
+            aim: 1000,
+            flags: flags::ALIVE,
+            ..Default::default()
+        }];
+        let mut body = BitWriter::default();
+        body.write_golomb(0, K_COUNT); // removed
+        body.write_golomb(0, K_COUNT); // entered
+        body.write_golomb(1, K_COUNT); // changed
+        body.write_golomb(0, K_INDEX_GAP);
+        body.write(MASK_AIM, MASK_BITS);
+        body.write_signed_golomb(i32::MAX, K_AIM);
+        let mut out = Vec::new();
+        decode(&base, 1, body.as_bytes(), &mut out).expect("decodes");
+        assert_eq!(out[0].aim as i64, (1000 + i32::MAX as i64).rem_euclid(1024));
     }
 
     #[test]

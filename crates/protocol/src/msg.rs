@@ -295,9 +295,15 @@ impl ServerMsg {
                         why: "non-finite value",
                     });
                 }
-                if welcome.snapshot_interval == 0 || welcome.tick_rate == 0 {
+                if welcome.tick_rate == 0 {
                     return Err(ValidationError::Invalid {
                         field: "tick_rate",
+                        why: "zero",
+                    });
+                }
+                if welcome.snapshot_interval == 0 {
+                    return Err(ValidationError::Invalid {
+                        field: "snapshot_interval",
                         why: "zero",
                     });
                 }
