@@ -1,1 +1,132 @@
-//! Shared helpers for the end-to-end tests in tests/tests/.
+//! Shared helpers for the end-to-end tests in tests/tests/: a real server on 127.0.0.1 port 0,
+//! raw WebSocket peers, and small HTTP requests.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tickwire_net::{Server, ServerConfig};
+use tickwire_protocol::{Hello, PROTOCOL_VERSION, ServerMsg, decode_server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// A server running in this process until stopped (or dropped with the runtime).
+#[derive(Debug)]
+pub struct TestServer {
+    /// ws://127.0.0.1:PORT/ws
+    pub url: String,
+    /// The bound address.
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+/// Starts a server with the default configuration on a free port, after `edit` adjusts it.
+pub async fn start_server(edit: impl FnOnce(&mut ServerConfig)) -> TestServer {
+    let mut config = ServerConfig::default();
+    config.addr = "127.0.0.1:0".parse().expect("valid address");
+    edit(&mut config);
+    let server = Server::bind(config).await.expect("server binds");
+    let addr = server.local_addr();
+    let url = server.url();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(
+        async {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(3),
+    ));
+    TestServer {
+        url,
+        addr,
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl TestServer {
+    /// Asks the server to shut down gracefully and waits until it has.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.task).await;
+    }
+}
+
+/// A Hello for the current protocol version.
+pub fn hello(name: &str, room: Option<&str>) -> Hello {
+    Hello {
+        version: PROTOCOL_VERSION,
+        name: name.into(),
+        room: room.map(str::to_string),
+        spectate: false,
+    }
+}
+
+/// A raw WebSocket connection, for sending what a well-behaved client never would.
+pub type RawSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Opens a raw WebSocket to the server.
+pub async fn raw_connect(url: &str) -> RawSocket {
+    let (socket, _) = tokio_tungstenite::connect_async(url).await.expect("connects");
+    socket
+}
+
+/// Sends one raw message.
+pub async fn raw_send(socket: &mut RawSocket, message: Message) {
+    socket.send(message).await.expect("sends");
+}
+
+/// Reads until the server closes; returns the close code and reason (and any Error message
+/// seen before it, which must agree).
+pub async fn expect_close(socket: &mut RawSocket) -> (u16, String) {
+    let mut error_msg = None;
+    let result = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(frame) = socket.next().await {
+            match frame {
+                Ok(Message::Binary(bytes)) => {
+                    if let Ok(ServerMsg::Error { code, reason }) = decode_server(&bytes) {
+                        error_msg = Some((code, reason));
+                    }
+                }
+                Ok(Message::Close(Some(frame))) => return Some((u16::from(frame.code), frame.reason.to_string())),
+                Ok(Message::Close(None)) => return Some((1005, String::new())),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    })
+    .await
+    .expect("server closes within 10 s")
+    .expect("a close frame with a code");
+    if let Some(error_msg) = error_msg {
+        assert_eq!(error_msg, result, "Error message and close frame agree");
+    }
+    result
+}
+
+/// A plain HTTP GET; returns the status code and the body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.expect("connects");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("writes");
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response))
+        .await
+        .expect("answers in time")
+        .expect("reads");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default();
+    (status, body)
+}
