@@ -1,11 +1,13 @@
 //! Shared helpers for the end-to-end tests in tests/tests/: a real server on 127.0.0.1 port 0,
 //! raw WebSocket peers, and small HTTP requests.
 
+pub mod proxy;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tickwire_net::{Server, ServerConfig};
+use tickwire_net::{Server, ServerConfig, ServerControl};
 use tickwire_protocol::{Hello, PROTOCOL_VERSION, ServerMsg, decode_server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -21,6 +23,8 @@ pub struct TestServer {
     pub url: String,
     /// The bound address.
     pub addr: SocketAddr,
+    /// Fault injection into the running server.
+    pub control: ServerControl,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -33,6 +37,7 @@ pub async fn start_server(edit: impl FnOnce(&mut ServerConfig)) -> TestServer {
     let server = Server::bind(config).await.expect("server binds");
     let addr = server.local_addr();
     let url = server.url();
+    let control = server.control();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(server.run(
         async {
@@ -43,6 +48,7 @@ pub async fn start_server(edit: impl FnOnce(&mut ServerConfig)) -> TestServer {
     TestServer {
         url,
         addr,
+        control,
         stop: Some(stop),
         task,
     }
@@ -65,6 +71,8 @@ pub fn hello(name: &str, room: Option<&str>) -> Hello {
         name: name.into(),
         room: room.map(str::to_string),
         spectate: false,
+        resume: None,
+        token: None,
     }
 }
 
@@ -73,7 +81,9 @@ pub type RawSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Opens a raw WebSocket to the server.
 pub async fn raw_connect(url: &str) -> RawSocket {
-    let (socket, _) = tokio_tungstenite::connect_async(url).await.expect("connects");
+    let (socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connects");
     socket
 }
 
@@ -94,7 +104,9 @@ pub async fn expect_close(socket: &mut RawSocket) -> (u16, String) {
                         error_msg = Some((code, reason));
                     }
                 }
-                Ok(Message::Close(Some(frame))) => return Some((u16::from(frame.code), frame.reason.to_string())),
+                Ok(Message::Close(Some(frame))) => {
+                    return Some((u16::from(frame.code), frame.reason.to_string()));
+                }
                 Ok(Message::Close(None)) => return Some((1005, String::new())),
                 Ok(_) => {}
                 Err(_) => return None,
@@ -109,6 +121,17 @@ pub async fn expect_close(socket: &mut RawSocket) -> (u16, String) {
         assert_eq!(error_msg, result, "Error message and close frame agree");
     }
     result
+}
+
+/// Reads one metric's value from /metrics (the first sample whose line starts with `name`).
+pub async fn metric(addr: SocketAddr, name: &str) -> f64 {
+    let (_, body) = http_get(addr, "/metrics").await;
+    body.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find(|line| line.starts_with(name))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("metric {name} not found in:\n{body}"))
 }
 
 /// A plain HTTP GET; returns the status code and the body.
@@ -127,6 +150,9 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|code| code.parse().ok())
         .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
     (status, body)
 }

@@ -139,6 +139,7 @@ impl Brain {
             move_dir: move_dir.clamp_length_max(1.0),
             aim,
             buttons,
+            view_age: 0,
         }
     }
 
@@ -152,6 +153,7 @@ impl Brain {
             move_dir: self.wander,
             aim: self.wander.y.atan2(self.wander.x).rem_euclid(TAU),
             buttons: 0,
+            view_age: 0,
         }
     }
 

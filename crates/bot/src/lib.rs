@@ -6,9 +6,11 @@
 //! snapshot's checksum, so a delta bug shows up as a counted failure instead of a silent drift.
 //! It never looks at server internals.
 //!
-//! Main entry point: [`run_bot`] with [`BotOptions`], returning a [`BotReport`].
+//! Main entry point: [`run_bot`] with [`BotOptions`], returning a [`BotReport`]. The
+//! [`swarm`] module runs many such bots from one process and measures them together.
 
 pub mod brain;
+pub mod swarm;
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -43,6 +45,8 @@ pub struct BotOptions {
     pub chat: Vec<String>,
     /// Connection timeout.
     pub connect_timeout: Duration,
+    /// Session token for servers with authentication on.
+    pub token: Option<String>,
 }
 
 impl Default for BotOptions {
@@ -56,6 +60,7 @@ impl Default for BotOptions {
             seed: 1,
             chat: Vec::new(),
             connect_timeout: Duration::from_secs(10),
+            token: None,
         }
     }
 }
@@ -116,13 +121,25 @@ pub async fn run_bot(options: BotOptions) -> Result<BotReport, ClientError> {
         name: options.name.clone(),
         room: options.room.clone(),
         spectate: options.spectate,
+        resume: None,
+        token: options.token.clone(),
     };
     let client = Client::connect(&options.url, hello, options.connect_timeout).await?;
     Ok(play(client, &options).await)
 }
 
 /// Plays on an already welcomed connection.
-pub async fn play(mut client: Client, options: &BotOptions) -> BotReport {
+pub async fn play(client: Client, options: &BotOptions) -> BotReport {
+    play_with_probe(client, options, None).await
+}
+
+/// [`play`], telling a swarm's per-bot probe what happens (inputs sent, snapshots, bytes) and
+/// stopping when the swarm says so. With no probe it is exactly `play`.
+pub(crate) async fn play_with_probe(
+    mut client: Client,
+    options: &BotOptions,
+    mut probe: Option<&mut swarm::Probe>,
+) -> BotReport {
     let welcome = client.welcome().clone();
     let tick_rate = welcome.tick_rate.max(1) as u32;
     let dt = 1.0 / tick_rate as f32;
@@ -150,9 +167,15 @@ pub async fn play(mut client: Client, options: &BotOptions) -> BotReport {
         let received_before = client.bytes_received();
         tokio::select! {
             received = client.recv() => {
+                if let Some(probe) = probe.as_deref_mut() {
+                    probe.handle_traffic(client.bytes_received(), client.bytes_sent());
+                }
                 match received {
                     Ok(ServerMsg::Snapshot(snapshot)) => {
                         snapshot_bytes += client.bytes_received() - received_before;
+                        if let Some(probe) = probe.as_deref_mut() {
+                            probe.handle_snapshot(snapshot.last_input);
+                        }
                         if snapshot.baseline_age == 0 {
                             report.full_snapshots += 1;
                         }
@@ -171,6 +194,9 @@ pub async fn play(mut client: Client, options: &BotOptions) -> BotReport {
                             }
                             Err(error) => {
                                 report.snapshot_errors += 1;
+                                if let Some(probe) = probe.as_deref_mut() {
+                                    probe.handle_snapshot_error();
+                                }
                                 tracing::warn!(%error, "snapshot did not apply; asking for a full one");
                                 debug_assert!(
                                     !matches!(error, tickwire_protocol::ReplicaError::Delta { .. }),
@@ -205,6 +231,9 @@ pub async fn play(mut client: Client, options: &BotOptions) -> BotReport {
                     let input = brain.decide(own, replica.view(), dt, tick_rate);
                     let cmd = input_to_wire(&input);
                     unacked.push_back((next_seq, cmd));
+                    if let Some(probe) = probe.as_deref_mut() {
+                        probe.handle_input_sent(next_seq);
+                    }
                     next_seq += 1;
                     report.inputs_sent += 1;
                     while unacked.len() > INPUTS_PER_MSG_MAX {
@@ -222,6 +251,9 @@ pub async fn play(mut client: Client, options: &BotOptions) -> BotReport {
                     report.disconnect_reason.get_or_insert(close_info(error));
                     break;
                 }
+                if let Some(probe) = probe.as_deref_mut() {
+                    probe.handle_traffic(client.bytes_received(), client.bytes_sent());
+                }
             }
             _ = sleep_until(next_chat), if chat.len() > 0 => {
                 if let Some(text) = chat.next() {
@@ -234,6 +266,10 @@ pub async fn play(mut client: Client, options: &BotOptions) -> BotReport {
                 next_chat += Duration::from_secs(1);
             }
             _ = sleep_until(deadline.unwrap_or(far_future)), if deadline.is_some() => {
+                client.close().await;
+                break;
+            }
+            _ = swarm::Probe::stop_requested(probe.as_deref_mut()), if probe.is_some() => {
                 client.close().await;
                 break;
             }

@@ -58,7 +58,8 @@ pub const ABNORMAL_CLOSE: u16 = 1006;
 #[derive(Debug)]
 pub struct Client {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    welcome: Welcome,
+    /// Set by `connect` before it returns the client.
+    welcome: Option<Welcome>,
     encoded: Vec<u8>,
     bytes_received: u64,
     bytes_sent: u64,
@@ -91,21 +92,7 @@ impl Client {
         };
         let mut client = Client {
             ws,
-            welcome: Welcome {
-                version: 0,
-                player: 0,
-                entity: 0,
-                room: String::new(),
-                tick_rate: 1,
-                snapshot_interval: 1,
-                tick: 0,
-                map: tickwire_protocol::MapInfo {
-                    name: String::new(),
-                    width: 0.0,
-                    height: 0.0,
-                    walls: Vec::new(),
-                },
-            },
+            welcome: None,
             encoded: Vec::new(),
             bytes_received: 0,
             bytes_sent: 0,
@@ -118,7 +105,7 @@ impl Client {
         };
         match first {
             ServerMsg::Welcome(welcome) => {
-                client.welcome = welcome;
+                client.welcome = Some(welcome);
                 Ok(client)
             }
             ServerMsg::Error { code, reason } => {
@@ -132,7 +119,8 @@ impl Client {
 
     /// The server's Welcome.
     pub fn welcome(&self) -> &Welcome {
-        &self.welcome
+        // Invariant: `connect` only returns a client once the Welcome arrived.
+        self.welcome.as_ref().expect("connect stores the Welcome")
     }
 
     /// Sends one message and flushes it.

@@ -44,6 +44,24 @@ pub struct ServerConfig {
     pub reliable_queue_max: usize,
     /// Room inbox capacity in messages.
     pub room_inbox: usize,
+    /// Seconds a dropped player is held for resuming.
+    pub resume_grace_s: f64,
+    /// Connection cap, total.
+    pub max_connections: usize,
+    /// Connection cap per source IP.
+    pub max_connections_per_ip: usize,
+    /// Messages per second per connection, on average.
+    pub msg_rate: f64,
+    /// Message burst per connection.
+    pub msg_burst: f64,
+    /// Seconds between server pings.
+    pub ping_interval_s: f64,
+    /// Seconds of silence after which a peer is closed.
+    pub idle_timeout_s: f64,
+    /// Shared secret for session tokens; empty disables authentication.
+    pub auth_secret: String,
+    /// Allowed browser origins; empty allows any.
+    pub allowed_origins: Vec<String>,
     /// Game rules (speeds, damage, cooldowns); defaults from tickwire-sim.
     #[serde(default)]
     pub rules: Rules,
@@ -170,6 +188,34 @@ impl ServerConfig {
             "reliable_queue_max must be at least 4",
         )?;
         check(self.room_inbox >= 16, "room_inbox must be at least 16")?;
+        check(
+            (0.0..=3600.0).contains(&self.resume_grace_s),
+            "resume_grace_s must be 0 to 3600",
+        )?;
+        check(
+            self.max_connections >= 1,
+            "max_connections must be at least 1",
+        )?;
+        check(
+            self.max_connections_per_ip >= 1,
+            "max_connections_per_ip must be at least 1",
+        )?;
+        check(
+            self.msg_rate >= 1.0 && self.msg_rate.is_finite(),
+            "msg_rate must be at least 1",
+        )?;
+        check(
+            self.msg_burst >= 1.0 && self.msg_burst.is_finite(),
+            "msg_burst must be at least 1",
+        )?;
+        check(
+            self.ping_interval_s > 0.0 && self.ping_interval_s <= 300.0,
+            "ping_interval_s must be in (0, 300]",
+        )?;
+        check(
+            self.idle_timeout_s > self.ping_interval_s && self.idle_timeout_s <= 3600.0,
+            "idle_timeout_s must be above ping_interval_s and at most 3600",
+        )?;
         Ok(())
     }
 
@@ -184,6 +230,26 @@ impl ServerConfig {
     /// The handshake deadline.
     pub fn handshake_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.handshake_timeout_s)
+    }
+
+    /// Ticks a dropped player is held for resuming.
+    pub fn resume_grace_ticks(&self) -> u32 {
+        (self.resume_grace_s * self.tick_rate as f64).round() as u32
+    }
+
+    /// The auth secret, if authentication is on.
+    pub fn auth_secret(&self) -> Option<&[u8]> {
+        (!self.auth_secret.is_empty()).then_some(self.auth_secret.as_bytes())
+    }
+
+    /// The ping interval.
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.ping_interval_s)
+    }
+
+    /// The idle deadline.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.idle_timeout_s)
     }
 
     /// The stall deadline.

@@ -4,7 +4,7 @@
 use tickwire_protocol::delta::{flags, kind};
 use tickwire_protocol::quant;
 use tickwire_protocol::{EntityState, InputCmd, MapInfo, ScoreEntry};
-use tickwire_sim::{BUTTON_FIRE, Entity, EntityKind, Map, Player, PlayerInput, Vec2, World};
+use tickwire_sim::{Entity, EntityKind, KNOWN_BUTTONS, Map, Player, PlayerInput, Vec2, World};
 
 /// Quantizes one entity for the wire; `dt` is the room's tick length in seconds.
 pub fn entity_to_wire(entity: &Entity, dt: f32) -> EntityState {
@@ -41,7 +41,8 @@ pub fn input_from_wire(cmd: &InputCmd) -> PlayerInput {
             quant::axis_from_wire(cmd.move_y),
         ),
         aim: quant::input_aim_from_wire(cmd.aim),
-        buttons: cmd.buttons & BUTTON_FIRE,
+        buttons: cmd.buttons & KNOWN_BUTTONS,
+        view_age: cmd.view_age,
     }
 }
 
@@ -52,6 +53,7 @@ pub fn input_to_wire(input: &PlayerInput) -> InputCmd {
         move_y: quant::axis_to_wire(input.move_dir.y),
         aim: quant::input_aim_to_wire(input.aim),
         buttons: input.buttons,
+        view_age: input.view_age,
     }
 }
 

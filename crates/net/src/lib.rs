@@ -12,6 +12,7 @@
 //!
 //! It does not decide game rules (tickwire-sim) or wire formats (tickwire-protocol).
 
+pub mod auth;
 pub mod client;
 pub mod config;
 pub mod convert;
@@ -23,5 +24,7 @@ pub mod server;
 pub use client::{Client, ClientError, CloseInfo};
 pub use config::{ConfigError, ServerConfig};
 pub use room::{ClientId, Room, RoomSettings};
+#[cfg(feature = "fault-injection")]
+pub use server::ServerControl;
 pub use server::{Server, ServerError};
 pub use tickwire_protocol::close::name as close_name;

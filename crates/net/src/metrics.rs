@@ -14,7 +14,7 @@ pub const TICK_BUCKETS: [f64; 12] = [
 ];
 
 /// Close codes counted separately in `tickwire_disconnects_total`.
-const COUNTED_CODES: [u16; 13] = [
+const COUNTED_CODES: [u16; 19] = [
     close::NORMAL,
     close::GOING_AWAY,
     close::PROTOCOL_ERROR,
@@ -28,6 +28,12 @@ const COUNTED_CODES: [u16; 13] = [
     close::ROOM_FULL,
     close::TIMEOUT,
     close::TOO_SLOW,
+    close::SESSION_REPLACED,
+    close::RESUME_FAILED,
+    close::AUTH_REQUIRED,
+    close::AUTH_INVALID,
+    close::AUTH_EXPIRED,
+    close::TOKEN_IN_USE,
 ];
 
 /// Server-wide metrics.
@@ -57,6 +63,16 @@ pub struct Metrics {
     pub inbox_dropped: AtomicU64,
     /// Ticks that started more than a few tick lengths late (the schedule was reset).
     pub tick_overruns: AtomicU64,
+    /// Client messages dropped for exceeding the per-connection rate budget.
+    pub rate_limited: AtomicU64,
+    /// Connections refused at accept (connection caps).
+    pub refused_connections: AtomicU64,
+    /// Rooms ended by a panic in their tick.
+    pub room_panics: AtomicU64,
+    /// Players waiting for a resume (connection dropped, seat held).
+    pub players_detached: AtomicU64,
+    /// Sessions resumed with a token.
+    pub resumes: AtomicU64,
     /// Room ticks run.
     pub ticks: AtomicU64,
     tick_buckets: [AtomicU64; TICK_BUCKETS.len()],
@@ -157,6 +173,30 @@ impl Metrics {
             "Client messages dropped because a room inbox was full.",
             "counter",
             self.inbox_dropped.load(Relaxed),
+        );
+        counter(
+            "tickwire_rate_limited_total",
+            "Client messages dropped for exceeding the per-connection rate budget.",
+            "counter",
+            self.rate_limited.load(Relaxed),
+        );
+        counter(
+            "tickwire_refused_connections_total",
+            "Connections refused at accept by the connection caps.",
+            "counter",
+            self.refused_connections.load(Relaxed),
+        );
+        counter(
+            "tickwire_room_panics_total",
+            "Rooms ended by a panic.",
+            "counter",
+            self.room_panics.load(Relaxed),
+        );
+        counter(
+            "tickwire_resumes_total",
+            "Sessions resumed with a token.",
+            "counter",
+            self.resumes.load(Relaxed),
         );
         counter(
             "tickwire_tick_overruns_total",

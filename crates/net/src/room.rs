@@ -12,8 +12,8 @@ use bytes::Bytes;
 use tickwire_protocol::bits::BitWriter;
 use tickwire_protocol::limits::BASELINE_AGE_MAX;
 use tickwire_protocol::{
-    ChatBroadcast, EntityState, Hello, Input, InputCmd, PROTOCOL_VERSION, ScoreEntry, ServerMsg,
-    Snapshot, Welcome, delta, encode_server,
+    ChatBroadcast, EntityState, GameEvent, Hello, Input, InputCmd, MoveRules, PROTOCOL_VERSION,
+    ScoreEntry, ServerMsg, Snapshot, Welcome, delta, encode_server, quant,
 };
 use tickwire_sim::{Event, Map, NetId, PlayerId, PlayerInput, Rules, World};
 
@@ -22,6 +22,10 @@ use crate::convert;
 /// A connection's identity inside a room (the driver picks it; unique per process).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ClientId(pub u64);
+
+/// A secret that lets a player take its seat back after a dropped connection. The driver
+/// makes it from OS randomness; the room only stores and compares it.
+pub type SessionToken = [u8; 16];
 
 /// How a room runs.
 #[derive(Clone, Debug)]
@@ -42,6 +46,8 @@ pub struct RoomSettings {
     pub history: u32,
     /// RNG seed of the world.
     pub seed: u64,
+    /// Ticks a dropped player's entity and score are kept, waiting for it to resume.
+    pub resume_grace_ticks: u32,
 }
 
 impl Default for RoomSettings {
@@ -55,6 +61,7 @@ impl Default for RoomSettings {
             view_radius: 40.0,
             history: 64,
             seed: 1,
+            resume_grace_ticks: 15 * 30,
         }
     }
 }
@@ -92,6 +99,9 @@ pub enum JoinError {
     /// This client is already in the room.
     #[error("already joined")]
     AlreadyJoined,
+    /// The resume token names no player held by this room (never issued, or expired).
+    #[error("no session to resume: it expired or never existed")]
+    UnknownSession,
 }
 
 /// What a successful join gave the client.
@@ -101,6 +111,18 @@ pub struct Joined {
     pub player: Option<PlayerId>,
     /// The player's entity (None for a spectator).
     pub entity: Option<NetId>,
+    /// On a resume, the client whose connection held the session until now (the driver closes
+    /// it as replaced).
+    pub replaced: Option<ClientId>,
+}
+
+/// Someone who left the room for good: their seat can be given to another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Departed {
+    /// Whether it was a spectator seat.
+    pub spectator: bool,
+    /// The session token that is no longer valid (players only).
+    pub token: Option<SessionToken>,
 }
 
 /// Counters a room keeps about the inputs it was sent.
@@ -148,6 +170,8 @@ pub struct Room {
     inputs: Vec<(PlayerId, PlayerInput)>,
     scratch: Scratch,
     input_stats: InputStats,
+    departed: VecDeque<Departed>,
+    game_events: Vec<GameEvent>,
 }
 
 #[derive(Debug)]
@@ -179,6 +203,10 @@ struct Client {
     acked: u32,
     /// The views sent and not yet superseded by an acknowledgement, oldest first.
     sent: VecDeque<SentView>,
+    /// The session token (players only).
+    token: Option<SessionToken>,
+    /// Set while the connection is gone and the player waits to be resumed: the tick it left.
+    detached_since: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -212,11 +240,19 @@ impl Room {
             inputs: Vec::new(),
             scratch: Scratch::default(),
             input_stats: InputStats::default(),
+            departed: VecDeque::new(),
+            game_events: Vec::new(),
         }
     }
 
-    /// Adds a client as a player (or spectator, per the Hello) and queues its Welcome.
-    pub fn handle_join(&mut self, client: ClientId, hello: &Hello) -> Result<Joined, JoinError> {
+    /// Adds a client as a player (or spectator, per the Hello) and queues its Welcome. `token`
+    /// becomes the player's resume token.
+    pub fn handle_join(
+        &mut self,
+        client: ClientId,
+        hello: &Hello,
+        token: SessionToken,
+    ) -> Result<Joined, JoinError> {
         if self.clients.contains_key(&client) {
             return Err(JoinError::AlreadyJoined);
         }
@@ -246,27 +282,93 @@ impl Room {
                 last_applied: 0,
                 acked: 0,
                 sent: VecDeque::new(),
+                token: player.map(|_| token),
+                detached_since: None,
             },
         );
-        let welcome = ServerMsg::Welcome(Welcome {
-            version: PROTOCOL_VERSION,
-            player: player.map_or(0, |p| p.0),
-            entity: entity.map_or(0, |e| e.0),
-            room: self.name.clone(),
-            tick_rate: self.settings.tick_rate as u16,
-            snapshot_interval: self.settings.snapshot_interval as u8,
-            tick: self.world.tick(),
-            map: convert::map_info(self.world.map()),
-        });
-        self.queue_reliable(client, &welcome);
-        Ok(Joined { player, entity })
+        self.queue_welcome(client, false);
+        Ok(Joined {
+            player,
+            entity,
+            replaced: None,
+        })
     }
 
-    /// Removes a client (and its player's entity). Returns whether it was here.
+    /// Gives a held player back to a new connection: same entity, score and input sequence; a
+    /// full snapshot follows. If the old connection is still attached it is replaced.
+    pub fn handle_resume(
+        &mut self,
+        client: ClientId,
+        token: &SessionToken,
+    ) -> Result<Joined, JoinError> {
+        if self.clients.contains_key(&client) {
+            return Err(JoinError::AlreadyJoined);
+        }
+        let old = self
+            .clients
+            .iter()
+            .find(|(_, state)| state.token.as_ref() == Some(token))
+            .map(|(&id, _)| id)
+            .ok_or(JoinError::UnknownSession)?;
+        // Invariant: `old` was just found in the map.
+        let mut state = self.clients.remove(&old).expect("found above");
+        let replaced = state.detached_since.is_none().then_some(old);
+        state.detached_since = None;
+        state.acked = 0;
+        state.sent.clear();
+        let joined = Joined {
+            player: state.player,
+            entity: state.entity,
+            replaced,
+        };
+        self.clients.insert(client, state);
+        self.outgoing.retain(|transmit| transmit.to != old);
+        self.queue_welcome(client, true);
+        Ok(joined)
+    }
+
+    /// Removes a client for good (it said goodbye). Returns whether it was here.
     pub fn handle_leave(&mut self, client: ClientId) -> bool {
         let Some(state) = self.clients.remove(&client) else {
             return false;
         };
+        self.remove_state(state);
+        self.outgoing.retain(|transmit| transmit.to != client);
+        true
+    }
+
+    /// A client's connection dropped without a goodbye: a player is held for the resume grace
+    /// window (its entity stops and stays, its score stays), a spectator leaves.
+    pub fn handle_disconnect(&mut self, client: ClientId) {
+        let hold = self.settings.resume_grace_ticks > 0
+            && self
+                .clients
+                .get(&client)
+                .is_some_and(|state| state.player.is_some() && state.detached_since.is_none());
+        if !hold {
+            self.handle_leave(client);
+            return;
+        }
+        let tick = self.world.tick();
+        if let Some(state) = self.clients.get_mut(&client) {
+            state.detached_since = Some(tick);
+            state.pending.clear();
+            state.sent.clear();
+            state.acked = 0;
+            // Stand still while nobody is at the controls.
+            state
+                .pending
+                .push_back((state.last_applied.wrapping_add(1), InputCmd::default()));
+        }
+        self.outgoing.retain(|transmit| transmit.to != client);
+    }
+
+    /// Seats freed since the last call (players removed, spectators gone).
+    pub fn poll_departed(&mut self) -> Option<Departed> {
+        self.departed.pop_front()
+    }
+
+    fn remove_state(&mut self, state: Client) {
         match state.player {
             Some(player) => {
                 self.world.remove_player(player);
@@ -275,9 +377,36 @@ impl Room {
             }
             None => self.spectators -= 1,
         }
-        // Anything still queued for it is moot.
-        self.outgoing.retain(|transmit| transmit.to != client);
-        true
+        self.departed.push_back(Departed {
+            spectator: state.player.is_none(),
+            token: state.token,
+        });
+    }
+
+    fn queue_welcome(&mut self, client: ClientId, resumed: bool) {
+        let Some(state) = self.clients.get(&client) else {
+            return;
+        };
+        let rules = self.world.rules();
+        let welcome = ServerMsg::Welcome(Welcome {
+            version: PROTOCOL_VERSION,
+            player: state.player.map_or(0, |p| p.0),
+            entity: state.entity.map_or(0, |e| e.0),
+            room: self.name.clone(),
+            tick_rate: self.settings.tick_rate as u16,
+            snapshot_interval: self.settings.snapshot_interval as u8,
+            tick: self.world.tick(),
+            map: convert::map_info(self.world.map()),
+            rules: MoveRules {
+                player_radius: rules.player_radius,
+                max_speed: rules.player_max_speed,
+                accel: rules.player_accel,
+                friction: rules.player_friction,
+            },
+            resume_token: state.token.unwrap_or_default(),
+            resumed,
+        });
+        self.queue_reliable(client, &welcome);
     }
 
     /// Queues a client's inputs (each sequence number once, in order) and records its ack.
@@ -323,7 +452,11 @@ impl Room {
             text: text.to_string(),
         });
         let bytes = self.encode(&msg);
-        for &to in self.clients.keys() {
+        for (&to, _) in self
+            .clients
+            .iter()
+            .filter(|(_, state)| state.detached_since.is_none())
+        {
             self.outgoing.push_back(Transmit {
                 to,
                 kind: TransmitKind::Reliable,
@@ -343,23 +476,70 @@ impl Room {
         }
     }
 
-    /// Runs one fixed step: applies inputs, steps the world, and on snapshot ticks queues one
-    /// snapshot per client.
+    /// Runs one fixed step: applies inputs, steps the world, expires players whose resume
+    /// window ran out, and on snapshot ticks queues one snapshot per attached client.
     pub fn tick(&mut self) {
         self.apply_inputs();
         self.events.clear();
         self.world.step(&self.inputs, &mut self.events);
-        if self
-            .events
-            .iter()
-            .any(|event| matches!(event, Event::Killed { .. }))
-        {
-            self.score_version += 1;
-        }
+        self.publish_events();
+        self.expire_detached();
         let tick = self.world.tick();
         if tick.is_multiple_of(self.settings.snapshot_interval) {
             self.record_frame();
             self.queue_snapshots();
+        }
+    }
+
+    fn publish_events(&mut self) {
+        self.game_events.clear();
+        for event in &self.events {
+            if let Event::Killed { victim, killer } = event {
+                self.game_events.push(GameEvent::Killed {
+                    killer: killer.map_or(0, |p| p.0),
+                    victim: victim.0,
+                });
+            }
+        }
+        if self
+            .game_events
+            .iter()
+            .any(|event| matches!(event, GameEvent::Killed { .. }))
+        {
+            self.score_version += 1;
+        }
+        if self.game_events.is_empty() {
+            return;
+        }
+        let events = std::mem::take(&mut self.game_events);
+        let bytes = self.encode(&ServerMsg::Events(events));
+        for (&to, state) in &self.clients {
+            if state.detached_since.is_none() {
+                self.outgoing.push_back(Transmit {
+                    to,
+                    kind: TransmitKind::Reliable,
+                    bytes: bytes.clone(),
+                });
+            }
+        }
+    }
+
+    fn expire_detached(&mut self) {
+        let tick = self.world.tick();
+        let grace = self.settings.resume_grace_ticks;
+        while let Some(expired) = self
+            .clients
+            .iter()
+            .find(|(_, state)| {
+                state
+                    .detached_since
+                    .is_some_and(|since| tick.wrapping_sub(since) >= grace)
+            })
+            .map(|(&id, _)| id)
+        {
+            if let Some(state) = self.clients.remove(&expired) {
+                self.remove_state(state);
+            }
         }
     }
 
@@ -416,6 +596,21 @@ impl Room {
     /// The last input sequence applied for a client's player (0 = none).
     pub fn last_applied(&self, client: ClientId) -> Option<u32> {
         self.clients.get(&client).map(|state| state.last_applied)
+    }
+
+    /// The client currently holding a session token.
+    pub fn player_by_token(&self, token: &SessionToken) -> Option<ClientId> {
+        self.clients
+            .iter()
+            .find(|(_, state)| state.token.as_ref() == Some(token))
+            .map(|(&id, _)| id)
+    }
+
+    /// Whether a client's player is held waiting for a resume.
+    pub fn is_detached(&self, client: ClientId) -> bool {
+        self.clients
+            .get(&client)
+            .is_some_and(|state| state.detached_since.is_some())
     }
 
     /// The player of a client.
@@ -481,6 +676,9 @@ impl Room {
         let tick = current.tick;
         let radius = self.settings.view_radius;
         for (&client_id, client) in self.clients.iter_mut() {
+            if client.detached_since.is_some() {
+                continue;
+            }
             let scratch = &mut self.scratch;
 
             // This tick's view: everything for spectators, else what is near the player.

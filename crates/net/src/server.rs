@@ -5,11 +5,12 @@
 //! Tasks: one accept loop; one task per room, which owns its [`Room`] and wakes once per tick;
 //! one task per connection, which decodes frames into the room's bounded inbox and writes what the
 //! room leaves in its [`Outbox`]. A room never waits on a socket: snapshots are latest-wins and
-//! reliable messages have a bounded queue.
+//! reliable messages have a bounded queue. A panic inside a room ends that room only.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,17 +24,19 @@ use tickwire_protocol::{
 use tickwire_sim::Map;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
-use tokio::time::{Instant, sleep_until, timeout, timeout_at};
+use tokio::time::{Instant, MissedTickBehavior, sleep_until, timeout, timeout_at};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
+use crate::auth;
 use crate::config::{ConfigError, ServerConfig};
 use crate::http;
 use crate::metrics::Metrics;
-use crate::room::{ClientId, JoinError, Room, RoomSettings, TransmitKind};
+use crate::room::{ClientId, Departed, JoinError, Room, RoomSettings, SessionToken, TransmitKind};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -68,16 +71,23 @@ struct Shared {
     lobby: Mutex<Lobby>,
     metrics: Arc<Metrics>,
     next_client: AtomicU64,
+    /// Open connections per source address, for the per-IP cap.
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
     /// Flips to true once: every connection then says goodbye and closes.
     shutdown: watch::Receiver<bool>,
 }
 
-/// The rooms, and the seats taken in each. Seats are reserved here, under one lock, before a
-/// connection joins a room, so two joiners never both take the last seat and a room is never
-/// removed while someone is on the way in.
+/// The rooms, the seats taken in each, and the live sessions. Seats are reserved here, under
+/// one lock, before a connection joins a room, so two joiners never both take the last seat and
+/// a room is never removed while someone is on the way in. Seats are given back by the room
+/// task when the room says a player is gone for good.
 #[derive(Debug, Default)]
 struct Lobby {
     rooms: BTreeMap<String, RoomEntry>,
+    /// Resume token -> room holding that player.
+    sessions: HashMap<SessionToken, String>,
+    /// Signed session tokens in use by a live connection.
+    auth_in_use: HashSet<String>,
     next_room: u64,
     rooms_created: u64,
 }
@@ -131,10 +141,22 @@ enum RoomCmd {
     Join {
         client: ClientId,
         hello: Hello,
+        token: SessionToken,
         outbox: Arc<Outbox>,
         reply: oneshot::Sender<Result<(), JoinError>>,
     },
+    Resume {
+        client: ClientId,
+        token: SessionToken,
+        outbox: Arc<Outbox>,
+        reply: oneshot::Sender<Result<(), JoinError>>,
+    },
+    /// The client said goodbye (or was kicked): its player leaves now.
     Leave {
+        client: ClientId,
+    },
+    /// The connection dropped: the player is held for the resume window.
+    Disconnect {
         client: ClientId,
     },
     Input {
@@ -149,6 +171,12 @@ enum RoomCmd {
         client: ClientId,
         nonce: u32,
     },
+    /// Test-only fault injection: panic inside the room's task.
+    #[cfg(feature = "fault-injection")]
+    Panic,
+    /// Test-only fault injection: block the room's task this long (an overloaded tick).
+    #[cfg(feature = "fault-injection")]
+    Stall(Duration),
 }
 
 /// What a room leaves for one connection's writer. Snapshots: latest wins. Reliable messages:
@@ -195,13 +223,41 @@ impl Outbox {
         self.notify.notify_one();
     }
 
-    /// Moves everything pending into `reliable` / returns the snapshot and any close request.
+    /// Moves everything pending into `reliable`; returns the snapshot and any close request.
     fn take(&self, reliable: &mut VecDeque<Bytes>) -> (Option<Bytes>, Option<(u16, &'static str)>) {
         let Ok(mut state) = self.state.lock() else {
             return (None, Some((close::INTERNAL_ERROR, "internal error")));
         };
         std::mem::swap(&mut state.reliable, reliable);
         (state.snapshot.take(), state.close.take())
+    }
+}
+
+/// A handle for tests to reach into a running server (built only with the `fault-injection`
+/// feature; never part of the wire protocol).
+#[cfg(feature = "fault-injection")]
+#[derive(Debug, Clone)]
+pub struct ServerControl(Arc<Shared>);
+
+#[cfg(feature = "fault-injection")]
+impl ServerControl {
+    /// Makes the named room's task panic. Returns whether the room exists.
+    pub fn inject_room_panic(&self, room: &str) -> bool {
+        let inbox = match self.0.lobby.lock() {
+            Ok(lobby) => lobby.rooms.get(room).map(|entry| entry.inbox.clone()),
+            Err(_) => None,
+        };
+        inbox.is_some_and(|inbox| inbox.try_send(RoomCmd::Panic).is_ok())
+    }
+
+    /// Blocks the named room's task for `duration` (as an overloaded tick would). Returns
+    /// whether the room exists.
+    pub fn inject_room_stall(&self, room: &str, duration: Duration) -> bool {
+        let inbox = match self.0.lobby.lock() {
+            Ok(lobby) => lobby.rooms.get(room).map(|entry| entry.inbox.clone()),
+            Err(_) => None,
+        };
+        inbox.is_some_and(|inbox| inbox.try_send(RoomCmd::Stall(duration)).is_ok())
     }
 }
 
@@ -226,6 +282,7 @@ impl Server {
                 lobby: Mutex::new(Lobby::default()),
                 metrics: Arc::new(Metrics::default()),
                 next_client: AtomicU64::new(1),
+                per_ip: Mutex::new(HashMap::new()),
                 shutdown: shutdown_rx,
             }),
             shutdown,
@@ -245,8 +302,14 @@ impl Server {
         format!("ws://{}/ws", self.local_addr())
     }
 
+    /// A handle for tests to inject faults.
+    #[cfg(feature = "fault-injection")]
+    pub fn control(&self) -> ServerControl {
+        ServerControl(Arc::clone(&self.shared))
+    }
+
     /// Serves until `stop` completes, then tells every player the server is shutting down,
-    /// waits up to `grace` for their connections to close, and returns.
+    /// waits up to `grace` for their connections to drain and close, and returns.
     pub async fn run(self, stop: impl Future<Output = ()>, grace: Duration) {
         let Server {
             listener,
@@ -258,10 +321,7 @@ impl Server {
             tokio::select! {
                 _ = &mut stop => break,
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        shared.metrics.connections_total.fetch_add(1, Relaxed);
-                        tokio::spawn(handle_connection(Arc::clone(&shared), stream, peer));
-                    }
+                    Ok((stream, peer)) => accept(&shared, stream, peer),
                     Err(error) => {
                         // Usually out of file descriptors: back off instead of spinning.
                         warn!(%error, "accept failed");
@@ -284,19 +344,75 @@ impl Server {
     }
 }
 
-/// Counts an open connection for as long as it lives.
-struct OpenConnection<'a>(&'a Metrics);
-
-impl<'a> OpenConnection<'a> {
-    fn new(metrics: &'a Metrics) -> Self {
-        metrics.connections_open.fetch_add(1, Relaxed);
-        OpenConnection(metrics)
+/// Admits a connection under the caps (or refuses it at once) and spawns its task.
+fn accept(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    let metrics = &shared.metrics;
+    metrics.connections_total.fetch_add(1, Relaxed);
+    let slot = ConnectionSlot::take(shared, peer.ip());
+    match slot {
+        Some(slot) => {
+            tokio::spawn(handle_connection(Arc::clone(shared), stream, peer, slot));
+        }
+        None => {
+            metrics.refused_connections.fetch_add(1, Relaxed);
+            debug!(%peer, "refused: connection cap");
+            tokio::spawn(async move {
+                let mut stream = stream;
+                let _ = timeout(
+                    Duration::from_secs(1),
+                    http::respond(
+                        &mut stream,
+                        "503 Service Unavailable",
+                        "text/plain",
+                        b"server full: too many connections\n",
+                    ),
+                )
+                .await;
+            });
+        }
     }
 }
 
-impl Drop for OpenConnection<'_> {
+/// One admitted connection, counted globally and per IP for as long as it lives.
+#[derive(Debug)]
+struct ConnectionSlot {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl ConnectionSlot {
+    fn take(shared: &Arc<Shared>, ip: IpAddr) -> Option<ConnectionSlot> {
+        let config = &shared.config;
+        let Ok(mut per_ip) = shared.per_ip.lock() else {
+            return None;
+        };
+        if shared.metrics.connections_open.load(Relaxed) as usize >= config.max_connections {
+            return None;
+        }
+        let count = per_ip.entry(ip).or_insert(0);
+        if *count >= config.max_connections_per_ip {
+            return None;
+        }
+        *count += 1;
+        shared.metrics.connections_open.fetch_add(1, Relaxed);
+        Some(ConnectionSlot {
+            shared: Arc::clone(shared),
+            ip,
+        })
+    }
+}
+
+impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        self.0.connections_open.fetch_sub(1, Relaxed);
+        if let Ok(mut per_ip) = self.shared.per_ip.lock()
+            && let Some(count) = per_ip.get_mut(&self.ip)
+        {
+            *count -= 1;
+            if *count == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+        self.shared.metrics.connections_open.fetch_sub(1, Relaxed);
     }
 }
 
@@ -311,8 +427,14 @@ fn websocket_config() -> WebSocketConfig {
         .max_frame_size(Some(CLIENT_MSG_MAX))
 }
 
-async fn handle_connection(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
-    let _open = OpenConnection::new(&shared.metrics);
+type Socket = WebSocketStream<TcpStream>;
+
+async fn handle_connection(
+    shared: Arc<Shared>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    _slot: ConnectionSlot,
+) {
     let _ = stream.set_nodelay(true);
     let deadline = Instant::now() + shared.config.handshake_timeout();
 
@@ -320,11 +442,14 @@ async fn handle_connection(shared: Arc<Shared>, mut stream: TcpStream, peer: Soc
         Ok(Ok(head)) => head,
         Ok(Err(error)) => {
             debug!(%peer, %error, "bad request");
-            let _ = http::respond(
-                &mut stream,
-                "400 Bad Request",
-                "text/plain",
-                error.to_string().as_bytes(),
+            let _ = timeout(
+                Duration::from_secs(1),
+                http::respond(
+                    &mut stream,
+                    "400 Bad Request",
+                    "text/plain",
+                    error.to_string().as_bytes(),
+                ),
             )
             .await;
             return;
@@ -337,7 +462,7 @@ async fn handle_connection(shared: Arc<Shared>, mut stream: TcpStream, peer: Soc
     };
 
     if request.path != "/ws" {
-        serve_http(&shared, &mut stream, &request).await;
+        let _ = timeout_at(deadline, serve_http(&shared, &mut stream, &request)).await;
         return;
     }
     if !request.is_websocket_upgrade() {
@@ -350,9 +475,31 @@ async fn handle_connection(shared: Arc<Shared>, mut stream: TcpStream, peer: Soc
         .await;
         return;
     }
-    if let Err(reason) = http::accept_upgrade(&mut stream, &request).await {
-        debug!(%peer, %reason, "bad upgrade");
+    if let Some(origin) = request.header("origin")
+        && !shared.config.allowed_origins.is_empty()
+        && !shared
+            .config
+            .allowed_origins
+            .iter()
+            .any(|allowed| allowed == origin)
+    {
+        debug!(%peer, %origin, "origin refused");
+        let _ = http::respond(
+            &mut stream,
+            "403 Forbidden",
+            "text/plain",
+            b"origin not allowed\n",
+        )
+        .await;
         return;
+    }
+    match timeout_at(deadline, http::accept_upgrade(&mut stream, &request)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(reason)) => {
+            debug!(%peer, %reason, "bad upgrade");
+            return;
+        }
+        Err(_) => return,
     }
     let mut ws =
         WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(websocket_config()))
@@ -379,52 +526,174 @@ async fn handle_connection(shared: Arc<Shared>, mut stream: TcpStream, peer: Soc
             }
         },
     };
-
-    let client = ClientId(shared.next_client.fetch_add(1, Relaxed));
-    let (room_name, inbox) = match reserve_seat(&shared, &hello) {
-        Ok(seat) => seat,
+    let _auth = match authenticate(&shared, &hello) {
+        Ok(guard) => guard,
         Err((code, reason)) => {
-            close_ws(&shared, &mut ws, code, reason).await;
+            debug!(%peer, code, %reason, "authentication refused");
+            close_ws(&shared, &mut ws, code, &reason).await;
             return;
         }
     };
+
+    let client = ClientId(shared.next_client.fetch_add(1, Relaxed));
     let outbox = Arc::new(Outbox::default());
+    let (room_name, inbox) = match join(&shared, client, &hello, &outbox).await {
+        Ok(joined) => joined,
+        Err((code, reason)) => {
+            close_ws(&shared, &mut ws, code, &reason).await;
+            return;
+        }
+    };
+    info!(%peer, room = %room_name, name = %hello.name, spectate = hello.spectate, resumed = hello.resume.is_some(), "joined");
+    shared.metrics.clients.fetch_add(1, Relaxed);
+
+    let end = session(&shared, &mut ws, client, &inbox, &outbox).await;
+
+    shared.metrics.clients.fetch_sub(1, Relaxed);
+    let goodbye = if end.hold_player {
+        RoomCmd::Disconnect { client }
+    } else {
+        RoomCmd::Leave { client }
+    };
+    let _ = inbox.send(goodbye).await;
+    drop(inbox);
+    info!(%peer, room = %room_name, name = %hello.name, code = end.code, reason = %end.reason, "left");
+    if end.send_close {
+        close_ws(&shared, &mut ws, end.code, &end.reason).await;
+    } else {
+        shared.metrics.record_disconnect(end.code);
+    }
+}
+
+/// Checks the session token when authentication is on; the guard frees the token when the
+/// connection ends.
+fn authenticate(shared: &Arc<Shared>, hello: &Hello) -> Result<Option<AuthGuard>, (u16, String)> {
+    let Some(secret) = shared.config.auth_secret() else {
+        return Ok(None);
+    };
+    let token = hello.token.as_deref().ok_or((
+        close::AUTH_REQUIRED,
+        "this server requires a session token".to_string(),
+    ))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    match auth::verify(secret, token, &hello.name, now) {
+        Ok(_) => {}
+        Err(auth::TokenError::Expired) => {
+            return Err((close::AUTH_EXPIRED, "session token expired".into()));
+        }
+        Err(error) => {
+            return Err((
+                close::AUTH_INVALID,
+                format!("session token refused: {error}"),
+            ));
+        }
+    }
+    let Ok(mut lobby) = shared.lobby.lock() else {
+        return Err((close::INTERNAL_ERROR, "internal error".into()));
+    };
+    if !lobby.auth_in_use.insert(token.to_string()) {
+        return Err((
+            close::TOKEN_IN_USE,
+            "session token already in use by another connection".into(),
+        ));
+    }
+    Ok(Some(AuthGuard {
+        shared: Arc::clone(shared),
+        token: token.to_string(),
+    }))
+}
+
+#[derive(Debug)]
+struct AuthGuard {
+    shared: Arc<Shared>,
+    token: String,
+}
+
+impl Drop for AuthGuard {
+    fn drop(&mut self) {
+        if let Ok(mut lobby) = self.shared.lobby.lock() {
+            lobby.auth_in_use.remove(&self.token);
+        }
+    }
+}
+
+/// Joins (or resumes) a room; returns its name and inbox, or the close code and reason.
+async fn join(
+    shared: &Arc<Shared>,
+    client: ClientId,
+    hello: &Hello,
+    outbox: &Arc<Outbox>,
+) -> Result<(String, mpsc::Sender<RoomCmd>), (u16, String)> {
     let (reply, joined) = oneshot::channel();
+    if let Some(token) = hello.resume {
+        let found = match shared.lobby.lock() {
+            Ok(lobby) => lobby.sessions.get(&token).and_then(|name| {
+                let entry = lobby.rooms.get(name)?;
+                Some((name.clone(), entry.inbox.clone()))
+            }),
+            Err(_) => None,
+        };
+        let Some((name, inbox)) = found else {
+            return Err((
+                close::RESUME_FAILED,
+                "no session to resume: it expired or never existed".into(),
+            ));
+        };
+        let resume = RoomCmd::Resume {
+            client,
+            token,
+            outbox: Arc::clone(outbox),
+            reply,
+        };
+        let result = match inbox.send(resume).await {
+            Ok(()) => joined.await.unwrap_or(Err(JoinError::UnknownSession)),
+            Err(_) => Err(JoinError::UnknownSession),
+        };
+        return match result {
+            Ok(()) => {
+                shared.metrics.resumes.fetch_add(1, Relaxed);
+                Ok((name, inbox))
+            }
+            Err(error) => Err((close::RESUME_FAILED, error.to_string())),
+        };
+    }
+
+    let (name, inbox) =
+        reserve_seat(shared, hello).map_err(|(code, reason)| (code, reason.to_string()))?;
+    let mut token = SessionToken::default();
+    if getrandom::fill(&mut token).is_err() {
+        release_seat(shared, &name, hello.spectate);
+        return Err((
+            close::INTERNAL_ERROR,
+            "internal error: no randomness".into(),
+        ));
+    }
     let join = RoomCmd::Join {
         client,
         hello: hello.clone(),
-        outbox: Arc::clone(&outbox),
+        token,
+        outbox: Arc::clone(outbox),
         reply,
     };
-    let join_result = match inbox.send(join).await {
+    let result = match inbox.send(join).await {
         Ok(()) => joined.await.unwrap_or(Err(JoinError::RoomFull)),
         Err(_) => Err(JoinError::RoomFull),
     };
-    if let Err(error) = join_result {
-        release_seat(&shared, &room_name, hello.spectate);
-        close_ws(&shared, &mut ws, close::ROOM_FULL, &error.to_string()).await;
-        return;
-    }
-    info!(%peer, room = %room_name, name = %hello.name, spectate = hello.spectate, "joined");
-    shared.metrics.clients.fetch_add(1, Relaxed);
-    if !hello.spectate {
-        shared.metrics.players.fetch_add(1, Relaxed);
-    }
-
-    let (code, reason) = session(&shared, &mut ws, client, &inbox, &outbox).await;
-
-    let _ = inbox.send(RoomCmd::Leave { client }).await;
-    drop(inbox);
-    release_seat(&shared, &room_name, hello.spectate);
-    shared.metrics.clients.fetch_sub(1, Relaxed);
-    if !hello.spectate {
-        shared.metrics.players.fetch_sub(1, Relaxed);
-    }
-    info!(%peer, room = %room_name, name = %hello.name, code, reason = %reason, "left");
-    if code == close::NORMAL {
-        shared.metrics.record_disconnect(code);
-    } else {
-        close_ws(&shared, &mut ws, code, &reason).await;
+    match result {
+        Ok(()) => {
+            if !hello.spectate
+                && let Ok(mut lobby) = shared.lobby.lock()
+            {
+                lobby.sessions.insert(token, name.clone());
+            }
+            Ok((name, inbox))
+        }
+        Err(error) => {
+            release_seat(shared, &name, hello.spectate);
+            Err((close::ROOM_FULL, error.to_string()))
+        }
     }
 }
 
@@ -478,37 +747,146 @@ fn ws_error_close(error: &WsError) -> (u16, String) {
     }
 }
 
-/// Runs a joined client until it leaves or must be closed; returns the close code and reason.
+/// How a session ended.
+#[derive(Debug)]
+struct SessionEnd {
+    code: u16,
+    reason: String,
+    /// Hold the player for a resume (the connection dropped) instead of removing it.
+    hold_player: bool,
+    /// Whether to send a close frame (not when the peer closed or the socket is dead).
+    send_close: bool,
+}
+
+impl SessionEnd {
+    /// The server ends the session: tell the peer why; the player leaves.
+    fn kick(code: u16, reason: impl Into<String>) -> SessionEnd {
+        SessionEnd {
+            code,
+            reason: reason.into(),
+            hold_player: false,
+            send_close: true,
+        }
+    }
+
+    /// The connection failed under us: hold the player for a resume.
+    fn dropped(code: u16, reason: impl Into<String>, send_close: bool) -> SessionEnd {
+        SessionEnd {
+            code,
+            reason: reason.into(),
+            hold_player: true,
+            send_close,
+        }
+    }
+}
+
+/// A token bucket for inbound messages.
+#[derive(Debug)]
+struct RateBudget {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    last: Instant,
+    /// Messages dropped in the current one-second window.
+    dropped_in_window: f64,
+    window_start: Instant,
+}
+
+impl RateBudget {
+    fn new(rate: f64, burst: f64) -> RateBudget {
+        let now = Instant::now();
+        RateBudget {
+            tokens: burst,
+            rate,
+            burst,
+            last: now,
+            dropped_in_window: 0.0,
+            window_start: now,
+        }
+    }
+
+    /// Whether a message may pass; Err when the abuse is sustained (over twice the rate for a
+    /// whole second).
+    fn admit(&mut self) -> Result<bool, ()> {
+        let now = Instant::now();
+        self.tokens = (self.tokens + (now - self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.last = now;
+        if now - self.window_start >= Duration::from_secs(1) {
+            self.window_start = now;
+            self.dropped_in_window = 0.0;
+        }
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Ok(true);
+        }
+        self.dropped_in_window += 1.0;
+        if self.dropped_in_window > self.rate {
+            return Err(());
+        }
+        Ok(false)
+    }
+}
+
+/// Runs a joined client until it leaves or must be closed.
 async fn session(
     shared: &Shared,
-    ws: &mut WebSocketStream<TcpStream>,
+    ws: &mut Socket,
     client: ClientId,
     inbox: &mpsc::Sender<RoomCmd>,
     outbox: &Outbox,
-) -> (u16, String) {
+) -> SessionEnd {
+    let config = &shared.config;
+    let metrics = &shared.metrics;
     let mut shutdown = shared.shutdown.clone();
     let mut reliable = VecDeque::new();
-    let metrics = &shared.metrics;
+    let mut budget = RateBudget::new(config.msg_rate, config.msg_burst);
+    let mut last_heard = Instant::now();
+    let mut pinger = tokio::time::interval_at(
+        Instant::now() + config.ping_interval(),
+        config.ping_interval(),
+    );
+    pinger.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             frame = ws.next() => {
+                last_heard = Instant::now();
                 let bytes = match frame {
                     Some(Ok(Message::Binary(bytes))) => bytes,
                     Some(Ok(Message::Text(_))) => {
-                        return (close::UNSUPPORTED_DATA, "text frames are not supported; send binary".into());
+                        return SessionEnd::kick(close::UNSUPPORTED_DATA, "text frames are not supported; send binary");
                     }
-                    Some(Ok(Message::Close(_))) | None => return (close::NORMAL, "client left".into()),
-                    Some(Ok(_)) => continue, // pings are answered by tungstenite
-                    Some(Err(error)) => return ws_error_close(&error),
+                    Some(Ok(Message::Close(_))) => {
+                        return SessionEnd { code: close::NORMAL, reason: "client left".into(), hold_player: false, send_close: false };
+                    }
+                    Some(Ok(_)) => continue, // pings are answered by tungstenite; pongs just count as life
+                    Some(Err(WsError::Capacity(_))) => {
+                        return SessionEnd::kick(close::MESSAGE_TOO_BIG, format!("message larger than {CLIENT_MSG_MAX} bytes"));
+                    }
+                    Some(Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake))) => {
+                        return SessionEnd::dropped(1006, "connection lost", false);
+                    }
+                    Some(Err(WsError::Protocol(error))) => {
+                        return SessionEnd::kick(close::PROTOCOL_ERROR, format!("websocket protocol error: {error}"));
+                    }
+                    Some(Err(error)) => return SessionEnd::dropped(1006, format!("connection lost: {error}"), false),
+                    None => return SessionEnd::dropped(1006, "connection lost", false),
                 };
                 metrics.bytes_in.fetch_add(bytes.len() as u64, Relaxed);
                 metrics.messages_in.fetch_add(1, Relaxed);
+                match budget.admit() {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        metrics.rate_limited.fetch_add(1, Relaxed);
+                        continue;
+                    }
+                    Err(()) => return SessionEnd::kick(close::POLICY_VIOLATION, "message rate limit exceeded"),
+                }
                 let cmd = match decode_client(&bytes) {
                     Ok(ClientMsg::Input(input)) => RoomCmd::Input { client, input },
                     Ok(ClientMsg::Chat { text }) => RoomCmd::Chat { client, text },
                     Ok(ClientMsg::Ping { nonce }) => RoomCmd::Ping { client, nonce },
-                    Ok(ClientMsg::Hello(_)) => return (close::PROTOCOL_ERROR, "Hello sent twice".into()),
-                    Err(error) => return (close::PROTOCOL_ERROR, format!("undecodable message: {error}")),
+                    Ok(ClientMsg::Hello(_)) => return SessionEnd::kick(close::PROTOCOL_ERROR, "Hello sent twice"),
+                    Err(error) => return SessionEnd::kick(close::PROTOCOL_ERROR, format!("undecodable message: {error}")),
                 };
                 // Never wait on a busy room: drop and count instead.
                 if let Err(mpsc::error::TrySendError::Full(_)) = inbox.try_send(cmd) {
@@ -518,7 +896,9 @@ async fn session(
             _ = outbox.notify.notified() => {
                 let (snapshot, close_request) = outbox.take(&mut reliable);
                 if let Some((code, reason)) = close_request {
-                    return (code, reason.into());
+                    let end = SessionEnd::kick(code, reason);
+                    // A room that crashed or dropped the client holds no player for it.
+                    return end;
                 }
                 let write = async {
                     for bytes in reliable.drain(..).chain(snapshot) {
@@ -528,20 +908,34 @@ async fn session(
                     }
                     ws.flush().await
                 };
-                match timeout(shared.config.stall_timeout(), write).await {
+                match timeout(config.stall_timeout(), write).await {
                     Ok(Ok(())) => {}
-                    Ok(Err(error)) => return (close::NORMAL, format!("write failed: {error}")),
-                    Err(_) => return (close::TOO_SLOW, "too slow: stalled past the deadline".into()),
+                    Ok(Err(error)) => return SessionEnd::dropped(1006, format!("write failed: {error}"), false),
+                    Err(_) => return SessionEnd::dropped(close::TOO_SLOW, "too slow: stalled past the deadline", false),
                 }
             }
-            _ = shutdown.changed() => return (close::GOING_AWAY, "server shutting down".into()),
+            _ = pinger.tick() => {
+                if last_heard.elapsed() >= config.idle_timeout() {
+                    return SessionEnd::dropped(close::TIMEOUT, "no traffic from the client: timed out", true);
+                }
+                let ping = async {
+                    ws.feed(Message::Ping(Bytes::new())).await?;
+                    ws.flush().await
+                };
+                match timeout(config.stall_timeout(), ping).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => return SessionEnd::dropped(1006, format!("write failed: {error}"), false),
+                    Err(_) => return SessionEnd::dropped(close::TOO_SLOW, "too slow: stalled past the deadline", false),
+                }
+            }
+            _ = shutdown.changed() => return SessionEnd::kick(close::GOING_AWAY, "server shutting down"),
         }
     }
 }
 
 /// Sends an Error message and a close frame with the same code and reason, then waits briefly
 /// for the peer's close.
-async fn close_ws(shared: &Shared, ws: &mut WebSocketStream<TcpStream>, code: u16, reason: &str) {
+async fn close_ws(shared: &Shared, ws: &mut Socket, code: u16, reason: &str) {
     shared.metrics.record_disconnect(code);
     let reason: String = truncate(reason, tickwire_protocol::limits::REASON_MAX).to_string();
     let mut bytes = Vec::new();
@@ -580,7 +974,7 @@ fn truncate(text: &str, max: usize) -> &str {
 /// Takes a seat in the named room (or the fullest room with one free), creating the room if
 /// needed. Returns the room's name and inbox.
 fn reserve_seat(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     hello: &Hello,
 ) -> Result<(String, mpsc::Sender<RoomCmd>), (u16, &'static str)> {
     let config = &shared.config;
@@ -634,7 +1028,7 @@ fn reserve_seat(
 }
 
 fn create_room(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     lobby: &mut Lobby,
     name: String,
 ) -> Result<String, (u16, &'static str)> {
@@ -654,6 +1048,7 @@ fn create_room(
         view_radius: config.view_radius,
         history: config.history,
         seed: config.seed.wrapping_add(lobby.rooms_created),
+        resume_grace_ticks: config.resume_grace_ticks(),
     };
     lobby.rooms_created += 1;
     let room = Room::new(
@@ -665,11 +1060,10 @@ fn create_room(
     let (inbox, commands) = mpsc::channel(config.room_inbox);
     let stats = Arc::new(RoomStats::default());
     tokio::spawn(run_room(
+        Arc::clone(shared),
         room,
         commands,
         Arc::clone(&stats),
-        Arc::clone(&shared.metrics),
-        config.reliable_queue_max,
     ));
     shared.metrics.rooms.fetch_add(1, Relaxed);
     info!(room = %name, "room created");
@@ -690,6 +1084,10 @@ fn release_seat(shared: &Shared, name: &str, spectate: bool) {
     let Ok(mut lobby) = shared.lobby.lock() else {
         return;
     };
+    release_seat_locked(shared, &mut lobby, name, spectate);
+}
+
+fn release_seat_locked(shared: &Shared, lobby: &mut Lobby, name: &str, spectate: bool) {
     let Some(entry) = lobby.rooms.get_mut(name) else {
         return;
     };
@@ -706,86 +1104,212 @@ fn release_seat(shared: &Shared, name: &str, spectate: bool) {
 }
 
 /// A room's task: once per tick, drain the inbox, step, and hand the results to the writers.
+/// A panic anywhere in the room ends this room only: its players are told and its seats freed.
 async fn run_room(
-    mut room: Room,
+    shared: Arc<Shared>,
+    room: Room,
     mut commands: mpsc::Receiver<RoomCmd>,
     stats: Arc<RoomStats>,
-    metrics: Arc<Metrics>,
-    reliable_max: usize,
 ) {
+    let name = room.name().to_string();
     let tick_length = Duration::from_secs_f64(1.0 / room.settings().tick_rate as f64);
-    let mut outboxes: HashMap<ClientId, Arc<Outbox>> = HashMap::new();
+    let mut driver = RoomDriver {
+        shared: Arc::clone(&shared),
+        room,
+        outboxes: HashMap::new(),
+    };
     let mut next_tick = Instant::now() + tick_length;
     loop {
         // Commands are taken once per tick, not as they come: one wake-up per tick per room.
-        loop {
-            match commands.try_recv() {
-                Ok(command) => handle_command(&mut room, &mut outboxes, command),
-                Err(mpsc::error::TryRecvError::Empty) => break,
-                Err(mpsc::error::TryRecvError::Disconnected) => {
-                    debug!(room = room.name(), "room task ends");
-                    return;
-                }
+        let step =
+            std::panic::catch_unwind(AssertUnwindSafe(|| driver.step(&mut commands, &stats)));
+        match step {
+            Ok(true) => {}
+            Ok(false) => {
+                debug!(room = %name, "room task ends");
+                return;
+            }
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|text| text.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                error!(room = %name, panic = %message, "room crashed; closing it");
+                driver.crash();
+                return;
             }
         }
-        let started = Instant::now();
-        room.tick();
-        while let Some(transmit) = room.poll_transmit() {
-            if let Some(outbox) = outboxes.get(&transmit.to)
-                && outbox.push(transmit.kind, transmit.bytes, reliable_max)
-            {
-                metrics.snapshots_replaced.fetch_add(1, Relaxed);
-            }
-        }
-        let elapsed = started.elapsed();
-        metrics.record_tick(elapsed.as_secs_f64());
-        stats.record(room.tick_number(), elapsed.as_nanos() as u64);
 
         // Fixed schedule; if we fell far behind (machine overloaded), restart the schedule
         // from now instead of running a burst of catch-up ticks.
         next_tick += tick_length;
         let now = Instant::now();
         if now > next_tick + tick_length * 4 {
-            metrics.tick_overruns.fetch_add(1, Relaxed);
+            shared.metrics.tick_overruns.fetch_add(1, Relaxed);
             next_tick = now + tick_length;
         }
         sleep_until(next_tick).await;
     }
 }
 
-fn handle_command(
-    room: &mut Room,
-    outboxes: &mut HashMap<ClientId, Arc<Outbox>>,
-    command: RoomCmd,
-) {
-    match command {
-        RoomCmd::Join {
-            client,
-            hello,
-            outbox,
-            reply,
-        } => {
-            let result = room.handle_join(client, &hello).map(|_| ());
-            if result.is_ok() {
-                outboxes.insert(client, outbox);
-                // The Welcome is queued in the room: deliver it now, before the next tick.
-                while let Some(transmit) = room.poll_transmit() {
-                    if let Some(outbox) = outboxes.get(&transmit.to) {
-                        outbox.push(transmit.kind, transmit.bytes, usize::MAX);
+/// A room and the writers of its clients.
+struct RoomDriver {
+    shared: Arc<Shared>,
+    room: Room,
+    outboxes: HashMap<ClientId, Arc<Outbox>>,
+}
+
+impl RoomDriver {
+    /// Drains the inbox, ticks and routes the output. Returns false when the room is done
+    /// (every sender gone: nobody in it and the lobby forgot it).
+    fn step(&mut self, commands: &mut mpsc::Receiver<RoomCmd>, stats: &RoomStats) -> bool {
+        loop {
+            match commands.try_recv() {
+                Ok(command) => self.handle(command),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => return false,
+            }
+        }
+        let started = Instant::now();
+        self.room.tick();
+        self.route();
+        let elapsed = started.elapsed();
+        self.shared.metrics.record_tick(elapsed.as_secs_f64());
+        stats.record(self.room.tick_number(), elapsed.as_nanos() as u64);
+        true
+    }
+
+    fn handle(&mut self, command: RoomCmd) {
+        match command {
+            RoomCmd::Join {
+                client,
+                hello,
+                token,
+                outbox,
+                reply,
+            } => {
+                let result = self.room.handle_join(client, &hello, token).map(|_| ());
+                if result.is_ok() {
+                    self.outboxes.insert(client, outbox);
+                    if !hello.spectate {
+                        self.shared.metrics.players.fetch_add(1, Relaxed);
                     }
                 }
+                let _ = reply.send(result);
+                // Deliver the Welcome now, not at the next tick.
+                self.route();
             }
-            let _ = reply.send(result);
+            RoomCmd::Resume {
+                client,
+                token,
+                outbox,
+                reply,
+            } => {
+                let was_detached = self
+                    .room
+                    .player_by_token(&token)
+                    .is_some_and(|old| self.room.is_detached(old));
+                match self.room.handle_resume(client, &token) {
+                    Ok(joined) => {
+                        if let Some(old) = joined.replaced
+                            && let Some(old_outbox) = self.outboxes.remove(&old)
+                        {
+                            old_outbox.close(
+                                close::SESSION_REPLACED,
+                                "session resumed by another connection",
+                            );
+                        }
+                        if was_detached {
+                            self.shared.metrics.players_detached.fetch_sub(1, Relaxed);
+                        }
+                        self.outboxes.insert(client, outbox);
+                        let _ = reply.send(Ok(()));
+                    }
+                    Err(error) => {
+                        let _ = reply.send(Err(error));
+                    }
+                }
+                self.route();
+            }
+            RoomCmd::Leave { client } => {
+                self.outboxes.remove(&client);
+                self.room.handle_leave(client);
+                self.route();
+            }
+            RoomCmd::Disconnect { client } => {
+                self.outboxes.remove(&client);
+                self.room.handle_disconnect(client);
+                if self.room.is_detached(client) {
+                    self.shared.metrics.players_detached.fetch_add(1, Relaxed);
+                }
+                self.route();
+            }
+            RoomCmd::Input { client, input } => self.room.handle_input(client, &input),
+            RoomCmd::Chat { client, text } => self.room.handle_chat(client, &text),
+            RoomCmd::Ping { client, nonce } => self.room.handle_ping(client, nonce),
+            #[cfg(feature = "fault-injection")]
+            RoomCmd::Panic => panic!("injected fault"),
+            #[cfg(feature = "fault-injection")]
+            RoomCmd::Stall(duration) => std::thread::sleep(duration),
         }
-        RoomCmd::Leave { client } => {
-            room.handle_leave(client);
-            if let Some(outbox) = outboxes.remove(&client) {
-                outbox.close(close::NORMAL, "left");
+    }
+
+    /// Hands queued messages to the writers, and freed seats back to the lobby.
+    fn route(&mut self) {
+        let reliable_max = self.shared.config.reliable_queue_max;
+        while let Some(transmit) = self.room.poll_transmit() {
+            if let Some(outbox) = self.outboxes.get(&transmit.to)
+                && outbox.push(transmit.kind, transmit.bytes, reliable_max)
+            {
+                self.shared.metrics.snapshots_replaced.fetch_add(1, Relaxed);
             }
         }
-        RoomCmd::Input { client, input } => room.handle_input(client, &input),
-        RoomCmd::Chat { client, text } => room.handle_chat(client, &text),
-        RoomCmd::Ping { client, nonce } => room.handle_ping(client, nonce),
+        while let Some(departed) = self.room.poll_departed() {
+            self.release(departed);
+        }
+    }
+
+    fn release(&self, departed: Departed) {
+        if !departed.spectator {
+            self.shared.metrics.players.fetch_sub(1, Relaxed);
+        }
+        let Ok(mut lobby) = self.shared.lobby.lock() else {
+            return;
+        };
+        if let Some(token) = departed.token
+            && lobby.sessions.remove(&token).is_some()
+            && self.room.is_empty()
+        {
+            // Nothing to do beyond forgetting the token.
+        }
+        release_seat_locked(
+            &self.shared,
+            &mut lobby,
+            self.room.name(),
+            departed.spectator,
+        );
+    }
+
+    /// After a panic: tell every client, forget the room and its sessions.
+    fn crash(&mut self) {
+        let metrics = &self.shared.metrics;
+        metrics.room_panics.fetch_add(1, Relaxed);
+        for outbox in self.outboxes.values() {
+            outbox.close(close::INTERNAL_ERROR, "room crashed; please rejoin");
+        }
+        let players = self.room.player_count() as u64;
+        metrics
+            .players
+            .fetch_sub(players.min(metrics.players.load(Relaxed)), Relaxed);
+        let Ok(mut lobby) = self.shared.lobby.lock() else {
+            return;
+        };
+        let name = self.room.name().to_string();
+        lobby.sessions.retain(|_, room| *room != name);
+        if lobby.rooms.remove(&name).is_some() {
+            metrics.rooms.fetch_sub(1, Relaxed);
+        }
     }
 }
 

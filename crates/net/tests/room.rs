@@ -41,6 +41,8 @@ fn hello(name: &str, spectate: bool) -> Hello {
         name: name.into(),
         room: None,
         spectate,
+        resume: None,
+        token: None,
     }
 }
 
@@ -122,7 +124,7 @@ impl Harness {
                         }
                     }
                     ServerMsg::Chat(chat) => client.chats.push(chat.text),
-                    ServerMsg::Welcome(_) | ServerMsg::Pong { .. } => {}
+                    ServerMsg::Welcome(_) | ServerMsg::Pong { .. } | ServerMsg::Events(_) => {}
                     ServerMsg::Error { code, reason } => panic!("error {code}: {reason}"),
                 }
             }
@@ -389,12 +391,16 @@ fn room_full_and_spectator_seats() {
     harness.join("a", false);
     harness.join("b", false);
     assert_eq!(
-        harness.room.handle_join(ClientId(99), &hello("c", false)),
+        harness
+            .room
+            .handle_join(ClientId(99), &hello("c", false), [99; 16]),
         Err(JoinError::RoomFull)
     );
     harness.join("watcher", true);
     assert_eq!(
-        harness.room.handle_join(ClientId(98), &hello("w2", true)),
+        harness
+            .room
+            .handle_join(ClientId(98), &hello("w2", true), [98; 16]),
         Err(JoinError::SpectatorsFull)
     );
     assert!(harness.room.handle_leave(harness.clients[0].id));

@@ -29,6 +29,19 @@ pub const TIMEOUT: u16 = 4003;
 /// The client could not keep up: its outgoing queue overflowed.
 pub const TOO_SLOW: u16 = 4004;
 
+/// Another connection resumed this session; this one is closed.
+pub const SESSION_REPLACED: u16 = 4005;
+/// The resume token names no session the server still holds (expired or unknown).
+pub const RESUME_FAILED: u16 = 4006;
+/// The server requires a session token and the Hello had none.
+pub const AUTH_REQUIRED: u16 = 4007;
+/// The session token is malformed, forged, or issued for another name.
+pub const AUTH_INVALID: u16 = 4008;
+/// The session token has expired.
+pub const AUTH_EXPIRED: u16 = 4009;
+/// The session token is already in use by a live connection.
+pub const TOKEN_IN_USE: u16 = 4010;
+
 /// A short name for a close code, for logs, metrics and reports.
 pub fn name(code: u16) -> &'static str {
     match code {
@@ -45,6 +58,12 @@ pub fn name(code: u16) -> &'static str {
         ROOM_FULL => "room_full",
         TIMEOUT => "timeout",
         TOO_SLOW => "too_slow",
+        SESSION_REPLACED => "session_replaced",
+        RESUME_FAILED => "resume_failed",
+        AUTH_REQUIRED => "auth_required",
+        AUTH_INVALID => "auth_invalid",
+        AUTH_EXPIRED => "auth_expired",
+        TOKEN_IN_USE => "token_in_use",
         _ => "other",
     }
 }

@@ -119,14 +119,20 @@ mod tests {
     }
 
     fn arb_cmd() -> impl Strategy<Value = InputCmd> {
-        (any::<i8>(), any::<i8>(), any::<u16>(), any::<u8>()).prop_map(
-            |(move_x, move_y, aim, buttons)| InputCmd {
+        (
+            any::<i8>(),
+            any::<i8>(),
+            any::<u16>(),
+            any::<u8>(),
+            any::<u8>(),
+        )
+            .prop_map(|(move_x, move_y, aim, buttons, view_age)| InputCmd {
                 move_x,
                 move_y,
                 aim,
                 buttons,
-            },
-        )
+                view_age,
+            })
     }
 
     fn arb_client() -> impl Strategy<Value = ClientMsg> {
@@ -141,7 +147,9 @@ mod tests {
                     version,
                     name,
                     room,
-                    spectate
+                    spectate,
+                    resume: spectate.then_some([7; 16]),
+                    token: spectate.then(|| "v1.abc".to_string()),
                 })),
             (
                 any::<u32>(),
@@ -199,6 +207,14 @@ mod tests {
                                 height: 40.0,
                                 walls,
                             },
+                            rules: MoveRules {
+                                player_radius: 0.5,
+                                max_speed: 6.0,
+                                accel: 40.0,
+                                friction: 30.0,
+                            },
+                            resume_token: [tick as u8; 16],
+                            resumed: tick % 2 == 0,
                         })
                     }
                 ),
@@ -225,6 +241,31 @@ mod tests {
             (any::<u32>(), arb_name(), "[ -~]{0,200}")
                 .prop_map(|(from, name, text)| ServerMsg::Chat(ChatBroadcast { from, name, text })),
             (any::<u32>(), any::<u32>()).prop_map(|(nonce, tick)| ServerMsg::Pong { nonce, tick }),
+            proptest::collection::vec((any::<u32>(), any::<u32>(), any::<bool>()), 0..8).prop_map(
+                |rows| {
+                    ServerMsg::Events(
+                        rows.into_iter()
+                            .map(|(a, b, shot)| {
+                                if shot {
+                                    GameEvent::Shot {
+                                        shooter: a,
+                                        from_x: b,
+                                        from_y: a,
+                                        to_x: b,
+                                        to_y: a,
+                                        hit: b,
+                                    }
+                                } else {
+                                    GameEvent::Killed {
+                                        killer: a,
+                                        victim: b,
+                                    }
+                                }
+                            })
+                            .collect(),
+                    )
+                }
+            ),
             (any::<u16>(), "[ -~]{0,120}")
                 .prop_map(|(code, reason)| ServerMsg::Error { code, reason }),
         ]
@@ -306,9 +347,11 @@ mod tests {
             name: "ann".into(),
             room: None,
             spectate: false,
+            resume: None,
+            token: None,
         });
         let mut bytes = Vec::new();
         encode_client(&msg, &mut bytes);
-        assert_eq!(bytes, [0, 1, 3, b'a', b'n', b'n', 0, 0]);
+        assert_eq!(bytes, [0, 1, 3, b'a', b'n', b'n', 0, 0, 0, 0]);
     }
 }

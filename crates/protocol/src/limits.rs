@@ -22,3 +22,7 @@ pub const SCORES_MAX: usize = 256;
 pub const WALLS_MAX: usize = 1024;
 /// Oldest baseline a delta may refer to, in ticks before the snapshot's tick.
 pub const BASELINE_AGE_MAX: u32 = 255;
+/// Longest session token in a Hello (bytes).
+pub const TOKEN_MAX: usize = 256;
+/// Most events in one [`crate::ServerMsg::Events`].
+pub const EVENTS_MAX: usize = 256;

@@ -35,6 +35,12 @@ pub struct Hello {
     pub room: Option<String>,
     /// Join as a spectator: sees the whole room, has no entity, sends no game inputs.
     pub spectate: bool,
+    /// A resume token from an earlier [`Welcome`]: take that player back (same entity, score
+    /// and input sequence) if the server still holds it. `room` and `spectate` are then ignored.
+    pub resume: Option<[u8; 16]>,
+    /// A signed session token, required when the server has authentication on (at most
+    /// [`limits::TOKEN_MAX`] bytes; see docs/PROTOCOL.md for its format).
+    pub token: Option<String>,
 }
 
 /// One tick's worth of player intent, quantized on the client so client and server agree.
@@ -46,8 +52,13 @@ pub struct InputCmd {
     pub move_y: i8,
     /// Aim angle: 0..=65535 maps to [0, 2π).
     pub aim: u16,
-    /// Button bits: bit 0 fires the projectile weapon. Unknown bits are ignored.
+    /// Button bits: bit 0 fires the projectile weapon, bit 1 the hitscan weapon. Unknown bits
+    /// are ignored.
     pub buttons: u8,
+    /// How many ticks before the message's `ack_tick` the client was showing other entities
+    /// when it sampled this input (its interpolation delay, rounded). The server rewinds
+    /// hitscan targets by this much (bounded by its maximum rewind).
+    pub view_age: u8,
 }
 
 /// Inputs `first_seq`, `first_seq + 1`, ... in order, plus the snapshot acknowledgement.
@@ -72,6 +83,9 @@ pub enum ServerMsg {
     Snapshot(Snapshot),
     /// A chat line from a player in the room, in the order the server received them.
     Chat(ChatBroadcast),
+    /// Things that happened this tick that a snapshot does not show (kills, hitscan shots);
+    /// reliable, so none is lost when a snapshot is replaced.
+    Events(Vec<GameEvent>),
     /// Answer to [`ClientMsg::Ping`].
     Pong {
         /// The nonce from the ping.
@@ -108,6 +122,53 @@ pub struct Welcome {
     pub tick: u32,
     /// The arena.
     pub map: MapInfo,
+    /// The movement rules, so the client can predict its own movement exactly.
+    pub rules: MoveRules,
+    /// Present this in a later [`Hello::resume`] to get this player back after a dropped
+    /// connection (within the server's grace window).
+    pub resume_token: [u8; 16],
+    /// Whether this session resumed an earlier one.
+    pub resumed: bool,
+}
+
+/// The player movement rules (tickwire-sim's `move_player`), for client-side prediction.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MoveRules {
+    /// Player radius in meters.
+    pub player_radius: f32,
+    /// Top speed in m/s.
+    pub max_speed: f32,
+    /// Acceleration toward the input direction in m/s².
+    pub accel: f32,
+    /// Deceleration without movement input in m/s².
+    pub friction: f32,
+}
+
+/// Something that happened in a tick.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GameEvent {
+    /// An entity was killed.
+    Killed {
+        /// Player id of the killer (0: none, e.g. self-inflicted).
+        killer: u32,
+        /// Entity id of the victim.
+        victim: u32,
+    },
+    /// A hitscan shot, from the shooter to where it stopped (a wall, a target or its range).
+    Shot {
+        /// Entity id of the shooter.
+        shooter: u32,
+        /// Start x, in position units (1/256 m).
+        from_x: u32,
+        /// Start y.
+        from_y: u32,
+        /// End x.
+        to_x: u32,
+        /// End y.
+        to_y: u32,
+        /// Entity id hit (0: none).
+        hit: u32,
+    },
 }
 
 /// The arena's geometry, enough to draw it and to predict movement against its walls.
@@ -242,6 +303,9 @@ impl ClientMsg {
                 if let Some(room) = &hello.room {
                     validate_room(room)?;
                 }
+                if let Some(token) = &hello.token {
+                    check_len("token", token.len(), limits::TOKEN_MAX)?;
+                }
                 Ok(())
             }
             ClientMsg::Input(input) => {
@@ -322,6 +386,7 @@ impl ServerMsg {
                 check_len("name", chat.name.len(), limits::NAME_MAX)?;
                 check_len("text", chat.text.len(), limits::CHAT_MAX)
             }
+            ServerMsg::Events(events) => check_len("events", events.len(), limits::EVENTS_MAX),
             ServerMsg::Pong { .. } => Ok(()),
             ServerMsg::Error { reason, .. } => {
                 check_len("reason", reason.len(), limits::REASON_MAX)

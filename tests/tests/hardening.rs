@@ -1,0 +1,388 @@
+//! Hostile peers, faults and sessions over loopback: every limit refuses with a clear close code,
+//! and the players who did nothing wrong play on undisturbed.
+
+use std::time::Duration;
+
+use tickwire_bot::{BotOptions, run_bot};
+use tickwire_net::auth::{self, Claims};
+use tickwire_net::{Client, ClientError};
+use tickwire_protocol::{ClientMsg, Hello, ServerMsg, close, encode_client};
+use tickwire_tests::{expect_close, hello, http_get, metric, raw_connect, start_server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, sleep, timeout};
+use tokio_tungstenite::tungstenite::Message;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn bot(url: &str, name: &str, room: &str, seconds: f64) -> BotOptions {
+    BotOptions {
+        url: url.to_string(),
+        name: name.to_string(),
+        room: Some(room.to_string()),
+        duration: Some(Duration::from_secs_f64(seconds)),
+        seed: 5,
+        ..BotOptions::default()
+    }
+}
+
+async fn join(url: &str, name: &str, room: &str) -> Client {
+    Client::connect(url, hello(name, Some(room)), 5 * SECOND)
+        .await
+        .expect("joins")
+}
+
+/// Reads messages until the connection closes; returns the close code and reason.
+async fn closed(client: &mut Client) -> (u16, String) {
+    let result = timeout(15 * SECOND, async {
+        loop {
+            match client.recv().await {
+                Ok(_) => continue,
+                Err(ClientError::Closed(info)) => return (info.code, info.reason),
+                Err(error) => panic!("unexpected {error}"),
+            }
+        }
+    })
+    .await;
+    result.expect("closed in time")
+}
+
+/// Oversize frames are refused with 1009 (item 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_message_closes_1009() {
+    let server = start_server(|_| {}).await;
+    let mut client = join(&server.url, "big", "r").await;
+    client
+        .send_raw(Message::Binary(vec![0u8; 64 * 1024].into()))
+        .await
+        .expect("sends");
+    let (code, reason) = closed(&mut client).await;
+    assert_eq!(code, close::MESSAGE_TOO_BIG, "{reason}");
+    server.stop().await;
+}
+
+/// Silent and trickling connections are closed at the handshake deadline and their slots freed
+/// (item 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_is_closed_at_the_handshake_deadline() {
+    let server = start_server(|config| config.handshake_timeout_s = 1.0).await;
+    let started = Instant::now();
+    let mut silent = TcpStream::connect(server.addr).await.unwrap();
+    let mut trickle = TcpStream::connect(server.addr).await.unwrap();
+    let request = b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n";
+    let trickler = tokio::spawn(async move {
+        for byte in request {
+            if trickle.write_all(&[*byte]).await.is_err() {
+                return started.elapsed();
+            }
+            sleep(Duration::from_millis(100)).await;
+        }
+        started.elapsed()
+    });
+    // A WebSocket that upgrades but never says Hello.
+    let mut mute = raw_connect(&server.url).await;
+    let mut buffer = [0u8; 64];
+    let silent_closed = timeout(5 * SECOND, silent.read(&mut buffer))
+        .await
+        .expect("closed in time");
+    assert!(matches!(silent_closed, Ok(0) | Err(_)));
+    assert!(started.elapsed() < 3 * SECOND);
+    let (code, _) = expect_close(&mut mute).await;
+    assert_eq!(code, close::TIMEOUT);
+    drop(mute);
+    let trickle_stopped = trickler.await.unwrap();
+    assert!(
+        trickle_stopped < 4 * SECOND,
+        "trickler cut off after {trickle_stopped:?}"
+    );
+    sleep(Duration::from_millis(300)).await;
+    // Only the /metrics request itself is open.
+    assert_eq!(metric(server.addr, "tickwire_connections_open").await, 1.0);
+    server.stop().await;
+}
+
+/// Over the per-IP cap, new connections are refused at once; existing players are fine (item 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_cap_refuses_fast() {
+    let server = start_server(|config| config.max_connections_per_ip = 3).await;
+    let playing = tokio::spawn(run_bot(bot(&server.url, "steady", "cap", 2.0)));
+    sleep(Duration::from_millis(300)).await;
+    let _a = join(&server.url, "a", "cap").await;
+    let _b = join(&server.url, "b", "cap").await;
+    let started = Instant::now();
+    let refused = Client::connect(&server.url, hello("c", Some("cap")), 5 * SECOND).await;
+    assert!(
+        matches!(refused, Err(ClientError::Connect { .. })),
+        "{refused:?}"
+    );
+    assert!(started.elapsed() < SECOND);
+    let report = playing.await.unwrap().unwrap();
+    assert_eq!(report.disconnect_reason, None);
+    assert_eq!(report.snapshot_errors, 0);
+    drop((_a, _b));
+    sleep(Duration::from_millis(200)).await;
+    assert!(metric(server.addr, "tickwire_refused_connections_total").await >= 1.0);
+    server.stop().await;
+}
+
+/// A flood is dropped and counted, then closed with 1008 (item 4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_flood_is_dropped_then_closed() {
+    let server = start_server(|config| {
+        config.msg_rate = 30.0;
+        config.msg_burst = 30.0;
+    })
+    .await;
+    let steady = tokio::spawn(run_bot(bot(&server.url, "steady", "flood", 2.0)));
+    let mut flooder = join(&server.url, "flood", "flood").await;
+    let mut ping = Vec::new();
+    encode_client(&ClientMsg::Ping { nonce: 1 }, &mut ping);
+    for _ in 0..500 {
+        if flooder
+            .send_raw(Message::Binary(ping.clone().into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let (code, reason) = closed(&mut flooder).await;
+    assert_eq!(code, close::POLICY_VIOLATION, "{reason}");
+    assert!(metric(server.addr, "tickwire_rate_limited_total").await > 0.0);
+    let report = steady.await.unwrap().unwrap();
+    assert_eq!(report.disconnect_reason, None);
+    server.stop().await;
+}
+
+/// A client that answers pings but sends nothing else stays; the deadline is on silence (item 6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_client_that_answers_pings_stays() {
+    let server = start_server(|config| {
+        config.ping_interval_s = 0.3;
+        config.idle_timeout_s = 1.0;
+    })
+    .await;
+    let mut client = join(&server.url, "quiet", "ping").await;
+    // Reading keeps tungstenite answering pings; we send nothing ourselves.
+    let listened = timeout(Duration::from_millis(2500), async {
+        loop {
+            if let Err(error) = client.recv().await {
+                return error;
+            }
+        }
+    })
+    .await;
+    assert!(listened.is_err(), "connection closed: {listened:?}");
+    server.stop().await;
+}
+
+/// A panic in one room closes that room with 1011; another room ticks on (item 9).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_panic_is_isolated() {
+    let server = start_server(|_| {}).await;
+    let other = tokio::spawn(run_bot(bot(&server.url, "safe", "calm", 2.5)));
+    let mut victim = join(&server.url, "victim", "doomed").await;
+    sleep(Duration::from_millis(500)).await;
+    assert!(server.control.inject_room_panic("doomed"));
+    let (code, reason) = closed(&mut victim).await;
+    assert_eq!(code, close::INTERNAL_ERROR, "{reason}");
+    let report = other.await.unwrap().unwrap();
+    assert_eq!(report.disconnect_reason, None, "{report:?}");
+    assert!(report.snapshots as f64 > 2.5 * 30.0 * 0.6, "{report:?}");
+    assert_eq!(metric(server.addr, "tickwire_room_panics_total").await, 1.0);
+    // The crashed room is gone; its name can be used again.
+    let _again = join(&server.url, "victim", "doomed").await;
+    server.stop().await;
+}
+
+/// An overloaded tick is counted as an overrun; another room keeps its tick rate (item 8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tick_overrun_is_counted_and_contained() {
+    let server = start_server(|_| {}).await;
+    let other = tokio::spawn(run_bot(bot(&server.url, "safe", "fine", 2.5)));
+    let _slow = join(&server.url, "slow", "slow").await;
+    sleep(Duration::from_millis(400)).await;
+    assert!(
+        server
+            .control
+            .inject_room_stall("slow", Duration::from_millis(600))
+    );
+    sleep(Duration::from_millis(900)).await;
+    assert!(metric(server.addr, "tickwire_tick_overruns_total").await >= 1.0);
+    let report = other.await.unwrap().unwrap();
+    assert_eq!(report.disconnect_reason, None);
+    assert!(report.snapshots as f64 > 2.5 * 30.0 * 0.6, "{report:?}");
+    server.stop().await;
+}
+
+/// Resume after a dropped connection: same player, entity and score; a second connection with
+/// the token replaces the first; after the grace window the token is refused (item 10).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_replace_and_expire() {
+    let server = start_server(|config| config.resume_grace_s = 1.5).await;
+    let first = join(&server.url, "ann", "again").await;
+    let welcome = first.welcome().clone();
+    assert!(!welcome.resumed);
+    // Drop the connection without a close frame.
+    drop(first);
+    sleep(Duration::from_millis(300)).await;
+    let (_, rooms) = http_get(server.addr, "/api/rooms").await;
+    assert!(rooms.contains("\"players\":1"), "held seat: {rooms}");
+
+    let resume = Hello {
+        resume: Some(welcome.resume_token),
+        ..hello("ann", None)
+    };
+    let mut second = Client::connect(&server.url, resume.clone(), 5 * SECOND)
+        .await
+        .expect("resumes");
+    let again = second.welcome().clone();
+    assert!(again.resumed);
+    assert_eq!(
+        (again.player, again.entity, again.room.as_str()),
+        (welcome.player, welcome.entity, "again")
+    );
+    // The first snapshot after a resume is a full one.
+    let snapshot = loop {
+        if let ServerMsg::Snapshot(snapshot) = second.recv().await.unwrap() {
+            break snapshot;
+        }
+    };
+    assert_eq!(snapshot.baseline_age, 0);
+
+    // Same token while `second` is connected: `second` is replaced.
+    let _third = Client::connect(&server.url, resume.clone(), 5 * SECOND)
+        .await
+        .expect("replaces");
+    let (code, _) = closed(&mut second).await;
+    assert_eq!(code, close::SESSION_REPLACED);
+
+    // Drop it and wait out the grace window: the token is refused and the seat is free.
+    drop(_third);
+    sleep(Duration::from_millis(2200)).await;
+    let expired = Client::connect(&server.url, resume, 5 * SECOND).await;
+    match expired {
+        Err(ClientError::Closed(info)) => assert_eq!(info.code, close::RESUME_FAILED),
+        other => panic!("expected resume_failed, got {other:?}"),
+    }
+    let (_, rooms) = http_get(server.addr, "/api/rooms").await;
+    assert_eq!(rooms, "[]");
+    server.stop().await;
+}
+
+/// With a secret configured, Hello needs a valid, unexpired, unshared token (item 11).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authentication_refusals() {
+    let secret = "s3cret";
+    let server = start_server(|config| config.auth_secret = secret.into()).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let valid = auth::mint(
+        secret.as_bytes(),
+        &Claims {
+            player_id: 7,
+            name: "ann".into(),
+            expires_at: now + 600,
+        },
+    );
+    let expired = auth::mint(
+        secret.as_bytes(),
+        &Claims {
+            player_id: 7,
+            name: "ann".into(),
+            expires_at: now - 1,
+        },
+    );
+    let forged = auth::mint(
+        b"not the secret",
+        &Claims {
+            player_id: 7,
+            name: "ann".into(),
+            expires_at: now + 600,
+        },
+    );
+    let attempt = |token: Option<String>| {
+        let url = server.url.clone();
+        async move {
+            let hello = Hello {
+                token,
+                ..hello("ann", Some("vip"))
+            };
+            Client::connect(&url, hello, 5 * SECOND).await
+        }
+    };
+    let code = |result: Result<Client, ClientError>| match result {
+        Err(ClientError::Closed(info)) => info.code,
+        Ok(_) => 0,
+        Err(other) => panic!("{other}"),
+    };
+    assert_eq!(code(attempt(None).await), close::AUTH_REQUIRED);
+    assert_eq!(code(attempt(Some(forged)).await), close::AUTH_INVALID);
+    assert_eq!(code(attempt(Some(expired)).await), close::AUTH_EXPIRED);
+    let live = attempt(Some(valid.clone()))
+        .await
+        .expect("valid token joins");
+    assert_eq!(
+        code(attempt(Some(valid.clone())).await),
+        close::TOKEN_IN_USE
+    );
+    drop(live);
+    sleep(Duration::from_millis(300)).await;
+    assert!(
+        attempt(Some(valid)).await.is_ok(),
+        "token free again once its connection ended"
+    );
+    server.stop().await;
+}
+
+/// Browser origins outside the allow-list are refused before the upgrade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_allow_list() {
+    let server =
+        start_server(|config| config.allowed_origins = vec!["https://game.example".into()]).await;
+    let upgrade = |origin: &'static str| {
+        let addr = server.addr;
+        async move {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            let request = format!(
+                "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n\r\n"
+            );
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut response = vec![0u8; 256];
+            let read = stream.read(&mut response).await.unwrap();
+            String::from_utf8_lossy(&response[..read]).into_owned()
+        }
+    };
+    assert!(
+        upgrade("https://evil.example")
+            .await
+            .starts_with("HTTP/1.1 403")
+    );
+    assert!(
+        upgrade("https://game.example")
+            .await
+            .starts_with("HTTP/1.1 101")
+    );
+    server.stop().await;
+}
+
+/// Shutdown: the bot's report says the server went away, with the documented code (item 12).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bot_report_names_the_shutdown() {
+    let server = start_server(|_| {}).await;
+    let mut options = bot(&server.url, "ann", "bye", 30.0);
+    options.duration = None;
+    let playing = tokio::spawn(run_bot(options));
+    sleep(Duration::from_millis(500)).await;
+    server.stop().await;
+    let report = timeout(5 * SECOND, playing)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let reason = report.disconnect_reason.expect("a reason");
+    assert_eq!(reason.code, close::GOING_AWAY);
+    assert_eq!(reason.reason, "server shutting down");
+}
