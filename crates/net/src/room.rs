@@ -500,6 +500,22 @@ impl Room {
                     victim: victim.0,
                 });
             }
+            if let Event::HitscanFired {
+                shooter,
+                from,
+                to,
+                hit,
+            } = event
+            {
+                self.game_events.push(GameEvent::Shot {
+                    shooter: shooter.0,
+                    from_x: quant::pos_to_wire(from.x),
+                    from_y: quant::pos_to_wire(from.y),
+                    to_x: quant::pos_to_wire(to.x),
+                    to_y: quant::pos_to_wire(to.y),
+                    hit: hit.map_or(0, |id| id.0),
+                });
+            }
         }
         if self
             .game_events

@@ -63,7 +63,7 @@ impl Harness {
         let id = ClientId(self.clients.len() as u64 + 1);
         let joined = self
             .room
-            .handle_join(id, &hello(name, spectate))
+            .handle_join(id, &hello(name, spectate), [id.0 as u8; 16])
             .expect("join");
         self.clients.push(VirtualClient {
             id,
@@ -160,6 +160,7 @@ fn east() -> InputCmd {
         move_y: 0,
         aim: 0,
         buttons: 0,
+        view_age: 0,
     }
 }
 
@@ -312,7 +313,8 @@ fn lossy_delayed_clients_converge_exactly() {
             move_x: ((tick / 20) % 3) as i8 * 60 - 60,
             move_y: ((tick / 33) % 3) as i8 * 60 - 60,
             aim: (tick * 977) as u16,
-            buttons: (tick % 7 == 0) as u8,
+            buttons: (tick % 7 == 0) as u8 | (((tick % 11 == 0) as u8) << 1),
+            view_age: (tick % 5) as u8,
         };
         harness.step(cmd);
     }
@@ -408,7 +410,7 @@ fn room_full_and_spectator_seats() {
     assert!(
         harness
             .room
-            .handle_join(ClientId(99), &hello("c", false))
+            .handle_join(ClientId(99), &hello("c", false), [99; 16])
             .is_ok()
     );
 }
@@ -444,4 +446,67 @@ fn players_see_only_what_is_near() {
         spectator.replica.view().len(),
         harness.room.world().entity_count()
     );
+}
+
+mod hostile_inputs {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn arb_cmd() -> impl Strategy<Value = InputCmd> {
+        (
+            any::<i8>(),
+            any::<i8>(),
+            any::<u16>(),
+            any::<u8>(),
+            any::<u8>(),
+        )
+            .prop_map(|(move_x, move_y, aim, buttons, view_age)| InputCmd {
+                move_x,
+                move_y,
+                aim,
+                buttons,
+                view_age,
+            })
+    }
+
+    fn arb_input() -> impl Strategy<Value = Input> {
+        (
+            any::<u32>(),
+            prop_oneof![Just(0u32), 1u32..4096, any::<u32>()],
+            proptest::collection::vec(arb_cmd(), 0..=8),
+        )
+            .prop_map(|(ack_tick, first_seq, cmds)| Input {
+                ack_tick,
+                first_seq,
+                cmds,
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Whatever a client sends through the input path (any sequence numbers, acks,
+        /// values), the room never panics and the world never holds a non-finite value.
+        #[test]
+        fn arbitrary_inputs_never_break_the_room(script in proptest::collection::vec((0usize..3, arb_input()), 1..80)) {
+            let mut harness = Harness::new(RoomSettings { npcs: 5, ..RoomSettings::default() }, "arena");
+            for name in ["a", "b", "c"] {
+                harness.join(name, false);
+            }
+            for (who, input) in &script {
+                let id = harness.clients[*who].id;
+                harness.room.handle_input(id, input);
+                harness.room.tick();
+                harness.now += 1;
+                harness.deliver();
+            }
+            let world = harness.room.world();
+            for entity in world.entities() {
+                prop_assert!(entity.pos.is_finite() && entity.vel.is_finite() && entity.aim.is_finite());
+                prop_assert!(entity.pos.x >= 0.0 && entity.pos.y >= 0.0);
+                prop_assert!(entity.pos.x <= world.map().width && entity.pos.y <= world.map().height);
+            }
+        }
+    }
 }

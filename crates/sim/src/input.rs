@@ -7,8 +7,12 @@ use glam::Vec2;
 /// Button bit: fire the projectile weapon (held down fires again after each cooldown).
 pub const BUTTON_FIRE: u8 = 1;
 
+/// Button bit: fire the hitscan weapon (held down fires again after each cooldown); see
+/// [`World::step`](crate::World::step) for how its ray is resolved.
+pub const BUTTON_HITSCAN: u8 = 2;
+
 /// Every button bit the simulation understands; [`PlayerInput::sanitized`] clears the others.
-pub const KNOWN_BUTTONS: u8 = BUTTON_FIRE;
+pub const KNOWN_BUTTONS: u8 = BUTTON_FIRE | BUTTON_HITSCAN;
 
 /// What a player wants to do this tick.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -19,13 +23,19 @@ pub struct PlayerInput {
     pub aim: f32,
     /// Held buttons, a combination of `BUTTON_*` bits.
     pub buttons: u8,
+    /// How many ticks in the past the player saw the other entities when it sampled this input
+    /// (its interpolation delay); 0 means "as of the latest snapshot". The hitscan weapon tests
+    /// its targets where they were this many ticks ago, bounded by the world's maximum rewind.
+    /// Any value is accepted; the bound is applied when a shot is resolved.
+    pub view_age: u8,
 }
 
 impl PlayerInput {
     /// Returns a copy that is safe to simulate, whatever the sender put in it.
     ///
     /// Non-finite components become 0; each `move_dir` axis is clamped to `[-1, 1]` and its
-    /// length to at most 1; `aim` is wrapped into `[0, TAU)`; unknown button bits are cleared.
+    /// length to at most 1; `aim` is wrapped into `[0, TAU)`; unknown button bits are cleared;
+    /// `view_age` is kept as is.
     pub fn sanitized(self) -> Self {
         let axis = |value: f32| {
             if value.is_finite() {
@@ -47,6 +57,7 @@ impl PlayerInput {
             move_dir,
             aim: wrap_angle(self.aim),
             buttons: self.buttons & KNOWN_BUTTONS,
+            view_age: self.view_age,
         }
     }
 
@@ -80,11 +91,13 @@ mod tests {
             move_dir: Vec2::new(f32::NAN, f32::INFINITY),
             aim: f32::NEG_INFINITY,
             buttons: 0xff,
+            view_age: 200,
         }
         .sanitized();
         assert_eq!(input.move_dir, Vec2::ZERO);
         assert_eq!(input.aim, 0.0);
-        assert_eq!(input.buttons, BUTTON_FIRE);
+        assert_eq!(input.buttons, BUTTON_FIRE | BUTTON_HITSCAN);
+        assert_eq!(input.view_age, 200);
     }
 
     #[test]
@@ -93,6 +106,7 @@ mod tests {
             move_dir: Vec2::new(1e30, 1e30),
             aim: -1e-10,
             buttons: 0,
+            view_age: 0,
         }
         .sanitized();
         assert!(input.move_dir.length() <= 1.0);
@@ -114,7 +128,8 @@ mod tests {
         let input = PlayerInput {
             move_dir: Vec2::new(0.5, -0.5),
             aim: 1.5,
-            buttons: BUTTON_FIRE,
+            buttons: BUTTON_FIRE | BUTTON_HITSCAN,
+            view_age: 7,
         };
         assert_eq!(input.sanitized(), input);
     }

@@ -1,8 +1,9 @@
 //! tickwire's game simulation: a deterministic, IO-free top-down 2D arena shooter.
 //!
-//! This crate owns the rules of the reference game: players move, aim and shoot projectiles,
-//! take damage, die and respawn; wandering NPCs populate the arena; maps describe the arena's
-//! size, walls and spawn points. Units are meters and seconds, vectors are [`Vec2`].
+//! This crate owns the rules of the reference game: players move, aim, shoot projectiles and a
+//! lag-compensated hitscan weapon, take damage, die and respawn; wandering NPCs populate the
+//! arena; maps describe the arena's size, walls and spawn points. Units are meters and seconds,
+//! vectors are [`Vec2`].
 //!
 //! What it deliberately does not do: no networking, no async runtime, no wall clock, no thread
 //! RNG, no file IO except [`Map::load`], and no wire types. The same inputs applied to the same
@@ -24,7 +25,7 @@
 //! let mut world = World::new(map, Rules::default(), 30, 42);
 //! let player = world.add_player("alice");
 //! let mut events = Vec::new();
-//! let input = PlayerInput { move_dir: Vec2::X, aim: 0.0, buttons: 0 };
+//! let input = PlayerInput { move_dir: Vec2::X, aim: 0.0, buttons: 0, view_age: 0 };
 //! for _ in 0..30 {
 //!     events.clear();
 //!     world.step(&[(player, input)], &mut events);
@@ -34,6 +35,7 @@
 
 mod grid;
 mod hash;
+mod history;
 mod input;
 mod map;
 mod physics;
@@ -43,12 +45,12 @@ mod world;
 
 pub use glam::Vec2;
 
-pub use input::{BUTTON_FIRE, KNOWN_BUTTONS, PlayerInput};
+pub use input::{BUTTON_FIRE, BUTTON_HITSCAN, KNOWN_BUTTONS, PlayerInput};
 pub use map::{
     MAX_MAP_SIZE, MAX_MAP_TEXT_BYTES, MAX_SPAWNS, MAX_WALLS, MIN_MAP_SIZE, Map, MapError, Wall,
 };
 pub use physics::move_player;
-pub use rules::Rules;
+pub use rules::{MAX_HITSCAN_RANGE, MAX_REWIND_S, Rules};
 pub use world::{Entity, EntityKind, Event, MAX_NAME_CHARS, Player, World};
 
 /// Positions are snapped to this grid after every move (exact in f32 for |x| < 65536).

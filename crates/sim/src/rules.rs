@@ -2,6 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Longest hitscan range [`Rules::sanitized`] keeps, in meters (more than any map's diagonal).
+pub const MAX_HITSCAN_RANGE: f32 = 8192.0;
+/// Longest rewind [`Rules::sanitized`] keeps, in seconds; bounds the world's position history.
+pub const MAX_REWIND_S: f32 = 1.0;
+
 /// The game's tunable numbers, in meters, seconds and hit points.
 ///
 /// Deserializes from TOML or JSON with every key optional (missing keys keep their defaults).
@@ -42,6 +47,19 @@ pub struct Rules {
     pub npc_turn_min_s: f32,
     /// Longest time an NPC keeps walking in one direction, in seconds.
     pub npc_turn_max_s: f32,
+    /// Health a hitscan shot takes from whatever it hits.
+    pub hitscan_damage: u8,
+    /// How far a hitscan ray reaches from the shooter's circle, in meters.
+    pub hitscan_range: f32,
+    /// Minimum time between two hitscan shots of one player, in seconds (independent of
+    /// `fire_cooldown_s`).
+    pub hitscan_cooldown_s: f32,
+    /// Furthest back in time hitscan targets are rewound, in seconds; the world keeps
+    /// `ceil(max_rewind_s * tick_rate) + 1` ticks of position history.
+    pub max_rewind_s: f32,
+    /// Whether hitscan targets are tested where the shooter saw them (its input's `view_age`
+    /// ticks ago) rather than where the latest snapshot showed them.
+    pub lag_compensation: bool,
 }
 
 impl Default for Rules {
@@ -63,6 +81,11 @@ impl Default for Rules {
             npc_health: 50,
             npc_turn_min_s: 1.0,
             npc_turn_max_s: 3.0,
+            hitscan_damage: 20,
+            hitscan_range: 30.0,
+            hitscan_cooldown_s: 0.5,
+            max_rewind_s: 0.25,
+            lag_compensation: true,
         }
     }
 }
@@ -72,8 +95,10 @@ impl Rules {
     ///
     /// Non-finite values fall back to the default; others are clamped: radii to 0.05..=4 m
     /// (projectiles 0.01..=2 m), speeds to 0..=100 m/s (projectiles 0.1..=500 m/s), rates to
-    /// 0..=10000 m/s², times to 0..=3600 s (lifetime at least 0.01 s), health at least 1, and
-    /// `npc_turn_max_s` at least `npc_turn_min_s` (at least 0.05 s).
+    /// 0..=10000 m/s², times to 0..=3600 s (lifetime at least 0.01 s), health at least 1,
+    /// `npc_turn_max_s` at least `npc_turn_min_s` (at least 0.05 s), `hitscan_range` to
+    /// 0..=[`MAX_HITSCAN_RANGE`] m and `max_rewind_s` to 0..=[`MAX_REWIND_S`] s (it sizes a
+    /// buffer).
     pub fn sanitized(self) -> Rules {
         let defaults = Rules::default();
         let clamp = |value: f32, fallback: f32, min: f32, max: f32| {
@@ -121,6 +146,21 @@ impl Rules {
                 npc_turn_min_s,
                 3600.0,
             ),
+            hitscan_damage: self.hitscan_damage,
+            hitscan_range: clamp(
+                self.hitscan_range,
+                defaults.hitscan_range,
+                0.0,
+                MAX_HITSCAN_RANGE,
+            ),
+            hitscan_cooldown_s: clamp(
+                self.hitscan_cooldown_s,
+                defaults.hitscan_cooldown_s,
+                0.0,
+                3600.0,
+            ),
+            max_rewind_s: clamp(self.max_rewind_s, defaults.max_rewind_s, 0.0, MAX_REWIND_S),
+            lag_compensation: self.lag_compensation,
         }
     }
 }
@@ -143,9 +183,15 @@ mod tests {
             npc_turn_min_s: 5.0,
             npc_turn_max_s: 1.0,
             player_max_health: 0,
+            hitscan_range: -1.0,
+            hitscan_cooldown_s: f32::NAN,
+            max_rewind_s: 1e9,
             ..Rules::default()
         }
         .sanitized();
+        assert_eq!(rules.hitscan_range, 0.0);
+        assert_eq!(rules.hitscan_cooldown_s, 0.5);
+        assert_eq!(rules.max_rewind_s, MAX_REWIND_S);
         assert_eq!(rules.player_radius, 0.5);
         assert_eq!(rules.player_max_speed, 0.0);
         assert_eq!(rules.projectile_speed, 20.0);
@@ -158,6 +204,12 @@ mod tests {
         let rules: Rules = toml::from_str("player_max_speed = 8.0").unwrap();
         assert_eq!(rules.player_max_speed, 8.0);
         assert_eq!(rules.player_radius, Rules::default().player_radius);
+        assert!(rules.lag_compensation);
+        assert_eq!(rules.max_rewind_s, 0.25);
+        let rules: Rules =
+            toml::from_str("lag_compensation = false\nhitscan_range = 12.5").unwrap();
+        assert!(!rules.lag_compensation);
+        assert_eq!(rules.hitscan_range, 12.5);
         assert!(toml::from_str::<Rules>("no_such_rule = 1").is_err());
     }
 }

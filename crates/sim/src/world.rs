@@ -8,7 +8,8 @@ use slotmap::SlotMap;
 
 use crate::grid::SpatialGrid;
 use crate::hash::Fnv64;
-use crate::input::{BUTTON_FIRE, PlayerInput, wrap_angle};
+use crate::history::{Hitbox, HitboxHistory};
+use crate::input::{BUTTON_FIRE, BUTTON_HITSCAN, PlayerInput, wrap_angle};
 use crate::map::Map;
 use crate::physics::{move_player, segment_hits_circle, segment_hits_walls, slide_move};
 use crate::rng::Pcg32;
@@ -82,6 +83,8 @@ pub struct Player {
     pub respawn_ticks: u32,
     /// Ticks left before the weapon can fire again; 0 when ready.
     pub fire_cooldown_ticks: u32,
+    /// Ticks left before the hitscan weapon can fire again; 0 when ready.
+    pub hitscan_cooldown_ticks: u32,
     key: EntityKey,
 }
 
@@ -95,11 +98,11 @@ pub enum Event {
         /// The new projectile entity.
         projectile: NetId,
     },
-    /// A projectile hit a living player or NPC.
+    /// A projectile or hitscan shot hit a living player or NPC.
     Hit {
         /// The entity hit.
         target: NetId,
-        /// The projectile's owner (`None` is reserved for damage nobody caused; the current
+        /// The shooter (`None` is reserved for damage nobody caused; the current
         /// rules have none).
         by: Option<PlayerId>,
         /// Health taken (less than the rule's damage when the target had less left).
@@ -109,7 +112,7 @@ pub enum Event {
     Killed {
         /// The entity that died.
         victim: NetId,
-        /// Who fired the fatal projectile.
+        /// Who fired the fatal projectile or hitscan shot.
         killer: Option<PlayerId>,
     },
     /// A dead player came back at a spawn point with full health.
@@ -121,6 +124,20 @@ pub enum Event {
     NpcRespawned {
         /// The NPC's entity.
         npc: NetId,
+    },
+    /// A player fired the hitscan weapon (see [`World::step`]); a [`Event::Hit`] (and maybe a
+    /// [`Event::Killed`]) follows when `hit` is set.
+    HitscanFired {
+        /// The shooter's body.
+        shooter: NetId,
+        /// Where the ray starts: the shooter's center moved out by its radius along the aim (the
+        /// obstacle's point instead when a wall or the map's edge is closer than that).
+        from: Vec2,
+        /// Where the ray stops: the point where it meets the target's (rewound) circle, else
+        /// the first wall or map edge, else the end of its range.
+        to: Vec2,
+        /// The entity hit, if any.
+        hit: Option<NetId>,
     },
 }
 
@@ -153,6 +170,9 @@ struct Slot {
 #[derive(Clone, Copy, Debug)]
 struct TickDurations {
     fire_cooldown: u32,
+    hitscan_cooldown: u32,
+    /// The most a hitscan shot rewinds its targets.
+    max_rewind: u32,
     respawn: u32,
     projectile_lifetime: u32,
     npc_turn_min: u32,
@@ -192,6 +212,9 @@ pub struct World {
     order: Vec<EntityKey>,
     /// Reused for grid query results.
     nearby: Vec<EntityKey>,
+    /// Hitboxes of players and NPCs at the end of each of the last `max_rewind + 1` steps, for
+    /// lag-compensated hitscan.
+    history: HitboxHistory,
 }
 
 impl World {
@@ -205,12 +228,15 @@ impl World {
         let ticks = |seconds: f32| (seconds * tick_rate as f32).ceil() as u32;
         let durations = TickDurations {
             fire_cooldown: ticks(rules.fire_cooldown_s),
+            hitscan_cooldown: ticks(rules.hitscan_cooldown_s),
+            max_rewind: ticks(rules.max_rewind_s),
             respawn: ticks(rules.respawn_delay_s).max(1),
             projectile_lifetime: ticks(rules.projectile_lifetime_s).max(1),
             npc_turn_min: ticks(rules.npc_turn_min_s).max(1),
             npc_turn_max: ticks(rules.npc_turn_max_s).max(1),
         };
         let grid = SpatialGrid::new(map.width, map.height);
+        let history = HitboxHistory::new(durations.max_rewind as usize + 1);
         World {
             map,
             rules,
@@ -227,6 +253,7 @@ impl World {
             grid,
             order: Vec::new(),
             nearby: Vec::new(),
+            history,
         }
     }
 
@@ -253,6 +280,12 @@ impl World {
     /// Steps per second.
     pub fn tick_rate(&self) -> u32 {
         self.tick_rate
+    }
+
+    /// The most ticks a hitscan shot rewinds its targets: `ceil(max_rewind_s * tick_rate)`
+    /// (a larger [`PlayerInput::view_age`] is clamped to this).
+    pub fn max_rewind_ticks(&self) -> u32 {
+        self.durations.max_rewind
     }
 
     /// Adds a player (name truncated to [`MAX_NAME_CHARS`]) whose body appears, alive and at full
@@ -285,6 +318,7 @@ impl World {
                 input: PlayerInput::default(),
                 respawn_ticks: 0,
                 fire_cooldown_ticks: 0,
+                hitscan_cooldown_ticks: 0,
                 key,
             },
         );
@@ -395,7 +429,27 @@ impl World {
     /// Pushes this tick's events into `events` (does not clear it first). Cannot fail or panic.
     ///
     /// Order within a step: respawns, player movement, NPC movement, player separation,
-    /// projectile flight and hits, firing (new projectiles first move on the next step).
+    /// projectile flight and hits, hitscan shots, firing (new projectiles first move on the next
+    /// step), and last a record of every player's and NPC's hitbox into the position history.
+    ///
+    /// Hitscan shots are resolved after this step's movement and projectile hits, in PlayerId
+    /// order: every living player holding [`BUTTON_HITSCAN`](crate::BUTTON_HITSCAN) whose
+    /// hitscan cooldown is 0 fires (the cooldown restarts even if the shot is blocked). The ray
+    /// starts at the shooter's position after this step's movement, moved out by its radius
+    /// along its aim, and reaches `hitscan_range` further, stopping at the first wall or map
+    /// edge. Targets (other players' bodies and NPCs) are tested not where they are now but
+    /// where the history says they were. The history is recorded at the end of each step, so
+    /// inside a step that started at `tick() == t`, the record 0 ticks ago holds the positions
+    /// at the end of the previous step (tick `t`, what the latest snapshot showed), and rewind
+    /// `r` uses the record for tick `t - r`. `r` is `min(view_age, max_rewind_ticks())` when
+    /// `lag_compensation` is on, else 0; when the history does not reach back to `t - r` (a
+    /// young world) its oldest record is used. A target counts only if that record has it
+    /// alive and it still exists and is alive now (projectiles and earlier shots of this step
+    /// may have killed it). The nearest target whose rewound circle the ray meets before the
+    /// obstacle is hit (ties go to the lower NetId): it takes `hitscan_damage` to its current
+    /// state, with the same kill, score and respawn rules as a projectile. Entities added between
+    /// steps appear in the history only at the end of the next step, so a shot in a world's
+    /// first step finds no target.
     pub fn step(&mut self, inputs: &[(PlayerId, PlayerInput)], events: &mut Vec<Event>) {
         for &(id, input) in inputs {
             if let Some(player) = self.players.get_mut(&id) {
@@ -417,16 +471,18 @@ impl World {
         self.separate_players();
         self.rebuild_grid();
         self.fly_projectiles(events);
+        self.fire_hitscans(events);
         self.fire_weapons(events);
 
         self.index.retain(|&(_, key)| self.slots.contains_key(key));
         self.rebuild_grid();
+        self.record_history();
         self.tick = self.tick.wrapping_add(1);
     }
 
     /// Deterministic 64-bit FNV-1a hash of the whole state: tick, RNG, id counters, every
-    /// entity's fields (floats by their bits) and hidden timers in NetId order, and every player's
-    /// name, score, timers and current input in PlayerId order.
+    /// entity's fields (floats by their bits) and hidden timers in NetId order, every player's
+    /// name, score, timers and current input in PlayerId order, and the hitbox history.
     pub fn state_hash(&self) -> u64 {
         let mut hasher = Fnv64::new();
         hasher.u32(self.tick);
@@ -493,11 +549,14 @@ impl World {
             hasher.u32(player.deaths);
             hasher.u32(player.respawn_ticks);
             hasher.u32(player.fire_cooldown_ticks);
+            hasher.u32(player.hitscan_cooldown_ticks);
             hasher.f32(player.input.move_dir.x);
             hasher.f32(player.input.move_dir.y);
             hasher.f32(player.input.aim);
             hasher.u8(player.input.buttons);
+            hasher.u8(player.input.view_age);
         }
+        self.history.hash_into(&mut hasher);
         hasher.finish()
     }
 
@@ -572,6 +631,7 @@ impl World {
     fn move_players(&mut self) {
         for player in self.players.values_mut() {
             player.fire_cooldown_ticks = player.fire_cooldown_ticks.saturating_sub(1);
+            player.hitscan_cooldown_ticks = player.hitscan_cooldown_ticks.saturating_sub(1);
             let Some(slot) = self.slots.get_mut(player.key) else {
                 continue;
             };
@@ -762,7 +822,7 @@ impl World {
                     if wall.is_none_or(|wall_fraction| fraction < wall_fraction) =>
                 {
                     self.slots.remove(key);
-                    self.damage(target_key, owner, events);
+                    self.damage(target_key, owner, self.rules.projectile_damage, events);
                 }
                 (_, Some(_)) => {
                     self.slots.remove(key);
@@ -780,13 +840,19 @@ impl World {
         }
     }
 
-    /// Applies one projectile's damage from `owner` to the entity at `target_key`.
-    fn damage(&mut self, target_key: EntityKey, owner: PlayerId, events: &mut Vec<Event>) {
+    /// Applies one shot's `amount` of damage from `owner` to the entity at `target_key`.
+    fn damage(
+        &mut self,
+        target_key: EntityKey,
+        owner: PlayerId,
+        amount: u8,
+        events: &mut Vec<Event>,
+    ) {
         let Some(slot) = self.slots.get_mut(target_key) else {
             return;
         };
         let entity = &mut slot.entity;
-        let damage = self.rules.projectile_damage.min(entity.health);
+        let damage = amount.min(entity.health);
         entity.health -= damage;
         events.push(Event::Hit {
             target: entity.net_id,
@@ -820,6 +886,116 @@ impl World {
             && let Some(killer) = self.players.get_mut(&owner)
         {
             killer.kills += 1;
+        }
+    }
+
+    /// Resolves a hitscan shot for every living player holding the hitscan button with that
+    /// weapon ready (see [`World::step`] for the rules).
+    fn fire_hitscans(&mut self, events: &mut Vec<Event>) {
+        let mut cursor = self.first_player();
+        while let Some(id) = cursor {
+            cursor = self.player_after(id);
+            self.fire_hitscan(id, events);
+        }
+    }
+
+    fn fire_hitscan(&mut self, id: PlayerId, events: &mut Vec<Event>) {
+        let Some(player) = self.players.get_mut(&id) else {
+            return;
+        };
+        if !player.input.pressed(BUTTON_HITSCAN) || player.hitscan_cooldown_ticks > 0 {
+            return;
+        }
+        let Some(shooter) = self.slots.get(player.key).map(|slot| &slot.entity) else {
+            return;
+        };
+        if !shooter.alive {
+            return;
+        }
+        player.hitscan_cooldown_ticks = self.durations.hitscan_cooldown;
+        // The history holds `max_rewind + 1` records, so its size bounds the rewind too; the
+        // `min` states the rule rather than relying on that.
+        let rewind = if self.rules.lag_compensation {
+            u32::from(player.input.view_age).min(self.durations.max_rewind)
+        } else {
+            0
+        };
+        let direction = Vec2::from_angle(player.input.aim);
+        let shooter_id = shooter.net_id;
+        let center = shooter.pos;
+        let muzzle_distance = shooter.radius + MUZZLE_GAP;
+        let reach = muzzle_distance + self.rules.hitscan_range;
+
+        // The first obstacle, as a distance from the shooter's center (which is never inside a
+        // wall, so a wall between the center and the muzzle is found too).
+        let full_ray = direction * reach;
+        let obstacle_fraction = [
+            segment_hits_walls(&self.map, center, full_ray, 0.0),
+            segment_leaves_map(&self.map, center, full_ray),
+        ]
+        .into_iter()
+        .flatten()
+        .reduce(f32::min);
+        let stop_distance = obstacle_fraction.map_or(reach, |fraction| fraction * reach);
+        if stop_distance <= muzzle_distance {
+            // Pressed against a wall: the shot goes nowhere.
+            let point = center + direction * stop_distance;
+            events.push(Event::HitscanFired {
+                shooter: shooter_id,
+                from: point,
+                to: point,
+                hit: None,
+            });
+            return;
+        }
+        let from = center + direction * muzzle_distance;
+        let ray = direction * (stop_distance - muzzle_distance);
+
+        let mut best: Option<(f32, NetId, EntityKey)> = None;
+        if let Some(record) = self.history.record(rewind) {
+            let reach_radius = self.rules.player_radius.max(self.rules.npc_radius);
+            let (low, high) = (
+                from.min(from + ray) - Vec2::splat(reach_radius),
+                from.max(from + ray) + Vec2::splat(reach_radius),
+            );
+            for hitbox in record {
+                if !hitbox.alive
+                    || hitbox.net_id == shooter_id
+                    || hitbox.pos.cmplt(low).any()
+                    || hitbox.pos.cmpgt(high).any()
+                {
+                    continue;
+                }
+                let Some(fraction) = segment_hits_circle(from, ray, hitbox.pos, hitbox.radius)
+                else {
+                    continue;
+                };
+                // The record is in NetId order, so on a tie the first (lower) id stays.
+                if best.is_some_and(|(best_fraction, _, _)| best_fraction <= fraction) {
+                    continue;
+                }
+                let Some(target_key) = self.live_target(hitbox.net_id) else {
+                    continue;
+                };
+                best = Some((fraction, hitbox.net_id, target_key));
+            }
+        }
+        match best {
+            Some((fraction, target_id, target_key)) => {
+                events.push(Event::HitscanFired {
+                    shooter: shooter_id,
+                    from,
+                    to: from + ray * fraction,
+                    hit: Some(target_id),
+                });
+                self.damage(target_key, id, self.rules.hitscan_damage, events);
+            }
+            None => events.push(Event::HitscanFired {
+                shooter: shooter_id,
+                from,
+                to: from + ray,
+                hit: None,
+            }),
         }
     }
 
@@ -887,7 +1063,40 @@ impl World {
         });
     }
 
+    /// Appends the end-of-step hitboxes of every player and NPC, in NetId order, to the
+    /// history (overwriting its oldest record once it is full).
+    fn record_history(&mut self) {
+        let record = self.history.start_record();
+        for &(net_id, key) in &self.index {
+            let Some(slot) = self.slots.get(key) else {
+                continue;
+            };
+            let entity = &slot.entity;
+            if matches!(entity.kind, EntityKind::Projectile { .. }) {
+                continue;
+            }
+            record.push(Hitbox {
+                net_id,
+                pos: entity.pos,
+                radius: entity.radius,
+                alive: entity.alive,
+            });
+        }
+    }
+
     // ---- helpers ----
+
+    /// The key of the player body or NPC with this id, if it exists and is alive.
+    fn live_target(&self, net_id: NetId) -> Option<EntityKey> {
+        let position = self
+            .index
+            .binary_search_by_key(&net_id, |&(id, _)| id)
+            .ok()?;
+        let key = self.index[position].1;
+        let entity = &self.slots.get(key)?.entity;
+        let hittable = !matches!(entity.kind, EntityKind::Projectile { .. });
+        (hittable && entity.alive).then_some(key)
+    }
 
     /// The lowest PlayerId; with [`World::player_after`], walks the players in order while
     /// `self` is mutated in between (collecting the ids would allocate every step).
@@ -998,6 +1207,24 @@ fn pick_heading(
     let spread = durations.npc_turn_max - durations.npc_turn_min;
     let turn_ticks = durations.npc_turn_min + rng.below(spread.saturating_add(1));
     (direction, turn_ticks.max(1))
+}
+
+/// Where along `start..start + delta` (as a fraction in `[0, 1]`) a segment starting inside the
+/// map leaves it, if it does.
+fn segment_leaves_map(map: &Map, start: Vec2, delta: Vec2) -> Option<f32> {
+    let size = Vec2::new(map.width, map.height);
+    let mut exit = 1.0f32;
+    for axis in 0..2 {
+        let limit = if delta[axis] > 0.0 {
+            size[axis]
+        } else if delta[axis] < 0.0 {
+            0.0
+        } else {
+            continue;
+        };
+        exit = exit.min(((limit - start[axis]) / delta[axis]).max(0.0));
+    }
+    (exit < 1.0).then_some(exit)
 }
 
 /// The angle of a direction, in `[0, TAU)`.

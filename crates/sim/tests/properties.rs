@@ -23,11 +23,14 @@ fn any_f32() -> impl Strategy<Value = f32> {
 }
 
 fn any_input() -> impl Strategy<Value = PlayerInput> {
-    (any_f32(), any_f32(), any_f32(), any::<u8>()).prop_map(|(x, y, aim, buttons)| PlayerInput {
-        move_dir: Vec2::new(x, y),
-        aim,
-        buttons,
-    })
+    (any_f32(), any_f32(), any_f32(), any::<u8>(), any::<u8>()).prop_map(
+        |(x, y, aim, buttons, view_age)| PlayerInput {
+            move_dir: Vec2::new(x, y),
+            aim,
+            buttons,
+            view_age,
+        },
+    )
 }
 
 /// Asserts that every entity is finite, inside the map and facing a wrapped angle.
@@ -151,7 +154,7 @@ proptest! {
             world.add_npc();
             let mut events = Vec::new();
             for _ in 0..5 {
-                world.step(&[(player, PlayerInput { move_dir: Vec2::X, aim: 0.0, buttons: 1 })], &mut events);
+                world.step(&[(player, PlayerInput { move_dir: Vec2::X, aim: 0.0, buttons: 1, view_age: 0 })], &mut events);
             }
             check_world_sane(&world);
         }

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use std::f32::consts::TAU;
 
 use tickwire_sim::{
-    BUTTON_FIRE, Entity, EntityKind, Event, Map, NetId, PlayerId, PlayerInput, Rules, Vec2, World,
-    snap,
+    BUTTON_FIRE, BUTTON_HITSCAN, Entity, EntityKind, Event, Map, NetId, PlayerId, PlayerInput,
+    Rules, Vec2, World, snap,
 };
 
 /// A tiny xorshift generator for test inputs, independent of the world's own RNG.
@@ -77,14 +77,19 @@ fn run_scenario(seed: u64, ticks: u32) -> (Vec<u64>, Vec<Event>) {
             // Change input on about a tenth of the ticks; otherwise the last one repeats.
             if input_rng.unit() < 0.1 {
                 let angle = input_rng.unit() * TAU;
+                let mut buttons = 0;
+                if input_rng.unit() < 0.5 {
+                    buttons |= BUTTON_FIRE;
+                }
+                if input_rng.unit() < 0.3 {
+                    buttons |= BUTTON_HITSCAN;
+                }
                 let input = PlayerInput {
                     move_dir: Vec2::from_angle(angle) * input_rng.unit(),
                     aim: input_rng.unit() * TAU,
-                    buttons: if input_rng.unit() < 0.5 {
-                        BUTTON_FIRE
-                    } else {
-                        0
-                    },
+                    buttons,
+                    // Beyond the default maximum rewind (8 ticks at 30 Hz) now and then.
+                    view_age: (input_rng.next() % 12) as u8,
                 };
                 inputs.push((player, input));
             }
@@ -109,6 +114,8 @@ fn same_seed_and_inputs_give_the_same_world() {
     assert!(count(|e| matches!(e, Event::Fired { .. })) > 100);
     assert!(count(|e| matches!(e, Event::Hit { .. })) > 10);
     assert!(count(|e| matches!(e, Event::Killed { .. })) > 0);
+    assert!(count(|e| matches!(e, Event::HitscanFired { .. })) > 100);
+    assert!(count(|e| matches!(e, Event::HitscanFired { hit: Some(_), .. })) > 0);
 
     let (other_hashes, _) = run_scenario(8, 3000);
     assert_ne!(first_hashes.last(), other_hashes.last());
@@ -131,6 +138,7 @@ fn shooting_a_player_kills_it_and_it_respawns() {
         move_dir: Vec2::ZERO,
         aim,
         buttons: BUTTON_FIRE,
+        view_age: 0,
     };
 
     let mut hits = 0;
@@ -214,6 +222,7 @@ fn dead_players_cannot_fire_or_move() {
         move_dir: Vec2::Y,
         aim: 0.0,
         buttons: BUTTON_FIRE,
+        view_age: 0,
     };
     let mut died = false;
     for _ in 0..40 {
@@ -270,6 +279,7 @@ fn players_never_cross_a_thin_wall() {
                 move_dir: direction,
                 aim: 0.0,
                 buttons: BUTTON_FIRE,
+                view_age: 0,
             };
             for _ in 0..tick_rate {
                 step(&mut world, &[(player, shoot)]);
@@ -330,6 +340,7 @@ fn constant_velocity_advances_by_an_exact_step() {
         move_dir: Vec2::new(0.6, 0.8),
         aim: 1.0,
         buttons: 0,
+        view_age: 0,
     };
     // Accelerate first.
     for _ in 0..10 {
@@ -546,6 +557,7 @@ fn missing_inputs_repeat_and_unknown_players_are_ignored() {
         move_dir: Vec2::X,
         aim: 1.0,
         buttons: 0,
+        view_age: 0,
     };
     step(&mut world, &[(player, walk), (PlayerId(99), walk)]);
     let after_one = body(&world, player).pos;
