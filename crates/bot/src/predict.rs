@@ -1,0 +1,300 @@
+//! Client-side prediction of the own player, and interpolation of everyone else.
+//!
+//! [`Predictor`] runs tickwire-sim's `move_player` on the inputs the server has not yet
+//! acknowledged, starting from the last authoritative state, so the own player moves at once;
+//! each snapshot corrects it (reconciliation), and a correction is smoothed away over a few
+//! frames instead of snapping. [`Interpolator`] keeps recent snapshots and places other
+//! entities a little in the past, between two snapshots, so they move smoothly whatever the
+//! jitter.
+
+use std::collections::VecDeque;
+
+use tickwire_net::convert::{input_from_wire, map_from_info};
+use tickwire_protocol::{EntityState, InputCmd, MoveRules, Welcome, quant};
+use tickwire_sim::{Map, PlayerInput, Rules, Vec2, move_player};
+
+/// A correction larger than this (meters) is counted.
+pub const CORRECTION_THRESHOLD_M: f32 = 0.05;
+/// Inputs remembered for replay at most (older ones are dropped: the server is far behind).
+const PENDING_MAX: usize = 128;
+
+/// Predicts the own player's position from unacknowledged inputs.
+#[derive(Debug)]
+pub struct Predictor {
+    map: Map,
+    rules: Rules,
+    dt: f32,
+    /// Inputs sent and not yet acknowledged, with the position predicted after each.
+    pending: VecDeque<Pending>,
+    /// The predicted state after the newest input.
+    state: Option<(Vec2, Vec2)>,
+    /// Visual offset left by the last correction; decays toward zero.
+    smoothing: Vec2,
+    errors_m: Vec<f32>,
+    corrections: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    seq: u32,
+    input: PlayerInput,
+    /// Where the prediction put the player after this input (None: made before any snapshot).
+    predicted: Option<Vec2>,
+}
+
+impl Predictor {
+    /// A predictor for the room a Welcome describes.
+    pub fn new(welcome: &Welcome) -> Predictor {
+        Predictor {
+            map: map_from_info(&welcome.map),
+            rules: rules_from_wire(&welcome.rules),
+            dt: 1.0 / welcome.tick_rate.max(1) as f32,
+            pending: VecDeque::new(),
+            state: None,
+            smoothing: Vec2::ZERO,
+            errors_m: Vec::new(),
+            corrections: 0,
+        }
+    }
+
+    /// Applies a new input at once (it is what the player just did). `cmd` is the quantized
+    /// input exactly as sent, so the prediction sees what the server will see.
+    pub fn handle_input(&mut self, seq: u32, cmd: &InputCmd) {
+        let input = input_from_wire(cmd);
+        // Before the first snapshot there is nothing to predict from, but the input is kept:
+        // the first reconciliation replays it.
+        let predicted = self.state.map(|(pos, vel)| {
+            let (pos, vel) = move_player(&self.rules, &self.map, self.dt, pos, vel, &input);
+            self.state = Some((pos, vel));
+            pos
+        });
+        self.pending.push_back(Pending {
+            seq,
+            input,
+            predicted,
+        });
+        while self.pending.len() > PENDING_MAX {
+            self.pending.pop_front();
+        }
+    }
+
+    /// Reconciles with a snapshot: `own` is the authoritative state, after the server applied
+    /// inputs up to `last_input`. Records the prediction error for that input and replays the
+    /// inputs after it.
+    pub fn handle_snapshot(&mut self, own: &EntityState, last_input: u32) {
+        let authoritative = (
+            Vec2::new(quant::pos_from_wire(own.x), quant::pos_from_wire(own.y)),
+            Vec2::new(
+                quant::vel_from_wire(own.vx, self.dt),
+                quant::vel_from_wire(own.vy, self.dt),
+            ),
+        );
+        let before = self.state.map(|(pos, _)| pos);
+        // The error of the prediction made for exactly this input.
+        if let Some(predicted) = self
+            .pending
+            .iter()
+            .find(|pending| pending.seq == last_input)
+            .and_then(|pending| pending.predicted)
+        {
+            self.errors_m.push(predicted.distance(authoritative.0));
+        }
+        while self
+            .pending
+            .front()
+            .is_some_and(|pending| pending.seq <= last_input)
+        {
+            self.pending.pop_front();
+        }
+        let (mut pos, mut vel) = authoritative;
+        for pending in &mut self.pending {
+            (pos, vel) = move_player(&self.rules, &self.map, self.dt, pos, vel, &pending.input);
+            pending.predicted = Some(pos);
+        }
+        self.state = Some((pos, vel));
+        if let Some(before) = before {
+            let jump = before - pos;
+            if jump.length() > CORRECTION_THRESHOLD_M {
+                self.corrections += 1;
+                // Show the old position and glide to the new one.
+                self.smoothing += jump;
+            }
+        }
+    }
+
+    /// The position to show for the own player (prediction plus the fading correction), and
+    /// advances the smoothing by one frame of `frame_dt` seconds.
+    pub fn display_position(&mut self, frame_dt: f32) -> Option<Vec2> {
+        let (pos, _) = self.state?;
+        let shown = pos + self.smoothing;
+        // Halve the offset every 50 ms.
+        self.smoothing *= 0.5f32.powf(frame_dt / 0.05);
+        if self.smoothing.length() < 0.001 {
+            self.smoothing = Vec2::ZERO;
+        }
+        Some(shown)
+    }
+
+    /// The predicted position (no smoothing).
+    pub fn position(&self) -> Option<Vec2> {
+        self.state.map(|(pos, _)| pos)
+    }
+
+    /// Prediction errors measured so far, in meters, one per acknowledged input that was
+    /// predicted.
+    pub fn errors_m(&self) -> &[f32] {
+        &self.errors_m
+    }
+
+    /// Corrections larger than [`CORRECTION_THRESHOLD_M`].
+    pub fn corrections(&self) -> u64 {
+        self.corrections
+    }
+}
+
+/// The simulation rules from the Welcome's movement rules (other fields keep their defaults:
+/// only movement is predicted).
+pub fn rules_from_wire(rules: &MoveRules) -> Rules {
+    Rules {
+        player_radius: rules.player_radius,
+        player_max_speed: rules.max_speed,
+        player_accel: rules.accel,
+        player_friction: rules.friction,
+        ..Rules::default()
+    }
+}
+
+/// Places other entities between past snapshots.
+#[derive(Debug)]
+pub struct Interpolator {
+    /// Recent snapshots (tick, arrival time in seconds, view), oldest first.
+    frames: VecDeque<(u32, f64, Vec<EntityState>)>,
+    tick_length: f64,
+    /// Running estimate of arrival jitter (seconds).
+    jitter: f64,
+    /// The last render tick returned, so time never goes backwards.
+    last_render_tick: f64,
+    /// Offset between server ticks and local time, smoothed.
+    clock_offset: Option<f64>,
+}
+
+impl Interpolator {
+    /// An interpolator for a room with this tick rate.
+    pub fn new(tick_rate: u32) -> Interpolator {
+        Interpolator {
+            frames: VecDeque::new(),
+            tick_length: 1.0 / tick_rate.max(1) as f64,
+            jitter: 0.0,
+            last_render_tick: 0.0,
+            clock_offset: None,
+        }
+    }
+
+    /// Records a decoded snapshot that arrived at local time `now` (seconds).
+    pub fn handle_snapshot(&mut self, tick: u32, now: f64, view: &[EntityState]) {
+        // Estimate the server clock: tick * tick_length ~ now + offset.
+        let offset = tick as f64 * self.tick_length - now;
+        match self.clock_offset {
+            None => self.clock_offset = Some(offset),
+            Some(previous) => {
+                // Late arrivals show up as a smaller offset; track the deviation as jitter.
+                let deviation = (previous - offset).max(0.0);
+                self.jitter = self.jitter * 0.9 + deviation * 0.1;
+                // Follow the earliest-arriving (least delayed) snapshots, drifting slowly.
+                self.clock_offset = Some(if offset > previous {
+                    offset
+                } else {
+                    previous * 0.99 + offset * 0.01
+                });
+            }
+        }
+        let mut buffer = if self.frames.len() >= 32 {
+            self.frames
+                .pop_front()
+                .map(|(_, _, view)| view)
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        buffer.clear();
+        buffer.extend_from_slice(view);
+        self.frames.push_back((tick, now, buffer));
+    }
+
+    /// The interpolation delay in ticks: two snapshot intervals plus a jitter margin.
+    pub fn delay_ticks(&self) -> f64 {
+        2.0 + (2.0 * self.jitter / self.tick_length).min(6.0)
+    }
+
+    /// The server tick (fractional) to show others at, at local time `now`; never decreases.
+    pub fn render_tick(&mut self, now: f64) -> f64 {
+        let Some(offset) = self.clock_offset else {
+            return 0.0;
+        };
+        let server_now = (now + offset) / self.tick_length;
+        let target = server_now - self.delay_ticks();
+        // Bounded extrapolation: never more than ~100 ms past the newest snapshot.
+        let newest = self.frames.back().map_or(0.0, |(tick, _, _)| *tick as f64);
+        let limit = newest + 0.1 / self.tick_length;
+        let render = target.min(limit).max(self.last_render_tick);
+        self.last_render_tick = render;
+        render
+    }
+
+    /// Where entity `id` is shown at `render_tick` (meters), interpolated between the two
+    /// snapshots around it, or extrapolated from the newest along its velocity.
+    pub fn position(&self, id: u32, render_tick: f64) -> Option<Vec2> {
+        let find = |view: &Vec<EntityState>| {
+            view.binary_search_by_key(&id, |state| state.id)
+                .ok()
+                .map(|index| view[index])
+        };
+        let at = |state: &EntityState| {
+            Vec2::new(quant::pos_from_wire(state.x), quant::pos_from_wire(state.y))
+        };
+        let after = self
+            .frames
+            .iter()
+            .position(|(tick, _, _)| *tick as f64 >= render_tick);
+        match after {
+            Some(0) => self
+                .frames
+                .front()
+                .and_then(|(_, _, view)| find(view))
+                .map(|state| at(&state)),
+            Some(index) => {
+                let (tick_b, _, view_b) = &self.frames[index];
+                let (tick_a, _, view_a) = &self.frames[index - 1];
+                match (find(view_a), find(view_b)) {
+                    (Some(a), Some(b)) => {
+                        let t = ((render_tick - *tick_a as f64) / (*tick_b as f64 - *tick_a as f64))
+                            as f32;
+                        Some(at(&a).lerp(at(&b), t.clamp(0.0, 1.0)))
+                    }
+                    (None, Some(b)) => Some(at(&b)),
+                    (Some(a), None) => Some(at(&a)),
+                    (None, None) => None,
+                }
+            }
+            None => {
+                let (tick, _, view) = self.frames.back()?;
+                let state = find(view)?;
+                let ahead = (render_tick - *tick as f64) as f32;
+                let velocity = Vec2::new(state.vx as f32, state.vy as f32) / quant::POS_UNITS_PER_M;
+                Some(at(&state) + velocity * ahead)
+            }
+        }
+    }
+}
+
+/// p50, p99 and max of a sample, in its units (zeros when empty).
+pub fn quantiles(sample: &[f32]) -> (f32, f32, f32) {
+    if sample.is_empty() {
+        return (0.0, 0.0, 0.0);
+    }
+    let mut sorted = sample.to_vec();
+    sorted.sort_by(f32::total_cmp);
+    let pick =
+        |q: f64| sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1];
+    (pick(0.5), pick(0.99), sorted[sorted.len() - 1])
+}

@@ -1,0 +1,167 @@
+//! Prediction and interpolation against the real room, in memory, with a virtual clock and a
+//! configurable one-way latency and jitter (in ticks).
+
+use std::collections::VecDeque;
+
+use tickwire_bot::predict::{Interpolator, Predictor, quantiles};
+use tickwire_net::room::{ClientId, Room, RoomSettings};
+use tickwire_protocol::{
+    Hello, Input, InputCmd, PROTOCOL_VERSION, Replica, ServerMsg, decode_server,
+};
+use tickwire_sim::{Map, Rules};
+
+struct Outcome {
+    errors: Vec<f32>,
+    corrections: u64,
+    acked: u32,
+}
+
+/// One player whose inputs reach the room `latency` (+ up to `jitter`) ticks late and whose
+/// snapshots come back as late, predicting all the while.
+fn run(latency: u32, jitter: u32, ticks: u32) -> Outcome {
+    let mut room = Room::new(
+        "p".into(),
+        RoomSettings::default(),
+        Map::builtin("arena").unwrap(),
+        Rules::default(),
+    );
+    let me = ClientId(1);
+    let hello = Hello {
+        version: PROTOCOL_VERSION,
+        name: "me".into(),
+        room: None,
+        spectate: false,
+        resume: None,
+        token: None,
+    };
+    room.handle_join(me, &hello, [1; 16]).unwrap();
+    let welcome = match decode_server(&room.poll_transmit().unwrap().bytes).unwrap() {
+        ServerMsg::Welcome(welcome) => welcome,
+        other => panic!("{other:?}"),
+    };
+    let mut predictor = Predictor::new(&welcome);
+    let mut replica = Replica::default();
+    let mut to_server: VecDeque<(u32, Input)> = VecDeque::new();
+    let mut to_client: VecDeque<(u32, ServerMsg)> = VecDeque::new();
+    let mut rng = 0x9e37_79b9u32;
+    let mut next_seq = 1;
+    let mut last_arrival = 0;
+    for now in 0..ticks {
+        // The client samples an input every tick.
+        let phase = (now / 25) % 4;
+        let cmd = InputCmd {
+            move_x: [127, 0, -127, 0][phase as usize],
+            move_y: [0, 127, 0, -127][phase as usize],
+            aim: 0,
+            buttons: 0,
+            view_age: 0,
+        };
+        predictor.handle_input(next_seq, &cmd);
+        rng ^= rng << 13;
+        rng ^= rng >> 17;
+        rng ^= rng << 5;
+        let delay = latency + if jitter > 0 { rng % (jitter + 1) } else { 0 };
+        // TCP keeps order: a message never overtakes the one before it.
+        let arrival = (now + delay).max(last_arrival);
+        last_arrival = arrival;
+        to_server.push_back((
+            arrival,
+            Input {
+                ack_tick: replica.ack_tick(),
+                first_seq: next_seq,
+                cmds: vec![cmd],
+            },
+        ));
+        next_seq += 1;
+
+        while to_server.front().is_some_and(|(at, _)| *at <= now) {
+            let (_, input) = to_server.pop_front().unwrap();
+            room.handle_input(me, &input);
+        }
+        room.tick();
+        while let Some(transmit) = room.poll_transmit() {
+            to_client.push_back((now + latency, decode_server(&transmit.bytes).unwrap()));
+        }
+        while to_client.front().is_some_and(|(at, _)| *at <= now) {
+            let (_, msg) = to_client.pop_front().unwrap();
+            if let ServerMsg::Snapshot(snapshot) = msg {
+                replica.handle_snapshot(&snapshot).unwrap();
+                if let Some(own) = replica.entity(welcome.entity) {
+                    predictor.handle_snapshot(own, snapshot.last_input);
+                }
+            }
+        }
+    }
+    Outcome {
+        errors: predictor.errors_m().to_vec(),
+        corrections: predictor.corrections(),
+        acked: room.last_applied(me).unwrap(),
+    }
+}
+
+#[test]
+fn without_latency_prediction_never_corrects() {
+    let outcome = run(0, 0, 600);
+    assert_eq!(outcome.corrections, 0);
+    assert!(outcome.errors.len() > 500);
+    // Exact but for velocity quantization: at most a grid step or two (1/256 m each).
+    let (p50, p99, max) = quantiles(&outcome.errors);
+    assert!(
+        p50 == 0.0 && max <= 1.0 / 128.0,
+        "p50 {p50} p99 {p99} max {max}"
+    );
+}
+
+#[test]
+fn with_steady_latency_prediction_is_exact() {
+    let outcome = run(3, 0, 600);
+    assert_eq!(outcome.corrections, 0);
+    let (p50, p99, max) = quantiles(&outcome.errors);
+    assert!(
+        p50 == 0.0 && max <= 1.0 / 128.0,
+        "p50 {p50} p99 {p99} max {max}"
+    );
+    assert!(outcome.acked > 590);
+}
+
+#[test]
+fn with_jitter_corrections_stay_small() {
+    let outcome = run(3, 3, 900);
+    let (p50, p99, max) = quantiles(&outcome.errors);
+    // Jitter makes the server repeat or merge an input now and then; the error stays within a
+    // tick or two of movement (max speed 6 m/s at 30 Hz is 0.2 m per tick).
+    assert_eq!(p50, 0.0, "p50 {p50} p99 {p99} max {max}");
+    assert!(max <= 0.45, "p50 {p50} p99 {p99} max {max}");
+    eprintln!(
+        "jitter: p50 {p50} p99 {p99} max {max}, {} corrections",
+        outcome.corrections
+    );
+    assert!(
+        outcome.corrections < 900 / 6,
+        "{} corrections",
+        outcome.corrections
+    );
+}
+
+#[test]
+fn interpolation_never_goes_back_in_time() {
+    let mut interpolator = Interpolator::new(30);
+    let tick = 1.0 / 30.0;
+    let mut rng = 7u32;
+    let mut last = 0.0;
+    let mut now = 0.0;
+    for server_tick in 1..300u32 {
+        rng ^= rng << 13;
+        rng ^= rng >> 17;
+        rng ^= rng << 5;
+        // Snapshots arrive with up to 3 ticks of jitter, sometimes in bursts.
+        now = (server_tick as f64 * tick + (rng % 4) as f64 * tick).max(now);
+        interpolator.handle_snapshot(server_tick, now, &[]);
+        for frame in 0..3 {
+            let render = interpolator.render_tick(now + frame as f64 * tick / 3.0);
+            assert!(render >= last, "went back from {last} to {render}");
+            last = render;
+        }
+    }
+    assert!(last > 250.0, "render tick kept up: {last}");
+}
