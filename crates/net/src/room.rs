@@ -188,6 +188,10 @@ struct Scratch {
     view: Vec<EntityState>,
     bits: BitWriter,
     encoded: Vec<u8>,
+    /// The snapshot message being built, reused for every client.
+    snapshot: Snapshot,
+    /// This tick's spectator encodings: (baseline tick, checksum, body).
+    shared: Vec<(u32, u32, Vec<u8>)>,
 }
 
 #[derive(Debug)]
@@ -196,7 +200,8 @@ struct Client {
     player: Option<PlayerId>,
     entity: Option<NetId>,
     /// Received inputs not yet applied, sorted by sequence number.
-    pending: VecDeque<(u32, InputCmd)>,
+    /// Each with the absolute tick the client was showing others at (ack_tick - view_age).
+    pending: VecDeque<(u32, InputCmd, u32)>,
     /// Sequence number of the last input applied (0 = none).
     last_applied: u32,
     /// Newest snapshot tick the client acknowledged (0 = none).
@@ -358,7 +363,7 @@ impl Room {
             // Stand still while nobody is at the controls.
             state
                 .pending
-                .push_back((state.last_applied.wrapping_add(1), InputCmd::default()));
+                .push_back((state.last_applied.wrapping_add(1), InputCmd::default(), 0));
         }
         self.outgoing.retain(|transmit| transmit.to != client);
     }
@@ -432,11 +437,14 @@ impl Room {
             }
             match state
                 .pending
-                .binary_search_by_key(&seq, |(queued, _)| *queued)
+                .binary_search_by_key(&seq, |(queued, _, _)| *queued)
             {
                 Ok(_) => self.input_stats.duplicates += 1,
                 Err(_) if state.pending.len() >= INPUT_QUEUE_MAX => self.input_stats.dropped += 1,
-                Err(position) => state.pending.insert(position, (seq, *cmd)),
+                Err(position) => {
+                    let view_tick = input.ack_tick.saturating_sub(cmd.view_age as u32);
+                    state.pending.insert(position, (seq, *cmd, view_tick));
+                }
             }
         }
     }
@@ -649,9 +657,11 @@ impl Room {
                 1
             };
             let mut merged = InputCmd::default();
+            let mut view_tick = 0;
             for _ in 0..take {
                 // Invariant: take <= pending.len(), checked above.
-                let (seq, cmd) = state.pending.pop_front().expect("take <= pending");
+                let (seq, cmd, cmd_view_tick) = state.pending.pop_front().expect("take <= pending");
+                view_tick = cmd_view_tick;
                 // Later inputs' movement and aim win; a button pressed in any of them counts.
                 merged = InputCmd {
                     buttons: merged.buttons | cmd.buttons,
@@ -660,6 +670,9 @@ impl Room {
                 state.last_applied = seq;
                 self.input_stats.applied += 1;
             }
+            // The sim wants how far back from now the client's view was: rewind from the
+            // absolute tick it showed (the sim caps it at its maximum rewind).
+            merged.view_age = self.world.tick().saturating_sub(view_tick).min(255) as u8;
             self.inputs
                 .push((player, convert::input_from_wire(&merged)));
         }
@@ -691,6 +704,7 @@ impl Room {
         let current = self.frames.back().expect("a frame was just recorded");
         let tick = current.tick;
         let radius = self.settings.view_radius;
+        self.scratch.shared.clear();
         for (&client_id, client) in self.clients.iter_mut() {
             if client.detached_since.is_some() {
                 continue;
@@ -747,23 +761,55 @@ impl Room {
                 }
             };
 
-            scratch.bits.clear();
-            delta::encode(
-                &scratch.base,
-                &scratch.view,
-                baseline_age,
-                &mut scratch.bits,
-            );
-            let msg = ServerMsg::Snapshot(Snapshot {
-                tick,
-                baseline_age: baseline_age as u8,
-                last_input: client.last_applied,
-                checksum: delta::checksum(&scratch.view),
-                scores: scores_changed.then(|| self.scores.clone()),
-                body: scratch.bits.as_bytes().to_vec(),
-            });
+            // Spectators with the same baseline tick see the same bytes: encode those once.
+            let spectator = ids.is_none() && baseline.is_none_or(|(sent, _)| sent.ids.is_none());
+            let base_tick = baseline.map_or(0, |(sent, _)| sent.tick);
+            let cached = spectator
+                .then(|| scratch.shared.iter().position(|entry| entry.0 == base_tick))
+                .flatten();
+            let (checksum, body): (u32, &[u8]) = match cached {
+                Some(index) => (scratch.shared[index].1, &scratch.shared[index].2),
+                None => {
+                    scratch.bits.clear();
+                    delta::encode(
+                        &scratch.base,
+                        &scratch.view,
+                        baseline_age,
+                        &mut scratch.bits,
+                    );
+                    let checksum = delta::checksum(&scratch.view);
+                    if spectator {
+                        scratch.shared.push((
+                            base_tick,
+                            checksum,
+                            scratch.bits.as_bytes().to_vec(),
+                        ));
+                        let last = scratch.shared.len() - 1;
+                        (checksum, &scratch.shared[last].2)
+                    } else {
+                        (checksum, scratch.bits.as_bytes())
+                    }
+                }
+            };
+            let snapshot = &mut scratch.snapshot;
+            snapshot.tick = tick;
+            snapshot.baseline_age = baseline_age as u8;
+            snapshot.last_input = client.last_applied;
+            snapshot.checksum = checksum;
+            snapshot.body.clear();
+            snapshot.body.extend_from_slice(body);
+            match (&mut snapshot.scores, scores_changed) {
+                (_, false) => snapshot.scores = None,
+                (Some(scores), true) => scores.clone_from(&self.scores),
+                (None, true) => snapshot.scores = Some(self.scores.clone()),
+            }
+            // Moved in and out of the message so its buffers are reused, not reallocated.
+            let msg = ServerMsg::Snapshot(std::mem::take(snapshot));
             scratch.encoded.clear();
             encode_server(&msg, &mut scratch.encoded);
+            if let ServerMsg::Snapshot(back) = msg {
+                scratch.snapshot = back;
+            }
             self.outgoing.push_back(Transmit {
                 to: client_id,
                 kind: TransmitKind::Snapshot,
