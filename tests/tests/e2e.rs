@@ -25,10 +25,17 @@ fn check_played_well(report: &BotReport, players: usize, seconds: f64) {
     assert_eq!(report.players_seen_max, players, "{report:?}");
     // Roughly one snapshot per tick (a loaded CI machine may lose a few).
     let expected = report.tick_rate as f64 * seconds;
-    assert!(report.snapshots as f64 > expected * 0.6, "{} snapshots, expected ~{expected}", report.snapshots);
+    assert!(
+        report.snapshots as f64 > expected * 0.6,
+        "{} snapshots, expected ~{expected}",
+        report.snapshots
+    );
     // Inputs are acknowledged, nearly all of them by the end.
     assert!(report.last_input_acked > 0, "{report:?}");
-    assert!(report.inputs_sent - report.last_input_acked <= 15, "{report:?}");
+    assert!(
+        report.inputs_sent - report.last_input_acked <= 15,
+        "{report:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,7 +55,11 @@ async fn three_bots_play_chat_and_survive_bad_peers() {
     let url = server.url.clone();
     let garbage = async {
         let mut socket = raw_connect(&url).await;
-        raw_send(&mut socket, Message::Binary(vec![0xde, 0xad, 0xbe, 0xef, 0x01].into())).await;
+        raw_send(
+            &mut socket,
+            Message::Binary(vec![0xde, 0xad, 0xbe, 0xef, 0x01].into()),
+        )
+        .await;
         expect_close(&mut socket).await
     };
     let text = async {
@@ -70,9 +81,10 @@ async fn three_bots_play_chat_and_survive_bad_peers() {
         expect_close(&mut socket).await
     };
     let garbage_after_join = async {
-        let mut client = Client::connect(&url, hello("mallory", Some("e2e")), Duration::from_secs(5))
-            .await
-            .expect("joins");
+        let mut client =
+            Client::connect(&url, hello("mallory", Some("e2e")), Duration::from_secs(5))
+                .await
+                .expect("joins");
         client
             .send_raw(Message::Binary(vec![9, 9, 9, 9].into()))
             .await
@@ -85,11 +97,16 @@ async fn three_bots_play_chat_and_survive_bad_peers() {
             }
         }
     };
-    let (garbage, text, wrong_version, after_join) = tokio::join!(garbage, text, wrong_version, garbage_after_join);
+    let (garbage, text, wrong_version, after_join) =
+        tokio::join!(garbage, text, wrong_version, garbage_after_join);
     assert_eq!(garbage.0, close::PROTOCOL_ERROR, "{garbage:?}");
     assert!(garbage.1.contains("undecodable"), "{garbage:?}");
     assert_eq!(text.0, close::UNSUPPORTED_DATA, "{text:?}");
-    assert_eq!(wrong_version.0, close::VERSION_MISMATCH, "{wrong_version:?}");
+    assert_eq!(
+        wrong_version.0,
+        close::VERSION_MISMATCH,
+        "{wrong_version:?}"
+    );
     assert!(wrong_version.1.contains("version"), "{wrong_version:?}");
     assert_eq!(after_join.0, close::PROTOCOL_ERROR, "{after_join:?}");
 
@@ -101,7 +118,10 @@ async fn three_bots_play_chat_and_survive_bad_peers() {
         // mallory joined and left mid-game: the bots may have seen four players at once.
         assert!(report.players_seen_max >= 3, "{report:?}");
         check_played_well(report, report.players_seen_max, seconds);
-        assert_eq!(report.chat_received, 1, "everyone hears ann once: {report:?}");
+        assert_eq!(
+            report.chat_received, 1,
+            "everyone hears ann once: {report:?}"
+        );
     }
     server.stop().await;
 }
@@ -113,7 +133,15 @@ async fn three_bots_see_exactly_three_players() {
     let handles: Vec<_> = ["a", "b", "c"]
         .iter()
         .enumerate()
-        .map(|(seed, name)| tokio::spawn(run_bot(bot(&server.url, name, "trio", seconds, seed as u64))))
+        .map(|(seed, name)| {
+            tokio::spawn(run_bot(bot(
+                &server.url,
+                name,
+                "trio",
+                seconds,
+                seed as u64,
+            )))
+        })
         .collect();
     for handle in handles {
         let report = handle.await.expect("bot task").expect("bot joined");
@@ -156,9 +184,13 @@ async fn http_routes_answer() {
     let server = start_server(|_| {}).await;
     let (status, body) = http_get(server.addr, "/healthz").await;
     assert_eq!((status, body.as_str()), (200, "ok\n"));
-    let client = Client::connect(&server.url, hello("ann", Some("lobby-a")), Duration::from_secs(5))
-        .await
-        .expect("joins");
+    let client = Client::connect(
+        &server.url,
+        hello("ann", Some("lobby-a")),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("joins");
     let (status, body) = http_get(server.addr, "/api/rooms").await;
     assert_eq!(status, 200);
     let rooms: serde_json::Value = serde_json::from_str(&body).expect("json");

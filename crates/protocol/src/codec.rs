@@ -189,7 +189,12 @@ mod tests {
                 1u16..,
                 1u8..,
                 any::<u32>(),
-                proptest::collection::vec(proptest::array::uniform4(-1e4f32..1e4), 0..16)
+                proptest::collection::vec(proptest::array::uniform4(0f32..1e4), 0..16).prop_map(
+                    |walls| walls
+                        .into_iter()
+                        .map(|[a, b, c, d]| [a.min(c), b.min(d), a.max(c), b.max(d)])
+                        .collect::<Vec<_>>()
+                )
             )
                 .prop_map(
                     |(player, entity, room, tick_rate, snapshot_interval, tick, walls)| {
@@ -326,6 +331,18 @@ mod tests {
         encode_server(&msg, &mut bytes);
         assert!(bytes.len() <= SERVER_MSG_MAX);
         assert_eq!(decode_server(&bytes), Ok(msg));
+    }
+
+    #[test]
+    fn welcome_with_non_finite_rules_is_rejected() {
+        // Found by the decode_server fuzz target: friction = NaN.
+        let bytes = [
+            0x00, 0x00, 0x00, 0x00, 0x00, 0xf0, 0x04, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0xfe, 0xff, 0xff, 0xff, 0x00, 0x00, 0x01, 0x01, 0x01, 0x00,
+            0xff, 0xff, 0x2b, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00,
+        ];
+        assert!(decode_server(&bytes).is_err());
     }
 
     #[test]

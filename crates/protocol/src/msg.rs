@@ -260,6 +260,17 @@ fn check_len(field: &'static str, len: usize, max: usize) -> Result<(), Validati
     }
 }
 
+fn no_control(field: &'static str, text: &str) -> Result<(), ValidationError> {
+    if text.chars().any(char::is_control) {
+        Err(ValidationError::Invalid {
+            field,
+            why: "control characters",
+        })
+    } else {
+        Ok(())
+    }
+}
+
 /// Checks a player name: 1..=NAME_MAX bytes, no control characters, not only whitespace.
 pub fn validate_name(name: &str) -> Result<(), ValidationError> {
     check_len("name", name.len(), limits::NAME_MAX)?;
@@ -348,15 +359,38 @@ impl ServerMsg {
     pub fn validate(&self) -> Result<(), ValidationError> {
         match self {
             ServerMsg::Welcome(welcome) => {
-                check_len("room", welcome.room.len(), limits::ROOM_NAME_MAX)?;
+                validate_room(&welcome.room)?;
+                check_len("map.name", welcome.map.name.len(), limits::ROOM_NAME_MAX)?;
                 check_len("map.walls", welcome.map.walls.len(), limits::WALLS_MAX)?;
-                let finite = welcome.map.width.is_finite()
-                    && welcome.map.height.is_finite()
-                    && welcome.map.walls.iter().flatten().all(|v| v.is_finite());
-                if !finite {
+                let map = &welcome.map;
+                let size_ok = map.width.is_finite()
+                    && map.height.is_finite()
+                    && map.width > 0.0
+                    && map.height > 0.0;
+                let walls_ok = map
+                    .walls
+                    .iter()
+                    .all(|w| w.iter().all(|v| v.is_finite()) && w[0] <= w[2] && w[1] <= w[3]);
+                if !size_ok || !walls_ok {
                     return Err(ValidationError::Invalid {
                         field: "map",
-                        why: "non-finite value",
+                        why: "non-finite or inverted geometry",
+                    });
+                }
+                let rules = &welcome.rules;
+                let rules_ok = [
+                    rules.player_radius,
+                    rules.max_speed,
+                    rules.accel,
+                    rules.friction,
+                ]
+                .iter()
+                .all(|v| v.is_finite() && *v >= 0.0)
+                    && rules.player_radius > 0.0;
+                if !rules_ok {
+                    return Err(ValidationError::Invalid {
+                        field: "rules",
+                        why: "non-finite, negative or zero radius",
                     });
                 }
                 if welcome.tick_rate == 0 {
@@ -378,13 +412,16 @@ impl ServerMsg {
                     check_len("scores", scores.len(), limits::SCORES_MAX)?;
                     for row in scores {
                         check_len("scores.name", row.name.len(), limits::NAME_MAX)?;
+                        no_control("scores.name", &row.name)?;
                     }
                 }
                 Ok(())
             }
             ServerMsg::Chat(chat) => {
                 check_len("name", chat.name.len(), limits::NAME_MAX)?;
-                check_len("text", chat.text.len(), limits::CHAT_MAX)
+                no_control("name", &chat.name)?;
+                check_len("text", chat.text.len(), limits::CHAT_MAX)?;
+                no_control("text", &chat.text)
             }
             ServerMsg::Events(events) => check_len("events", events.len(), limits::EVENTS_MAX),
             ServerMsg::Pong { .. } => Ok(()),
