@@ -7,6 +7,7 @@ use tickwire_bot::{BotOptions, run_bot};
 use tickwire_net::auth::{self, Claims};
 use tickwire_net::{Client, ClientError};
 use tickwire_protocol::{ClientMsg, Hello, ServerMsg, close, encode_client};
+use tickwire_tests::proxy::{FaultProxy, Faults};
 use tickwire_tests::{expect_close, hello, http_get, metric, raw_connect, start_server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -385,4 +386,67 @@ async fn bot_report_names_the_shutdown() {
     let reason = report.disconnect_reason.expect("a reason");
     assert_eq!(reason.code, close::GOING_AWAY);
     assert_eq!(reason.reason, "server shutting down");
+}
+
+/// A dead peer (half-open TCP: nothing arrives, nothing is acknowledged) is detected by the
+/// heartbeat within the idle timeout, and its seat is held for a resume (item 6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_peer_is_detected_by_heartbeat() {
+    let server = start_server(|config| {
+        config.ping_interval_s = 0.3;
+        config.idle_timeout_s = 1.0;
+    })
+    .await;
+    let proxy = FaultProxy::start(server.addr).await;
+    let _client = Client::connect(&proxy.url(), hello("ghost", Some("dead")), 5 * SECOND)
+        .await
+        .expect("joins");
+    assert_eq!(metric(server.addr, "tickwire_clients").await, 1.0);
+    proxy.set(Faults {
+        blackhole: true,
+        ..Faults::default()
+    });
+    let started = Instant::now();
+    while metric(server.addr, "tickwire_clients").await > 0.0 {
+        assert!(started.elapsed() < 5 * SECOND, "dead peer still connected");
+        sleep(Duration::from_millis(100)).await;
+    }
+    assert!(started.elapsed() >= Duration::from_millis(700), "closed too early: {:?}", started.elapsed());
+    // The player is held for a resume, not removed.
+    assert_eq!(metric(server.addr, "tickwire_players_detached").await, 1.0);
+    server.stop().await;
+}
+
+/// A client that stops reading is dropped as too slow; the room never waits for it and the
+/// other player's snapshots keep their rate (item 7).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_reader_is_dropped_and_others_unaffected() {
+    let server = start_server(|config| config.stall_timeout_s = 1.0).await;
+    let proxy = FaultProxy::start(server.addr).await;
+    let steady = tokio::spawn(run_bot(bot(&server.url, "steady", "stall", 3.0)));
+    let mut options = bot(&proxy.url(), "stuck", "stall", 6.0);
+    options.seed = 9;
+    let stuck = tokio::spawn(run_bot(options));
+    sleep(Duration::from_millis(500)).await;
+    // The stuck bot keeps sending inputs but never reads what the server sends.
+    proxy.set(Faults {
+        stall_to_client: true,
+        ..Faults::default()
+    });
+    let started = Instant::now();
+    let code = loop {
+        let (_, body) = http_get(server.addr, "/metrics").await;
+        if body.contains("tickwire_disconnects_total{code=\"4004\",reason=\"too_slow\"} 1") {
+            break close::TOO_SLOW;
+        }
+        assert!(started.elapsed() < 5 * SECOND, "stalled reader never dropped:\n{body}");
+        sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(code, close::TOO_SLOW);
+    let report = steady.await.unwrap().unwrap();
+    assert_eq!(report.disconnect_reason, None);
+    assert!(report.snapshots as f64 > 3.0 * 30.0 * 0.6, "{report:?}");
+    proxy.set(Faults::default());
+    stuck.abort();
+    server.stop().await;
 }

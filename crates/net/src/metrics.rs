@@ -193,6 +193,12 @@ impl Metrics {
             self.room_panics.load(Relaxed),
         );
         counter(
+            "tickwire_players_detached",
+            "Players whose connection dropped, held for a resume.",
+            "gauge",
+            self.players_detached.load(Relaxed),
+        );
+        counter(
             "tickwire_resumes_total",
             "Sessions resumed with a token.",
             "counter",

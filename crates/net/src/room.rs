@@ -48,6 +48,9 @@ pub struct RoomSettings {
     pub seed: u64,
     /// Ticks a dropped player's entity and score are kept, waiting for it to resume.
     pub resume_grace_ticks: u32,
+    /// Ticks a client may go without acknowledging a snapshot before it is dropped as too slow
+    /// (it stopped reading, or never acknowledges). 0 disables the check.
+    pub ack_timeout_ticks: u32,
 }
 
 impl Default for RoomSettings {
@@ -62,6 +65,7 @@ impl Default for RoomSettings {
             history: 64,
             seed: 1,
             resume_grace_ticks: 15 * 30,
+            ack_timeout_ticks: 10 * 30,
         }
     }
 }
@@ -172,6 +176,8 @@ pub struct Room {
     input_stats: InputStats,
     departed: VecDeque<Departed>,
     game_events: Vec<GameEvent>,
+    /// Clients to disconnect as too slow.
+    too_slow: VecDeque<ClientId>,
 }
 
 #[derive(Debug)]
@@ -212,6 +218,8 @@ struct Client {
     token: Option<SessionToken>,
     /// Set while the connection is gone and the player waits to be resumed: the tick it left.
     detached_since: Option<u32>,
+    /// The tick this connection joined (or resumed); acknowledgements are expected after it.
+    joined_tick: u32,
 }
 
 #[derive(Debug)]
@@ -247,6 +255,7 @@ impl Room {
             input_stats: InputStats::default(),
             departed: VecDeque::new(),
             game_events: Vec::new(),
+            too_slow: VecDeque::new(),
         }
     }
 
@@ -289,6 +298,7 @@ impl Room {
                 sent: VecDeque::new(),
                 token: player.map(|_| token),
                 detached_since: None,
+                joined_tick: self.world.tick(),
             },
         );
         self.queue_welcome(client, false);
@@ -319,6 +329,7 @@ impl Room {
         let mut state = self.clients.remove(&old).expect("found above");
         let replaced = state.detached_since.is_none().then_some(old);
         state.detached_since = None;
+        state.joined_tick = self.world.tick();
         state.acked = 0;
         state.sent.clear();
         let joined = Joined {
@@ -366,6 +377,12 @@ impl Room {
                 .push_back((state.last_applied.wrapping_add(1), InputCmd::default(), 0));
         }
         self.outgoing.retain(|transmit| transmit.to != client);
+    }
+
+    /// Clients that stopped acknowledging snapshots for longer than the ack timeout; the driver
+    /// should disconnect them (and then call `handle_leave`).
+    pub fn poll_too_slow(&mut self) -> Option<ClientId> {
+        self.too_slow.pop_front()
     }
 
     /// Seats freed since the last call (players removed, spectators gone).
@@ -707,6 +724,15 @@ impl Room {
         self.scratch.shared.clear();
         for (&client_id, client) in self.clients.iter_mut() {
             if client.detached_since.is_some() {
+                continue;
+            }
+            // A client that stopped acknowledging (it stopped reading, or its link is stuck)
+            // gets nothing more; the driver disconnects it.
+            let timeout = self.settings.ack_timeout_ticks;
+            if timeout > 0 && tick.wrapping_sub(client.acked.max(client.joined_tick)) > timeout {
+                if !self.too_slow.contains(&client_id) {
+                    self.too_slow.push_back(client_id);
+                }
                 continue;
             }
             let scratch = &mut self.scratch;

@@ -1,0 +1,554 @@
+//! Snapshot encoding: wire bytes and encode time per client, tickwire's delta against a naive
+//! full-state encoding, in three scenarios.
+//!
+//! - `arena-100`: 100 bot-like players wandering and turning on the "open" map at 30 Hz.
+//! - `crowd-900`: 900 wandering NPCs on the "open" map at 60 Hz (Fiedler's 901-cube scene).
+//! - `idle-900`: 900 entities that do not move (the "at rest" case).
+//!
+//! Each snapshot is a spectator's view (every entity) delta-encoded against the view from 2 ticks
+//! earlier, a typical acknowledgement age on loopback. The naive baseline sends every entity in
+//! full with f32 fields, as plain bincode (fixed-int encoding) of a `Vec` of structs would.
+//!
+//! Before measuring, the bench replays 300 snapshots per scenario, checks that every delta decodes
+//! back to the exact view (it panics otherwise: a bench must not measure a broken encoder), and
+//! prints a table of sizes: the real wire size of the `Snapshot` message (bincode envelope,
+//! checksum and all), bytes per entity, and kbit/s per client including WebSocket framing. It
+//! writes the same figures to `target/tickwire-bench/snapshot.json`. Criterion then times the
+//! delta encode alone, the delta plus its message envelope (what the room does per client), and
+//! the naive encode, in the same run so their ratio holds on a noisy machine.
+//!
+//! Run: `cargo bench -p tickwire-benches --bench snapshot` (add a criterion filter such as
+//! `-- crowd-900` to time one scenario; the size table is always printed).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput};
+use serde_json::json;
+use tickwire_benches::naive::{self, NaiveEntity};
+use tickwire_benches::{
+    Wanderers, kbit_per_s, median_of_runs, open_map, write_report, ws_frame_len,
+};
+use tickwire_net::convert;
+use tickwire_protocol::bits::BitWriter;
+use tickwire_protocol::{EntityState, ServerMsg, Snapshot, decode_server, delta, encode_server};
+use tickwire_sim::{PlayerId, Rules, World};
+
+/// Snapshots replayed per scenario for the size figures.
+const SNAPSHOTS: usize = 300;
+/// Ticks between the baseline and the snapshot (the acknowledgement age).
+const ACK_AGE: u32 = 2;
+
+fn main() {
+    let scenarios = [arena_100(), crowd_900(), idle_900()];
+    let figures: Vec<Figures> = scenarios.iter().map(Figures::measure).collect();
+    print_table(&figures);
+    let path = write_report(
+        "snapshot",
+        &json!({
+            "snapshots_per_scenario": SNAPSHOTS,
+            "ack_age_ticks": ACK_AGE,
+            "naive_encoding": "bincode fixed-int layout of Vec<{id u32, kind u8, x y vx vy f32, aim f32, health u8, flags u8}>: 8 + 27 bytes per entity",
+            "websocket_framing": "server-to-client unmasked: 2-byte header below 126 bytes, 4 below 65536, else 10",
+            "scenarios": figures.iter().map(Figures::to_json).collect::<Vec<_>>(),
+        }),
+    );
+    println!("wrote {}\n", path.display());
+
+    let mut criterion = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    for scenario in &scenarios {
+        bench_scenario(&mut criterion, scenario);
+    }
+    criterion.final_summary();
+}
+
+/// A run of consecutive views, one per tick, ready to encode.
+struct Scenario {
+    name: &'static str,
+    description: &'static str,
+    /// Ticks (and snapshots) per second.
+    rate: u32,
+    /// Tick of `frames[0]`.
+    first_tick: u32,
+    /// `SNAPSHOTS + ACK_AGE` consecutive spectator views, sorted by id.
+    frames: Vec<Vec<EntityState>>,
+    /// The same views as the naive server holds them.
+    naive_frames: Vec<Vec<NaiveEntity>>,
+}
+
+impl Scenario {
+    fn new(
+        name: &'static str,
+        description: &'static str,
+        rate: u32,
+        first_tick: u32,
+        frames: Vec<Vec<EntityState>>,
+    ) -> Scenario {
+        let dt = 1.0 / rate as f32;
+        let naive_frames = frames
+            .iter()
+            .map(|frame| {
+                frame
+                    .iter()
+                    .map(|state| NaiveEntity::from_state(state, dt))
+                    .collect()
+            })
+            .collect();
+        Scenario {
+            name,
+            description,
+            rate,
+            first_tick,
+            frames,
+            naive_frames,
+        }
+    }
+
+    /// The (baseline, current) views of snapshot `index` (0..SNAPSHOTS).
+    fn pair(&self, index: usize) -> (&[EntityState], &[EntityState]) {
+        let current = index + ACK_AGE as usize;
+        (&self.frames[index], &self.frames[current])
+    }
+
+    fn tick_of(&self, index: usize) -> u32 {
+        self.first_tick + index as u32 + ACK_AGE
+    }
+}
+
+/// 100 wandering players on the open map at 30 Hz, after a 5 s warm-up.
+fn arena_100() -> Scenario {
+    let rate = 30;
+    let mut world = World::new(open_map(), Rules::default(), rate, 100);
+    let players: Vec<PlayerId> = (0..100)
+        .map(|index| world.add_player(&format!("bot{index}")))
+        .collect();
+    let mut wanderers = Wanderers::new(101, &players, rate, false);
+    let frames = record(&mut world, Some(&mut wanderers), 5 * rate as usize);
+    let first_tick = world.tick() - frames.len() as u32 + 1;
+    Scenario::new(
+        "arena-100",
+        "100 players wandering (turn every 1-3 s), 30 Hz",
+        rate,
+        first_tick,
+        frames,
+    )
+}
+
+/// 900 wandering NPCs on the open map at 60 Hz, after a 3 s warm-up.
+fn crowd_900() -> Scenario {
+    let rate = 60;
+    let mut world = World::new(open_map(), Rules::default(), rate, 900);
+    for _ in 0..900 {
+        world.add_npc();
+    }
+    let frames = record(&mut world, None, 3 * rate as usize);
+    let first_tick = world.tick() - frames.len() as u32 + 1;
+    Scenario::new(
+        "crowd-900",
+        "900 NPCs wandering (turn every 1-3 s), 60 Hz",
+        rate,
+        first_tick,
+        frames,
+    )
+}
+
+/// 900 entities at rest (the crowd's first view with every velocity zeroed), 60 Hz.
+fn idle_900() -> Scenario {
+    let crowd = crowd_900();
+    let mut still = crowd.frames[0].clone();
+    for state in &mut still {
+        state.vx = 0;
+        state.vy = 0;
+    }
+    let frames = vec![still; SNAPSHOTS + ACK_AGE as usize];
+    Scenario::new(
+        "idle-900",
+        "900 entities at rest, 60 Hz",
+        crowd.rate,
+        crowd.first_tick,
+        frames,
+    )
+}
+
+/// Steps `world` through `warm_up` ticks, then records `SNAPSHOTS + ACK_AGE` quantized views.
+fn record(
+    world: &mut World,
+    mut wanderers: Option<&mut Wanderers>,
+    warm_up: usize,
+) -> Vec<Vec<EntityState>> {
+    let mut inputs = Vec::new();
+    let mut events = Vec::new();
+    let mut frames = Vec::new();
+    for tick in 0..warm_up + SNAPSHOTS + ACK_AGE as usize {
+        if let Some(wanderers) = wanderers.as_deref_mut() {
+            wanderers.step(world);
+            wanderers.changed_inputs(&mut inputs);
+        }
+        events.clear();
+        world.step(&inputs, &mut events);
+        if tick >= warm_up {
+            let mut frame = Vec::new();
+            convert::world_to_wire(world, &mut frame);
+            frames.push(frame);
+        }
+    }
+    frames
+}
+
+/// The message a spectator receives for `view`, encoded against a baseline `age` ticks old.
+fn snapshot_message(tick: u32, age: u32, view: &[EntityState], body: &[u8]) -> ServerMsg {
+    ServerMsg::Snapshot(Snapshot {
+        tick,
+        baseline_age: age as u8,
+        // A spectator has no inputs; a player's sequence number adds 1-3 varint bytes.
+        last_input: 0,
+        checksum: delta::checksum(view),
+        // Scores ride along only when they change; they are not entity data.
+        scores: None,
+        body: body.to_vec(),
+    })
+}
+
+/// Everything the report says about one scenario.
+struct Figures {
+    name: &'static str,
+    description: &'static str,
+    rate: u32,
+    entities: f64,
+    /// Entities whose velocity differs from the baseline's, per snapshot (turning this tick).
+    velocity_changed: f64,
+    delta_body: f64,
+    delta_message: f64,
+    delta_frame: f64,
+    full_message: f64,
+    naive_message: f64,
+    naive_frame: f64,
+    delta_encode: Duration,
+    delta_snapshot: Duration,
+    /// The view checksum alone (part of `delta_snapshot`).
+    checksum: Duration,
+    naive_encode: Duration,
+}
+
+impl Figures {
+    /// Replays every snapshot of the scenario, checking each delta round trip, and times the
+    /// encoders (median of 7 passes over all snapshots).
+    fn measure(scenario: &Scenario) -> Figures {
+        let mut bits = BitWriter::default();
+        let mut encoded = Vec::new();
+        let mut totals = [0usize; 7];
+        for index in 0..SNAPSHOTS {
+            let (base, current) = scenario.pair(index);
+            let tick = scenario.tick_of(index);
+
+            bits.clear();
+            delta::encode(base, current, ACK_AGE, &mut bits);
+            check_round_trip(scenario, tick, base, ACK_AGE, bits.as_bytes(), current);
+            let body = bits.as_bytes().len();
+            let message = encoded_message(tick, ACK_AGE, current, bits.as_bytes(), &mut encoded);
+
+            bits.clear();
+            delta::encode(&[], current, 0, &mut bits);
+            check_round_trip(scenario, tick, &[], 0, bits.as_bytes(), current);
+            let full = encoded_message(tick, 0, current, bits.as_bytes(), &mut encoded);
+
+            encoded.clear();
+            naive::encode(
+                &scenario.naive_frames[index + ACK_AGE as usize],
+                &mut encoded,
+            );
+            assert_eq!(encoded.len(), naive::encoded_len(current.len()));
+            let naive_message = encoded.len();
+
+            let velocity_changed = velocity_changes(base, current);
+            for (total, value) in totals.iter_mut().zip([
+                current.len(),
+                velocity_changed,
+                body,
+                message,
+                ws_frame_len(message),
+                full,
+                ws_frame_len(naive_message),
+            ]) {
+                *total += value;
+            }
+        }
+        let average = |total: usize| total as f64 / SNAPSHOTS as f64;
+        let naive_message = naive::encoded_len(scenario.frames[ACK_AGE as usize].len()) as f64;
+
+        let per_snapshot = |total: Duration| total / SNAPSHOTS as u32;
+        let delta_encode = per_snapshot(median_of_runs(7, || {
+            for index in 0..SNAPSHOTS {
+                let (base, current) = scenario.pair(index);
+                bits.clear();
+                delta::encode(black_box(base), black_box(current), ACK_AGE, &mut bits);
+                black_box(bits.as_bytes());
+            }
+        }));
+        let delta_snapshot = per_snapshot(median_of_runs(7, || {
+            for index in 0..SNAPSHOTS {
+                let (base, current) = scenario.pair(index);
+                black_box(encode_snapshot(
+                    scenario.tick_of(index),
+                    black_box(base),
+                    black_box(current),
+                    &mut bits,
+                    &mut encoded,
+                ));
+            }
+        }));
+        let checksum = per_snapshot(median_of_runs(7, || {
+            for index in 0..SNAPSHOTS {
+                let (_, current) = scenario.pair(index);
+                black_box(delta::checksum(black_box(current)));
+            }
+        }));
+        let naive_encode = per_snapshot(median_of_runs(7, || {
+            for index in 0..SNAPSHOTS {
+                encoded.clear();
+                naive::encode(
+                    black_box(&scenario.naive_frames[index + ACK_AGE as usize]),
+                    &mut encoded,
+                );
+                black_box(encoded.as_slice());
+            }
+        }));
+
+        Figures {
+            name: scenario.name,
+            description: scenario.description,
+            rate: scenario.rate,
+            entities: average(totals[0]),
+            velocity_changed: average(totals[1]),
+            delta_body: average(totals[2]),
+            delta_message: average(totals[3]),
+            delta_frame: average(totals[4]),
+            full_message: average(totals[5]),
+            naive_message,
+            naive_frame: average(totals[6]),
+            delta_encode,
+            delta_snapshot,
+            checksum,
+            naive_encode,
+        }
+    }
+
+    fn delta_kbit_s(&self) -> f64 {
+        kbit_per_s(self.delta_frame, self.rate as f64)
+    }
+
+    fn naive_kbit_s(&self) -> f64 {
+        kbit_per_s(self.naive_frame, self.rate as f64)
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        let micros = |duration: Duration| duration.as_secs_f64() * 1e6;
+        json!({
+            "name": self.name,
+            "description": self.description,
+            "rate_hz": self.rate,
+            "entities_in_view": self.entities,
+            "entities_turning_per_snapshot": self.velocity_changed,
+            "delta": {
+                "body_bytes": self.delta_body,
+                "message_bytes": self.delta_message,
+                "bytes_per_entity": self.delta_message / self.entities,
+                "websocket_frame_bytes": self.delta_frame,
+                "kbit_per_s": self.delta_kbit_s(),
+                "encode_us": micros(self.delta_encode),
+                "encode_with_envelope_us": micros(self.delta_snapshot),
+                "checksum_us": micros(self.checksum),
+            },
+            "full_snapshot": {
+                "message_bytes": self.full_message,
+                "bytes_per_entity": self.full_message / self.entities,
+            },
+            "naive": {
+                "message_bytes": self.naive_message,
+                "bytes_per_entity": self.naive_message / self.entities,
+                "websocket_frame_bytes": self.naive_frame,
+                "kbit_per_s": self.naive_kbit_s(),
+                "encode_us": micros(self.naive_encode),
+            },
+            "naive_over_delta_bytes": self.naive_frame / self.delta_frame,
+            "delta_over_naive_encode_time": self.delta_encode.as_secs_f64() / self.naive_encode.as_secs_f64(),
+        })
+    }
+}
+
+/// Encodes one spectator snapshot the way the room does: delta, checksum, message envelope.
+/// Returns the message length.
+fn encode_snapshot(
+    tick: u32,
+    base: &[EntityState],
+    current: &[EntityState],
+    bits: &mut BitWriter,
+    encoded: &mut Vec<u8>,
+) -> usize {
+    bits.clear();
+    delta::encode(base, current, ACK_AGE, bits);
+    encoded_message(tick, ACK_AGE, current, bits.as_bytes(), encoded)
+}
+
+/// Encodes the Snapshot message for `body` into `encoded` (cleared first); returns its length.
+fn encoded_message(
+    tick: u32,
+    age: u32,
+    view: &[EntityState],
+    body: &[u8],
+    encoded: &mut Vec<u8>,
+) -> usize {
+    let msg = snapshot_message(tick, age, view, body);
+    encoded.clear();
+    encode_server(&msg, encoded);
+    encoded.len()
+}
+
+/// Panics unless `body` decodes against `base` into exactly `current`, and the whole message
+/// survives the codec.
+fn check_round_trip(
+    scenario: &Scenario,
+    tick: u32,
+    base: &[EntityState],
+    age: u32,
+    body: &[u8],
+    current: &[EntityState],
+) {
+    let mut decoded = Vec::new();
+    if let Err(error) = delta::decode(base, age, body, &mut decoded) {
+        panic!(
+            "{} tick {tick}: delta does not decode: {error}",
+            scenario.name
+        );
+    }
+    assert!(
+        decoded == current,
+        "{} tick {tick}: delta decodes to a different view",
+        scenario.name
+    );
+    let msg = snapshot_message(tick, age, current, body);
+    let mut encoded = Vec::new();
+    encode_server(&msg, &mut encoded);
+    match decode_server(&encoded) {
+        Ok(back) => assert!(
+            back == msg,
+            "{} tick {tick}: message differs",
+            scenario.name
+        ),
+        Err(error) => panic!(
+            "{} tick {tick}: message does not decode: {error}",
+            scenario.name
+        ),
+    }
+}
+
+/// Entities present in both views whose velocity changed.
+fn velocity_changes(base: &[EntityState], current: &[EntityState]) -> usize {
+    current
+        .iter()
+        .filter(|state| {
+            base.binary_search_by_key(&state.id, |old| old.id)
+                .is_ok_and(|found| (base[found].vx, base[found].vy) != (state.vx, state.vy))
+        })
+        .count()
+}
+
+fn print_table(figures: &[Figures]) {
+    println!(
+        "\nsnapshot sizes and encode times per client, averaged over {SNAPSHOTS} snapshots \
+         (delta vs the view {ACK_AGE} ticks earlier; message = real Snapshot bytes; kbit/s \
+         includes WebSocket framing)\n"
+    );
+    println!(
+        "{:<10} {:>4} {:>6} {:>7} | {:>8} {:>7} {:>9} {:>7} | {:>8} {:>7} {:>9} | {:>6} | {:>9} {:>9} {:>9} {:>9}",
+        "scenario",
+        "Hz",
+        "ents",
+        "turning",
+        "delta B",
+        "B/ent",
+        "kbit/s",
+        "full/ent",
+        "naive B",
+        "B/ent",
+        "kbit/s",
+        "naive/Δ",
+        "Δ enc µs",
+        "Δ+msg µs",
+        "(cksum)",
+        "naive µs",
+    );
+    for figure in figures {
+        let micros = |duration: Duration| duration.as_secs_f64() * 1e6;
+        println!(
+            "{:<10} {:>4} {:>6.0} {:>7.1} | {:>8.1} {:>7.3} {:>9.1} {:>7.2} | {:>8.0} {:>7.2} {:>9.1} | {:>6.1}x | {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+            figure.name,
+            figure.rate,
+            figure.entities,
+            figure.velocity_changed,
+            figure.delta_message,
+            figure.delta_message / figure.entities,
+            figure.delta_kbit_s(),
+            figure.full_message / figure.entities,
+            figure.naive_message,
+            figure.naive_message / figure.entities,
+            figure.naive_kbit_s(),
+            figure.naive_frame / figure.delta_frame,
+            micros(figure.delta_encode),
+            micros(figure.delta_snapshot),
+            micros(figure.checksum),
+            micros(figure.naive_encode),
+        );
+    }
+    println!();
+}
+
+/// Criterion timings for one scenario: delta encode, delta plus envelope, naive encode.
+fn bench_scenario(criterion: &mut Criterion, scenario: &Scenario) {
+    let mut group = criterion.benchmark_group(format!("snapshot/{}", scenario.name));
+    group.throughput(Throughput::Elements(
+        scenario.frames[ACK_AGE as usize].len() as u64,
+    ));
+    let mut bits = BitWriter::default();
+    let mut encoded = Vec::new();
+
+    let mut index = 0;
+    group.bench_function("delta-encode", |bencher| {
+        bencher.iter(|| {
+            index = (index + 1) % SNAPSHOTS;
+            let (base, current) = scenario.pair(index);
+            bits.clear();
+            delta::encode(black_box(base), black_box(current), ACK_AGE, &mut bits);
+            black_box(bits.as_bytes().len())
+        })
+    });
+    group.bench_function("delta+envelope", |bencher| {
+        bencher.iter(|| {
+            index = (index + 1) % SNAPSHOTS;
+            let (base, current) = scenario.pair(index);
+            encode_snapshot(
+                scenario.tick_of(index),
+                black_box(base),
+                black_box(current),
+                &mut bits,
+                &mut encoded,
+            )
+        })
+    });
+    group.bench_function("naive-encode", |bencher| {
+        bencher.iter(|| {
+            index = (index + 1) % SNAPSHOTS;
+            encoded.clear();
+            naive::encode(
+                black_box(&scenario.naive_frames[index + ACK_AGE as usize]),
+                &mut encoded,
+            );
+            black_box(encoded.len())
+        })
+    });
+    group.finish();
+}
