@@ -3,8 +3,10 @@
 // A plain ES module with no dependencies and no build step (browsers and node >= 20). It follows
 // docs/PROTOCOL.md, and crates/protocol/tests/golden/vectors.json keeps it honest (see
 // protocol.test.mjs). Message objects have serde_json's shape of the Rust types, for example
-// {Hello: {version, name, room, spectate}} or {Ping: {nonce}}; a snapshot's body is a Uint8Array.
-// Entity states are plain objects {id, kind, x, y, vx, vy, aim, health, flags}.
+// {Hello: {version, name, room, spectate, resume, token}}, {Ping: {nonce}} or
+// {Events: [{Killed: {killer, victim}}, ...]}; a snapshot's body is a Uint8Array; fixed byte
+// arrays (Hello.resume, Welcome.resume_token) decode to arrays of 16 numbers and encode from an
+// array or a Uint8Array. Entity states are plain objects {id, kind, x, y, vx, vy, aim, health, flags}.
 //
 // Everything that takes a peer's bytes throws a ProtocolError (an Error) on bad input and never
 // loops or allocates past the limits below.
@@ -25,7 +27,12 @@ export const LIMITS = Object.freeze({
   SCORES_MAX: 256,
   WALLS_MAX: 1024,
   BASELINE_AGE_MAX: 255,
+  TOKEN_MAX: 256,
+  EVENTS_MAX: 256,
 });
+
+/** Length of a resume token (Hello.resume, Welcome.resume_token), in bytes. */
+export const RESUME_TOKEN_LEN = 16;
 
 /** Quantization constants (crates/protocol/src/quant.rs). */
 export const QUANT = Object.freeze({
@@ -43,8 +50,8 @@ export const KIND = Object.freeze({ PLAYER: 0, PROJECTILE: 1, NPC: 2, MAX: 2 });
 /** Entity flag bits. */
 export const FLAGS = Object.freeze({ ALIVE: 1, ALL: 1 });
 
-/** Input button bits. */
-export const BUTTONS = Object.freeze({ FIRE: 1 });
+/** Input button bits: bit 0 fires the projectile weapon, bit 1 the hitscan weapon. */
+export const BUTTONS = Object.freeze({ FIRE: 1, HITSCAN: 2 });
 
 /** An error from decoding, validating or applying protocol data. `kind` says which class. */
 export class ProtocolError extends Error {
@@ -74,6 +81,12 @@ export const CLOSE = Object.freeze({
   ROOM_FULL: 4002,
   TIMEOUT: 4003,
   TOO_SLOW: 4004,
+  SESSION_REPLACED: 4005,
+  RESUME_FAILED: 4006,
+  AUTH_REQUIRED: 4007,
+  AUTH_INVALID: 4008,
+  AUTH_EXPIRED: 4009,
+  TOKEN_IN_USE: 4010,
 });
 
 /** Every close code the server uses: code, short name (as in logs and metrics), text for UI. */
@@ -91,6 +104,12 @@ export const CLOSE_CODES = Object.freeze([
   { code: 4002, name: "room_full", message: "That room is full. Pick another room." },
   { code: 4003, name: "timeout", message: "The connection timed out." },
   { code: 4004, name: "too_slow", message: "The connection could not keep up with the game." },
+  { code: 4005, name: "session_replaced", message: "This game was taken over by another tab or device." },
+  { code: 4006, name: "resume_failed", message: "The earlier session could not be resumed (it expired). Join again." },
+  { code: 4007, name: "auth_required", message: "This server requires signing in (a session token)." },
+  { code: 4008, name: "auth_invalid", message: "The session token was refused (invalid, or issued for another name)." },
+  { code: 4009, name: "auth_expired", message: "The session token has expired. Sign in again." },
+  { code: 4010, name: "token_in_use", message: "This session token is already in use by another connection." },
 ]);
 
 const CLOSE_BY_CODE = new Map(CLOSE_CODES.map((entry) => [entry.code, entry]));
@@ -149,6 +168,9 @@ export function validateClient(msg) {
     case "Hello":
       validateName(body.name);
       if (body.room !== null && body.room !== undefined) validateRoom(body.room);
+      if (body.token !== null && body.token !== undefined) {
+        checkLen("token", utf8Length(body.token), LIMITS.TOKEN_MAX);
+      }
       return;
     case "Input":
       checkLen("cmds", body.cmds.length, LIMITS.INPUTS_PER_MSG_MAX);
@@ -198,6 +220,9 @@ export function validateServer(msg) {
       checkLen("name", utf8Length(body.name), LIMITS.NAME_MAX);
       checkLen("text", utf8Length(body.text), LIMITS.CHAT_MAX);
       return;
+    case "Events":
+      checkLen("events", body.length, LIMITS.EVENTS_MAX);
+      return;
     case "Pong":
       return;
     case "Error":
@@ -222,13 +247,19 @@ function unwrap(msg) {
 // ---------------------------------------------------------------------------------------------
 // Message schemas: field order is wire order (crates/protocol/src/msg.rs).
 
-const INPUT_CMD = ["struct", [["move_x", "i8"], ["move_y", "i8"], ["aim", "u16"], ["buttons", "u8"]]];
+const INPUT_CMD = ["struct", [["move_x", "i8"], ["move_y", "i8"], ["aim", "u16"], ["buttons", "u8"], ["view_age", "u8"]]];
+const RESUME_TOKEN = ["array", RESUME_TOKEN_LEN, "u8"];
+const MOVE_RULES = ["struct", [["player_radius", "f32"], ["max_speed", "f32"], ["accel", "f32"], ["friction", "f32"]]];
+const GAME_EVENT = ["enum", [
+  ["Killed", ["struct", [["killer", "u32"], ["victim", "u32"]]]],
+  ["Shot", ["struct", [["shooter", "u32"], ["from_x", "u32"], ["from_y", "u32"], ["to_x", "u32"], ["to_y", "u32"], ["hit", "u32"]]]],
+]];
 const SCORE_ENTRY = ["struct", [["player", "u32"], ["entity", "u32"], ["name", "string"], ["kills", "u32"], ["deaths", "u32"]]];
 const MAP_INFO = ["struct", [["name", "string"], ["width", "f32"], ["height", "f32"], ["walls", ["vec", ["array", 4, "f32"]]]]];
 
 /** Client message variants in variant-index order. */
 const CLIENT_VARIANTS = [
-  ["Hello", ["struct", [["version", "u16"], ["name", "string"], ["room", ["option", "string"]], ["spectate", "bool"]]]],
+  ["Hello", ["struct", [["version", "u16"], ["name", "string"], ["room", ["option", "string"]], ["spectate", "bool"], ["resume", ["option", RESUME_TOKEN]], ["token", ["option", "string"]]]]],
   ["Input", ["struct", [["ack_tick", "u32"], ["first_seq", "u32"], ["cmds", ["vec", INPUT_CMD]]]]],
   ["Chat", ["struct", [["text", "string"]]]],
   ["Ping", ["struct", [["nonce", "u32"]]]],
@@ -236,9 +267,11 @@ const CLIENT_VARIANTS = [
 
 /** Server message variants in variant-index order. */
 const SERVER_VARIANTS = [
-  ["Welcome", ["struct", [["version", "u16"], ["player", "u32"], ["entity", "u32"], ["room", "string"], ["tick_rate", "u16"], ["snapshot_interval", "u8"], ["tick", "u32"], ["map", MAP_INFO]]]],
+  ["Welcome", ["struct", [["version", "u16"], ["player", "u32"], ["entity", "u32"], ["room", "string"], ["tick_rate", "u16"], ["snapshot_interval", "u8"], ["tick", "u32"], ["map", MAP_INFO], ["rules", MOVE_RULES], ["resume_token", RESUME_TOKEN], ["resumed", "bool"]]]],
   ["Snapshot", ["struct", [["tick", "u32"], ["baseline_age", "u8"], ["last_input", "u32"], ["checksum", "u32"], ["scores", ["option", ["vec", SCORE_ENTRY]]], ["body", "bytes"]]]],
   ["Chat", ["struct", [["from", "u32"], ["name", "string"], ["text", "string"]]]],
+  // A newtype variant: the message is {Events: [event, ...]}.
+  ["Events", ["vec", GAME_EVENT]],
   ["Pong", ["struct", [["nonce", "u32"], ["tick", "u32"]]]],
   ["Error", ["struct", [["code", "u16"], ["reason", "string"]]]],
 ];
@@ -387,15 +420,36 @@ function encodeValue(writer, type, value, path) {
       writer.varint(value.length);
       value.forEach((item, index) => encodeValue(writer, type[1], item, `${path}[${index}]`));
       return;
-    case "array":
-      if (!Array.isArray(value) || value.length !== type[1]) {
+    case "array": {
+      const isArray = Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView));
+      if (!isArray || value.length !== type[1]) {
         throw encodeError(path, `expected an array of exactly ${type[1]}`);
       }
-      value.forEach((item, index) => encodeValue(writer, type[2], item, `${path}[${index}]`));
+      for (let index = 0; index < value.length; index++) {
+        encodeValue(writer, type[2], value[index], `${path}[${index}]`);
+      }
       return;
+    }
+    case "enum": {
+      const [variant, body] = unwrapAt(value, path);
+      const index = type[1].findIndex(([name]) => name === variant);
+      if (index < 0) throw encodeError(path, `unknown variant ${variant}`);
+      writer.varint(index);
+      encodeValue(writer, type[1][index][1], body, `${path}.${variant}`);
+      return;
+    }
     default:
       throw new Error(`unknown schema type ${type[0]}`);
   }
+}
+
+function unwrapAt(value, path) {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw encodeError(path, "expected an object with one key (its variant)");
+  }
+  const keys = Object.keys(value);
+  if (keys.length !== 1) throw encodeError(path, `expected exactly one key (its variant), got ${keys.length}`);
+  return [keys[0], value[keys[0]]];
 }
 
 function encodeMessage(variants, msg) {
@@ -538,6 +592,14 @@ function decodeValue(reader, type) {
       const out = [];
       for (let index = 0; index < type[1]; index++) out.push(decodeValue(reader, type[2]));
       return out;
+    }
+    case "enum": {
+      const index = reader.varint(32);
+      if (index >= type[1].length) {
+        throw malformed(`unknown enum variant index ${index} (expected 0..${type[1].length - 1})`);
+      }
+      const [name, body] = type[1][index];
+      return { [name]: decodeValue(reader, body) };
     }
     default:
       throw new Error(`unknown schema type ${type[0]}`);

@@ -4,12 +4,15 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import {
+  BUTTONS,
   BitReader,
   BitWriter,
   CLOSE,
   CLOSE_CODES,
   LIMITS,
+  PROTOCOL_VERSION,
   ProtocolError,
+  RESUME_TOKEN_LEN,
   Replica,
   aimToWire,
   axisFromWire,
@@ -64,6 +67,8 @@ function expectedMessage(vector) {
     map.width = Math.fround(map.width);
     map.height = Math.fround(map.height);
     map.walls = map.walls.map((wall) => wall.map(Math.fround));
+    const rules = message.Welcome.rules;
+    for (const key of Object.keys(rules)) rules[key] = Math.fround(rules[key]);
   }
   return message;
 }
@@ -95,7 +100,24 @@ function assertProtocolError(fn, pattern) {
 test("the golden vectors cover every message variant", () => {
   const variants = new Set(vectors.map((vector) => `${vector.direction}:${Object.keys(vector.message)[0]}`));
   for (const name of ["Hello", "Input", "Chat", "Ping"]) assert.ok(variants.has(`client:${name}`), name);
-  for (const name of ["Welcome", "Snapshot", "Chat", "Pong", "Error"]) assert.ok(variants.has(`server:${name}`), name);
+  for (const name of ["Welcome", "Snapshot", "Chat", "Events", "Pong", "Error"]) {
+    assert.ok(variants.has(`server:${name}`), name);
+  }
+});
+
+test("the golden vectors cover every new field and event variant", () => {
+  const byName = (name) => vectors.find((vector) => vector.name === name)?.message;
+  const hello = byName("hello_resume_token").Hello;
+  assert.equal(hello.resume.length, RESUME_TOKEN_LEN);
+  assert.match(hello.token, /^v1\./);
+  const cmds = byName("input_view_age").Input.cmds;
+  assert.ok(cmds.some((cmd) => cmd.view_age !== 0));
+  assert.ok(cmds.some((cmd) => cmd.buttons & BUTTONS.HITSCAN));
+  const events = byName("events").Events;
+  assert.ok(events.some((event) => "Killed" in event));
+  assert.ok(events.some((event) => "Shot" in event));
+  assert.equal(byName("welcome_resumed").Welcome.resumed, true);
+  assert.equal(byName("welcome").Welcome.resume_token.length, RESUME_TOKEN_LEN);
 });
 
 test("client vectors: JS encodes the same bytes and decodes the same message", () => {
@@ -188,8 +210,48 @@ test("the replica prunes baselines older than the one in use", () => {
   assertProtocolError(() => replica.handleSnapshot(snapshot(4, [1, v1], v3)), /relative to tick 1/);
 });
 
+test("new fields encode where the Rust layout puts them", () => {
+  // Hello: resume and token come after spectate, as Options.
+  const token = new Uint8Array(RESUME_TOKEN_LEN).map((_, index) => index * 17);
+  const hello = { Hello: { version: PROTOCOL_VERSION, name: "a", room: null, spectate: false, resume: token, token: "t" } };
+  const bytes = encodeClient(hello);
+  assert.equal(hex(bytes), `00${"01"}01610000` + `01${hex(token)}` + `010174`);
+  // A Uint8Array token decodes back as a plain array (serde_json's shape).
+  assert.deepEqual(decodeClient(bytes).Hello.resume, Array.from(token));
+  // InputCmd.view_age is one raw byte after buttons.
+  const input = { Input: { ack_tick: 1, first_seq: 1, cmds: [{ move_x: 0, move_y: 0, aim: 0, buttons: 2, view_age: 200 }] } };
+  assert.equal(hex(encodeClient(input)), "01010101000000" + "02c8");
+  // Events is variant 3; Pong and Error moved to 4 and 5.
+  assert.equal(hex(encodeServer({ Events: [{ Killed: { killer: 1, victim: 2 } }] })), "0301000102");
+  assert.equal(hex(encodeServer({ Pong: { nonce: 0, tick: 0 } })), "040000");
+  assert.equal(hex(encodeServer({ Error: { code: 4005, reason: "" } })), "05fba50f00");
+});
+
+test("new fields are checked like the Rust side", () => {
+  const hello = (extra) => ({ Hello: { version: 1, name: "ann", room: null, spectate: false, resume: null, token: null, ...extra } });
+  assertProtocolError(() => encodeClient(hello({ token: "x".repeat(257) })), /^token is 257 long, the limit is 256$/);
+  encodeClient(hello({ token: "x".repeat(256) }));
+  assertProtocolError(() => encodeClient(hello({ resume: [1, 2, 3] })), /exactly 16/);
+  assertProtocolError(() => encodeClient(hello({ resume: new Array(16).fill(256) })), /u8/);
+  assertProtocolError(() => encodeClient({ Hello: { version: 1, name: "ann", room: null, spectate: false } }), /resume: missing/);
+  const cmd = { move_x: 0, move_y: 0, aim: 0, buttons: 0 };
+  assertProtocolError(() => encodeClient({ Input: { ack_tick: 0, first_seq: 1, cmds: [cmd] } }), /view_age: missing/);
+  const killed = { Killed: { killer: 0, victim: 1 } };
+  assertProtocolError(() => encodeServer({ Events: new Array(257).fill(killed) }), /^events is 257 long, the limit is 256$/);
+  assertProtocolError(() => encodeServer({ Events: [{ Exploded: {} }] }), /unknown variant Exploded/);
+  assertProtocolError(() => encodeServer({ Events: [{ Killed: { killer: 0, victim: 1 }, Shot: {} }] }), /one key/);
+  // Decoding: an event variant index past Shot, a truncated event, a resume tag of 2.
+  assertProtocolError(() => decodeServer(Uint8Array.from([3, 1, 2, 0, 0])), /enum variant index 2/);
+  assertProtocolError(() => decodeServer(Uint8Array.from([3, 1, 1, 0, 0])), /truncated/);
+  assertProtocolError(() => decodeClient(Uint8Array.from([0, 1, 1, 97, 0, 0, 2])), /Option/);
+  // Welcome.resumed must be a proper boolean.
+  const welcome = unhex(vectors.find((vector) => vector.name === "welcome").hex);
+  welcome[welcome.length - 1] = 2;
+  assertProtocolError(() => decodeServer(welcome), /boolean/);
+});
+
 test("validation errors match the Rust messages", () => {
-  const hello = (name, room = null) => ({ Hello: { version: 1, name, room, spectate: false } });
+  const hello = (name, room = null) => ({ Hello: { version: 1, name, room, spectate: false, resume: null, token: null } });
   assertProtocolError(() => encodeClient(hello("x".repeat(25))), /^name is 25 long, the limit is 24$/);
   assertProtocolError(() => encodeClient(hello(" \t")), /^name is invalid: empty$/);
   assertProtocolError(() => encodeClient(hello("a\u0007b")), /^name is invalid: control characters$/);
@@ -198,7 +260,7 @@ test("validation errors match the Rust messages", () => {
   assertProtocolError(() => encodeClient(hello("ann", "r".repeat(33))), /^room is 33 long/);
   // A name of 8 four-byte characters is 32 bytes: too long even though it is 8 characters.
   assertProtocolError(() => encodeClient(hello("🚀".repeat(8))), /^name is 32 long/);
-  const cmd = { move_x: 0, move_y: 0, aim: 0, buttons: 0 };
+  const cmd = { move_x: 0, move_y: 0, aim: 0, buttons: 0, view_age: 0 };
   const input = (first_seq, count) => ({ Input: { ack_tick: 0, first_seq, cmds: Array(count).fill(cmd) } });
   assertProtocolError(() => encodeClient(input(1, 9)), /^cmds is 9 long, the limit is 8$/);
   assertProtocolError(() => encodeClient(input(0, 1)), /start at 1/);
@@ -239,7 +301,7 @@ test("random bytes never crash or hang a decoder: only ProtocolErrors", () => {
   for (let round = 0; round < 5000; round++) {
     const bytes = randomBytes(random, Math.floor(random() * 96));
     // Bias half the inputs towards valid variant tags so decoding gets past the first byte.
-    if (bytes.length > 0 && round % 2 === 0) bytes[0] = round % 5;
+    if (bytes.length > 0 && round % 2 === 0) bytes[0] = round % 6;
     for (const decode of [
       () => decodeClient(bytes),
       () => decodeServer(bytes),
@@ -388,6 +450,12 @@ test("quantization matches quant.rs", () => {
 test("close codes have names and messages", () => {
   assert.equal(closeName(CLOSE.VERSION_MISMATCH), "version_mismatch");
   assert.equal(closeName(CLOSE.TOO_SLOW), "too_slow");
+  assert.equal(closeName(CLOSE.SESSION_REPLACED), "session_replaced");
+  assert.equal(closeName(4006), "resume_failed");
+  assert.equal(closeName(4007), "auth_required");
+  assert.equal(closeName(4008), "auth_invalid");
+  assert.equal(closeName(4009), "auth_expired");
+  assert.equal(closeName(CLOSE.TOKEN_IN_USE), "token_in_use");
   assert.equal(closeName(4999), "other");
   assert.equal(CLOSE_CODES.length, Object.keys(CLOSE).length);
   for (const { code, name, message } of CLOSE_CODES) {

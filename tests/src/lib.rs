@@ -31,8 +31,10 @@ pub struct TestServer {
 
 /// Starts a server with the default configuration on a free port, after `edit` adjusts it.
 pub async fn start_server(edit: impl FnOnce(&mut ServerConfig)) -> TestServer {
-    let mut config = ServerConfig::default();
-    config.addr = "127.0.0.1:0".parse().expect("valid address");
+    let mut config = ServerConfig {
+        addr: "127.0.0.1:0".parse().expect("valid address"),
+        ..ServerConfig::default()
+    };
     edit(&mut config);
     let server = Server::bind(config).await.expect("server binds");
     let addr = server.local_addr();

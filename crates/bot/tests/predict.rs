@@ -44,9 +44,9 @@ fn run(latency: u32, jitter: u32, ticks: u32) -> Outcome {
     let mut to_server: VecDeque<(u32, Input)> = VecDeque::new();
     let mut to_client: VecDeque<(u32, ServerMsg)> = VecDeque::new();
     let mut rng = 0x9e37_79b9u32;
-    let mut next_seq = 1;
     let mut last_arrival = 0;
     for now in 0..ticks {
+        let next_seq = now + 1;
         // The client samples an input every tick.
         let phase = (now / 25) % 4;
         let cmd = InputCmd {
@@ -72,7 +72,6 @@ fn run(latency: u32, jitter: u32, ticks: u32) -> Outcome {
                 cmds: vec![cmd],
             },
         ));
-        next_seq += 1;
 
         while to_server.front().is_some_and(|(at, _)| *at <= now) {
             let (_, input) = to_server.pop_front().unwrap();

@@ -20,6 +20,7 @@ pub mod http;
 pub mod metrics;
 pub mod room;
 pub mod server;
+pub mod web;
 
 pub use client::{Client, ClientError, CloseInfo};
 pub use config::{ConfigError, ServerConfig};

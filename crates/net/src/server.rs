@@ -1049,6 +1049,7 @@ fn create_room(
         history: config.history,
         seed: config.seed.wrapping_add(lobby.rooms_created),
         resume_grace_ticks: config.resume_grace_ticks(),
+        ack_timeout_ticks: (config.stall_timeout_s * config.tick_rate as f64).round() as u32,
     };
     lobby.rooms_created += 1;
     let room = Room::new(
@@ -1265,6 +1266,12 @@ impl RoomDriver {
                 self.shared.metrics.snapshots_replaced.fetch_add(1, Relaxed);
             }
         }
+        while let Some(client) = self.room.poll_too_slow() {
+            if let Some(outbox) = self.outboxes.remove(&client) {
+                outbox.close(close::TOO_SLOW, "too slow: stopped acknowledging snapshots");
+            }
+            self.room.handle_leave(client);
+        }
         while let Some(departed) = self.room.poll_departed() {
             self.release(departed);
         }
@@ -1335,7 +1342,10 @@ async fn serve_http(shared: &Shared, stream: &mut TcpStream, request: &http::Req
             let body = rooms_json(shared);
             http::respond(stream, "200 OK", "application/json", body.as_bytes()).await
         }
-        _ => http::respond(stream, "404 Not Found", "text/plain", b"not found\n").await,
+        path => match crate::web::asset(path) {
+            Some(asset) => http::respond(stream, "200 OK", asset.content_type, asset.body).await,
+            None => http::respond(stream, "404 Not Found", "text/plain", b"not found\n").await,
+        },
     };
     if let Err(error) = result {
         debug!(%error, "http response failed");

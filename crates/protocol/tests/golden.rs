@@ -13,8 +13,9 @@ use serde_json::Value;
 use tickwire_protocol::bits::BitWriter;
 use tickwire_protocol::delta::{self, EntityState, flags, kind};
 use tickwire_protocol::{
-    ChatBroadcast, ClientMsg, Hello, Input, InputCmd, MapInfo, PROTOCOL_VERSION, ScoreEntry,
-    ServerMsg, Snapshot, Welcome, decode_client, decode_server, encode_client, encode_server,
+    ChatBroadcast, ClientMsg, GameEvent, Hello, Input, InputCmd, MapInfo, MoveRules,
+    PROTOCOL_VERSION, ScoreEntry, ServerMsg, Snapshot, Welcome, decode_client, decode_server,
+    encode_client, encode_server,
 };
 
 #[test]
@@ -396,6 +397,8 @@ fn vectors() -> Vec<Vector> {
                 name: "ann".into(),
                 room: None,
                 spectate: false,
+                resume: None,
+                token: None,
             }),
         ),
         client(
@@ -405,6 +408,8 @@ fn vectors() -> Vec<Vector> {
                 name: "Zoë 🚀".into(),
                 room: Some("lobby-2_b".into()),
                 spectate: true,
+                resume: None,
+                token: None,
             }),
         ),
         client(
@@ -426,18 +431,21 @@ fn vectors() -> Vec<Vector> {
                         move_y: 0,
                         aim: 0,
                         buttons: 0,
+                        view_age: 0,
                     },
                     InputCmd {
                         move_x: 127,
                         move_y: -1,
                         aim: 16_384,
                         buttons: 1,
+                        view_age: 0,
                     },
                     InputCmd {
                         move_x: -128,
                         move_y: 5,
                         aim: 65_535,
                         buttons: 0xff,
+                        view_age: 0,
                     },
                 ],
             }),
@@ -466,6 +474,17 @@ fn vectors() -> Vec<Vector> {
                     height: 48.0,
                     walls: vec![[0.0, 0.0, 64.0, 1.0], [10.5, 20.25, 12.0, 30.0]],
                 },
+                rules: MoveRules {
+                    player_radius: 0.5,
+                    max_speed: 6.0,
+                    accel: 40.0,
+                    friction: 30.0,
+                },
+                resume_token: [
+                    0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc,
+                    0xfd, 0xfe, 0xff,
+                ],
+                resumed: false,
             }),
         ),
         server(
@@ -484,6 +503,15 @@ fn vectors() -> Vec<Vector> {
                     height: 4096.0,
                     walls: Vec::new(),
                 },
+                rules: MoveRules {
+                    player_radius: 0.05,
+                    max_speed: 0.0,
+                    accel: 10_000.0,
+                    friction: 0.1,
+                },
+                // Spectators hold no resumable session: the token is all zeros.
+                resume_token: [0; 16],
+                resumed: false,
             }),
         ),
         snapshot_vector(
@@ -542,6 +570,112 @@ fn vectors() -> Vec<Vector> {
             ServerMsg::Error {
                 code: tickwire_protocol::close::VERSION_MISMATCH,
                 reason: "protocol version 2 is not supported, this server speaks 1".into(),
+            },
+        ),
+        client(
+            "hello_resume_token",
+            ClientMsg::Hello(Hello {
+                version: PROTOCOL_VERSION,
+                name: "ann".into(),
+                room: Some("main".into()),
+                spectate: false,
+                resume: Some([
+                    0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc,
+                    0xfd, 0xfe, 0xff,
+                ]),
+                // Player 42, "ann", expiring at 2000000000, signed with the secret "test secret"
+                // (docs/PROTOCOL.md shows how).
+                token: Some(
+                    "v1.42.2000000000.616e6e.\
+                     abb2ef76963bee31d4adc9d37fc2ce3fdbf747ccebec0177634b93e9045ea1e9"
+                        .into(),
+                ),
+            }),
+        ),
+        client(
+            "input_view_age",
+            ClientMsg::Input(Input {
+                ack_tick: 250,
+                first_seq: 251,
+                cmds: vec![
+                    InputCmd {
+                        move_x: 0,
+                        move_y: 127,
+                        aim: 300,
+                        buttons: 2,
+                        view_age: 4,
+                    },
+                    InputCmd {
+                        move_x: -64,
+                        move_y: 64,
+                        aim: 49_152,
+                        buttons: 3,
+                        view_age: 255,
+                    },
+                ],
+            }),
+        ),
+        server(
+            "welcome_resumed",
+            ServerMsg::Welcome(Welcome {
+                version: PROTOCOL_VERSION,
+                player: 2,
+                entity: 3,
+                room: "main".into(),
+                tick_rate: 60,
+                snapshot_interval: 1,
+                tick: 9_000,
+                map: MapInfo {
+                    name: "open".into(),
+                    width: 100.0,
+                    height: 100.0,
+                    walls: Vec::new(),
+                },
+                rules: MoveRules {
+                    player_radius: 0.5,
+                    max_speed: 6.0,
+                    accel: 40.0,
+                    friction: 30.0,
+                },
+                resume_token: [0xab; 16],
+                resumed: true,
+            }),
+        ),
+        server(
+            "events",
+            ServerMsg::Events(vec![
+                GameEvent::Shot {
+                    shooter: 3,
+                    from_x: 5120,
+                    from_y: 2560,
+                    to_x: 41_000,
+                    to_y: 29_000,
+                    hit: 301,
+                },
+                GameEvent::Killed {
+                    killer: 1,
+                    victim: 301,
+                },
+                GameEvent::Shot {
+                    shooter: 301,
+                    from_x: 250,
+                    from_y: 0,
+                    to_x: 1_048_575,
+                    to_y: 251,
+                    hit: 0,
+                },
+                GameEvent::Killed {
+                    killer: 0,
+                    victim: 3,
+                },
+            ]),
+        ),
+        server("events_empty", ServerMsg::Events(Vec::new())),
+        server(
+            "error_session_replaced",
+            ServerMsg::Error {
+                code: tickwire_protocol::close::SESSION_REPLACED,
+                reason: "session resumed by another connection".into(),
             },
         ),
     ]

@@ -1,0 +1,42 @@
+//! The browser client (assets/web), embedded into the binary at build time and served at `/`.
+
+/// One embedded file.
+#[derive(Debug, Clone, Copy)]
+pub struct Asset {
+    /// URL path it is served at.
+    pub path: &'static str,
+    /// MIME type.
+    pub content_type: &'static str,
+    /// The bytes.
+    pub body: &'static [u8],
+}
+
+/// Every file of the browser client. `/` serves index.html.
+pub const ASSETS: &[Asset] = &[
+    Asset {
+        path: "/index.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../../assets/web/index.html"),
+    },
+    Asset {
+        path: "/app.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../assets/web/app.js"),
+    },
+    Asset {
+        path: "/protocol.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../assets/web/protocol.js"),
+    },
+    Asset {
+        path: "/style.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../../assets/web/style.css"),
+    },
+];
+
+/// The asset for a request path, if any.
+pub fn asset(path: &str) -> Option<&'static Asset> {
+    let path = if path == "/" { "/index.html" } else { path };
+    ASSETS.iter().find(|asset| asset.path == path)
+}
