@@ -411,7 +411,11 @@ async fn dead_peer_is_detected_by_heartbeat() {
         assert!(started.elapsed() < 5 * SECOND, "dead peer still connected");
         sleep(Duration::from_millis(100)).await;
     }
-    assert!(started.elapsed() >= Duration::from_millis(700), "closed too early: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "closed too early: {:?}",
+        started.elapsed()
+    );
     // The player is held for a resume, not removed.
     assert_eq!(metric(server.addr, "tickwire_players_detached").await, 1.0);
     server.stop().await;
@@ -439,7 +443,10 @@ async fn stalled_reader_is_dropped_and_others_unaffected() {
         if body.contains("tickwire_disconnects_total{code=\"4004\",reason=\"too_slow\"} 1") {
             break close::TOO_SLOW;
         }
-        assert!(started.elapsed() < 5 * SECOND, "stalled reader never dropped:\n{body}");
+        assert!(
+            started.elapsed() < 5 * SECOND,
+            "stalled reader never dropped:\n{body}"
+        );
         sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(code, close::TOO_SLOW);
