@@ -10,6 +10,7 @@
 //! [`swarm`] module runs many such bots from one process and measures them together.
 
 pub mod brain;
+pub mod predict;
 pub mod swarm;
 
 use std::collections::VecDeque;

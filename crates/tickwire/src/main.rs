@@ -2,6 +2,7 @@
 //!
 //! - `tickwire serve`: run the game server.
 //! - `tickwire bot`: run one headless bot against a server.
+//! - `tickwire swarm`: run many bots from one process and report load figures.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use tickwire_bot::swarm::{SwarmOptions, run_swarm};
 use tickwire_bot::{BotOptions, BotReport, run_bot};
 use tickwire_net::{Server, ServerConfig};
 use tracing_subscriber::EnvFilter;
@@ -30,6 +32,8 @@ enum Command {
     Serve(ServeArgs),
     /// Run one headless bot that joins a server and plays.
     Bot(BotArgs),
+    /// Run many bots from one process and report load figures (a load test).
+    Swarm(SwarmArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -79,6 +83,34 @@ struct BotArgs {
     chat: Vec<String>,
 }
 
+#[derive(Debug, clap::Args)]
+struct SwarmArgs {
+    /// Server WebSocket URL; /metrics is scraped from the same host and port.
+    #[arg(long, default_value = "ws://127.0.0.1:7700/ws")]
+    url: String,
+    /// Bots to run (each needs a file descriptor: raise `ulimit -n` for thousands).
+    #[arg(long, value_name = "N")]
+    bots: usize,
+    /// Spread the bots over R rooms named swarm-0..swarm-{R-1} (default: let the server match).
+    #[arg(long, value_name = "R")]
+    rooms: Option<usize>,
+    /// Seconds of the measured window.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    duration: f64,
+    /// New connections per second during the ramp-up.
+    #[arg(long, value_name = "PER_SEC", default_value_t = 200.0)]
+    ramp: f64,
+    /// Seconds to wait after the ramp-up before measuring.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    warmup: f64,
+    /// Write the JSON report to this file at the end.
+    #[arg(long, value_name = "FILE.json")]
+    report: Option<PathBuf>,
+    /// Brain seed of the first bot (bot i uses SEED + i).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -101,6 +133,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Bot(args) => bot(args).await,
+            Command::Swarm(args) => swarm(args).await,
         }
     });
     match result {
@@ -199,6 +232,37 @@ async fn bot(args: BotArgs) -> Result<()> {
         .await
         .with_context(|| format!("bot could not join {}", args.url))?;
     print_summary(&report);
+    if let Some(path) = &args.report {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("cannot write report {}", path.display()))?;
+        println!("report written to {}", path.display());
+    }
+    Ok(())
+}
+
+async fn swarm(args: SwarmArgs) -> Result<()> {
+    let seconds = |flag: &str, value: f64, zero_ok: bool| {
+        let kind = if zero_ok { "non-negative" } else { "positive" };
+        if value.is_finite() && (value > 0.0 || (zero_ok && value == 0.0)) {
+            Ok(Duration::from_secs_f64(value))
+        } else {
+            anyhow::bail!("{flag} must be a {kind} number of seconds, got {value}")
+        }
+    };
+    let options = SwarmOptions {
+        url: args.url,
+        bots: args.bots,
+        rooms: args.rooms,
+        duration: seconds("--duration", args.duration, false)?,
+        warmup: seconds("--warmup", args.warmup, true)?,
+        ramp_per_s: args.ramp,
+        seed: args.seed,
+        progress: true,
+        ..SwarmOptions::default()
+    };
+    let report = run_swarm(options).await?;
+    print!("{report}");
     if let Some(path) = &args.report {
         let json = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, json + "\n")

@@ -1,0 +1,99 @@
+//! The swarm load tester against a real server on loopback: its report's counts add up.
+
+use std::time::Duration;
+
+use tickwire_bot::swarm::{SwarmOptions, SwarmReport, run_swarm};
+use tickwire_tests::start_server;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn swarm_of_50_bots_reports_consistent_counts() {
+    let server = start_server(|_| {}).await;
+    let options = SwarmOptions {
+        url: server.url.clone(),
+        bots: 50,
+        rooms: Some(2),
+        duration: Duration::from_secs(3),
+        warmup: Duration::from_millis(500),
+        ramp_per_s: 500.0,
+        ..SwarmOptions::default()
+    };
+    let report = run_swarm(options).await.expect("valid options");
+    server.stop().await;
+    check_report(&report, 50);
+}
+
+#[tokio::test]
+async fn swarm_rejects_bad_options() {
+    let options = SwarmOptions {
+        bots: 0,
+        ..SwarmOptions::default()
+    };
+    assert!(run_swarm(options).await.is_err());
+    let options = SwarmOptions {
+        url: "http://127.0.0.1:1/ws".into(),
+        ..SwarmOptions::default()
+    };
+    assert!(run_swarm(options).await.is_err());
+}
+
+/// Counts, not timings: the machine is noisy.
+fn check_report(report: &SwarmReport, bots: u64) {
+    let json = serde_json::to_string_pretty(report).expect("report serializes");
+    assert_eq!(report.connected, bots, "{json}");
+    assert_eq!(report.connect_failures, 0, "{json}");
+    assert!(report.disconnects.is_empty(), "{json}");
+    assert_eq!(report.unfinished_bots, 0, "{json}");
+    assert_eq!(report.bots_in_window, bots, "{json}");
+    assert!(report.duration_s >= 3.0, "{json}");
+    assert!(
+        report.tick_rate > 0 && report.snapshot_every_ticks > 0,
+        "{json}"
+    );
+    assert!(
+        report.input_ack_latency_ms.count > 0,
+        "acks advance: {json}"
+    );
+    assert!(report.snapshot_interval_ms.count > 0, "{json}");
+    assert!(report.snapshots_received > 0, "{json}");
+    assert!(
+        report.snapshots_received * 2 >= report.snapshots_expected,
+        "at least half the expected snapshots: {json}"
+    );
+    assert!(
+        report.snapshots_received <= report.snapshots_expected * 3 / 2,
+        "not wildly more snapshots than the tick rate allows: {json}"
+    );
+    assert_eq!(report.snapshot_errors, 0, "{json}");
+    assert!(report.bytes_in_per_bot_per_s > 0.0, "{json}");
+    assert!(report.bytes_out_per_bot_per_s > 0.0, "{json}");
+    assert_eq!(report.server_metrics_error, None, "{json}");
+    assert!(report.server_cpu_s.is_some(), "{json}");
+    assert!(report.server_cpu_cores.is_some(), "{json}");
+    assert!(report.server_rss_bytes.is_some_and(|rss| rss > 0), "{json}");
+    assert!(report.server_rss_bytes_start.is_some(), "{json}");
+    assert!(report.server_ticks.is_some_and(|ticks| ticks > 0), "{json}");
+    let value: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+    for key in [
+        "bots",
+        "connected",
+        "connect_failures",
+        "disconnects",
+        "duration_s",
+        "warmup_s",
+        "tick_rate",
+        "snapshots_received",
+        "snapshots_expected",
+        "snapshot_interval_ms",
+        "input_ack_latency_ms",
+        "bytes_in_per_bot_per_s",
+        "bytes_out_per_bot_per_s",
+        "snapshot_errors",
+        "server_tick_ms",
+        "server_cpu_s",
+        "server_cpu_cores",
+        "server_rss_bytes",
+        "server_rss_bytes_start",
+    ] {
+        assert!(value.get(key).is_some(), "report lacks {key}: {json}");
+    }
+}
