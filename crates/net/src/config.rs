@@ -237,6 +237,14 @@ impl ServerConfig {
         (self.resume_grace_s * self.tick_rate as f64).round() as u32
     }
 
+    /// Takes the auth secret from TICKWIRE_AUTH_SECRET when set (it overrides the file), so
+    /// real secrets can stay out of files.
+    pub fn apply_env(&mut self) {
+        if let Ok(secret) = std::env::var("TICKWIRE_AUTH_SECRET") {
+            self.auth_secret = secret;
+        }
+    }
+
     /// The auth secret, if authentication is on.
     pub fn auth_secret(&self) -> Option<&[u8]> {
         (!self.auth_secret.is_empty()).then_some(self.auth_secret.as_bytes())

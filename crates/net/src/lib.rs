@@ -29,3 +29,4 @@ pub use room::{ClientId, Room, RoomSettings};
 pub use server::ServerControl;
 pub use server::{Server, ServerError};
 pub use tickwire_protocol::close::name as close_name;
+pub use tickwire_protocol::validate_name;

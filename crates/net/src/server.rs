@@ -378,6 +378,8 @@ fn accept(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
 struct ConnectionSlot {
     shared: Arc<Shared>,
     ip: IpAddr,
+    /// Past the per-IP cap: may use the HTTP routes, not /ws.
+    http_only: bool,
 }
 
 impl ConnectionSlot {
@@ -390,17 +392,23 @@ impl ConnectionSlot {
             return None;
         }
         let count = per_ip.entry(ip).or_insert(0);
-        if *count >= config.max_connections_per_ip {
+        if *count >= config.max_connections_per_ip + HTTP_ONLY_PER_IP {
             return None;
         }
+        let http_only = *count >= config.max_connections_per_ip;
         *count += 1;
         shared.metrics.connections_open.fetch_add(1, Relaxed);
         Some(ConnectionSlot {
             shared: Arc::clone(shared),
             ip,
+            http_only,
         })
     }
 }
+
+/// Connections an address may open past its cap for the plain HTTP routes only, so an
+/// operator's /metrics scrape or health check still gets through from a busy address.
+const HTTP_ONLY_PER_IP: usize = 4;
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
@@ -433,7 +441,7 @@ async fn handle_connection(
     shared: Arc<Shared>,
     mut stream: TcpStream,
     peer: SocketAddr,
-    _slot: ConnectionSlot,
+    slot: ConnectionSlot,
 ) {
     let _ = stream.set_nodelay(true);
     let deadline = Instant::now() + shared.config.handshake_timeout();
@@ -463,6 +471,18 @@ async fn handle_connection(
 
     if request.path != "/ws" {
         let _ = timeout_at(deadline, serve_http(&shared, &mut stream, &request)).await;
+        return;
+    }
+    if slot.http_only {
+        shared.metrics.refused_connections.fetch_add(1, Relaxed);
+        debug!(%peer, "refused: per-address connection cap");
+        let _ = http::respond(
+            &mut stream,
+            "503 Service Unavailable",
+            "text/plain",
+            b"server full: too many connections from this address\n",
+        )
+        .await;
         return;
     }
     if !request.is_websocket_upgrade() {

@@ -34,6 +34,24 @@ enum Command {
     Bot(BotArgs),
     /// Run many bots from one process and report load figures (a load test).
     Swarm(SwarmArgs),
+    /// Mint a signed session token for a server with `auth_secret` set (for testing).
+    Token(TokenArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TokenArgs {
+    /// The server's shared secret (default: the TICKWIRE_AUTH_SECRET environment variable).
+    #[arg(long, env = "TICKWIRE_AUTH_SECRET", hide_env_values = true)]
+    secret: String,
+    /// Your backend's id for the player.
+    #[arg(long)]
+    player: u64,
+    /// The player's name; the Hello must use exactly this name.
+    #[arg(long)]
+    name: String,
+    /// Seconds until the token expires.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    ttl: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -81,6 +99,9 @@ struct BotArgs {
     /// Send this chat line once after joining (repeatable).
     #[arg(long, value_name = "TEXT")]
     chat: Vec<String>,
+    /// Session token for a server with authentication on (see `tickwire token`).
+    #[arg(long)]
+    token: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -134,6 +155,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::Bot(args) => bot(args).await,
             Command::Swarm(args) => swarm(args).await,
+            Command::Token(args) => token(args),
         }
     });
     match result {
@@ -162,6 +184,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if let Some(map) = args.map {
         config.map = map;
     }
+    config.apply_env();
     config.validate()?;
     let server = Server::bind(config).await?;
     println!("listening on {}", server.url());
@@ -226,6 +249,7 @@ async fn bot(args: BotArgs) -> Result<()> {
         duration,
         seed,
         chat: args.chat,
+        token: args.token,
         ..BotOptions::default()
     };
     let report = run_bot(options)
@@ -270,6 +294,31 @@ async fn swarm(args: SwarmArgs) -> Result<()> {
         println!("report written to {}", path.display());
     }
     Ok(())
+}
+
+fn token(args: TokenArgs) -> Result<()> {
+    if args.secret.is_empty() {
+        anyhow::bail!("--secret (or TICKWIRE_AUTH_SECRET) must not be empty");
+    }
+    tickwire_protocol_validate_name(&args.name)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("system clock before 1970")?
+        .as_secs();
+    let claims = tickwire_net::auth::Claims {
+        player_id: args.player,
+        name: args.name,
+        expires_at: now.saturating_add(args.ttl),
+    };
+    println!(
+        "{}",
+        tickwire_net::auth::mint(args.secret.as_bytes(), &claims)
+    );
+    Ok(())
+}
+
+fn tickwire_protocol_validate_name(name: &str) -> Result<()> {
+    tickwire_net::validate_name(name).map_err(|error| anyhow::anyhow!("invalid --name: {error}"))
 }
 
 fn print_summary(report: &BotReport) {
