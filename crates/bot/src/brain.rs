@@ -45,13 +45,15 @@ impl Brain {
     }
 
     /// Chooses this tick's input from the newest view. `own` is the bot's entity id, `dt` the
-    /// tick length in seconds.
+    /// tick length in seconds; `seen` says where an entity is shown (interpolated), and the
+    /// brain aims there.
     pub fn decide(
         &mut self,
         own: u32,
         view: &[EntityState],
         dt: f32,
         tick_rate: u32,
+        seen: &dyn Fn(&EntityState) -> Vec2,
     ) -> PlayerInput {
         let Some(me) = view.iter().find(|state| state.id == own) else {
             return PlayerInput::default();
@@ -89,7 +91,7 @@ impl Brain {
             });
 
         match target {
-            Some(target) => self.fight(me, position, target, dt, tick_rate),
+            Some(target) => self.fight(me, position, target, seen(target), dt, tick_rate),
             None => self.roam(tick_rate),
         }
     }
@@ -99,10 +101,10 @@ impl Brain {
         me: &EntityState,
         position: Vec2,
         target: &EntityState,
+        target_position: Vec2,
         dt: f32,
         tick_rate: u32,
     ) -> PlayerInput {
-        let target_position = position_of(target);
         let target_velocity = Vec2::new(
             quant::vel_from_wire(target.vx, dt),
             quant::vel_from_wire(target.vy, dt),
@@ -209,7 +211,7 @@ mod tests {
             player(2, 20.0, 10.0, 0.0),
             player(3, 40.0, 30.0, 0.0),
         ];
-        let input = brain.decide(1, &view, 1.0 / 30.0, 30);
+        let input = brain.decide(1, &view, 1.0 / 30.0, 30, &position_of);
         assert!(
             angle_difference(input.aim, 0.0).abs() < 0.01,
             "aim {}",
@@ -218,14 +220,17 @@ mod tests {
         assert_eq!(input.buttons, BUTTON_FIRE);
         // Aim is north but the target is east: turn, do not fire yet.
         let view = [player(1, 10.0, 10.0, PI / 2.0), player(2, 20.0, 10.0, 0.0)];
-        assert_eq!(brain.decide(1, &view, 1.0 / 30.0, 30).buttons, 0);
+        assert_eq!(
+            brain.decide(1, &view, 1.0 / 30.0, 30, &position_of).buttons,
+            0
+        );
     }
 
     #[test]
     fn wanders_when_alone() {
         let mut brain = Brain::new(3);
         let view = [player(1, 10.0, 10.0, 0.0)];
-        let input = brain.decide(1, &view, 1.0 / 30.0, 30);
+        let input = brain.decide(1, &view, 1.0 / 30.0, 30, &position_of);
         assert!((input.move_dir.length() - 1.0).abs() < 1e-3);
         assert_eq!(input.buttons, 0);
     }

@@ -22,10 +22,13 @@ use tickwire_net::convert::input_to_wire;
 use tickwire_net::{Client, ClientError, CloseInfo};
 use tickwire_protocol::delta::kind;
 use tickwire_protocol::limits::INPUTS_PER_MSG_MAX;
-use tickwire_protocol::{ClientMsg, Hello, Input, InputCmd, PROTOCOL_VERSION, Replica, ServerMsg};
+use tickwire_protocol::{
+    ClientMsg, EntityState, Hello, Input, InputCmd, PROTOCOL_VERSION, Replica, ServerMsg,
+};
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
 
 pub use brain::Brain;
+use predict::{Interpolator, Predictor};
 
 /// What one bot does.
 #[derive(Clone, Debug)]
@@ -111,8 +114,23 @@ pub struct BotReport {
     pub kills: u32,
     /// Deaths.
     pub deaths: u32,
+    /// Distance (m) between the predicted own position and the server's for the same input.
+    pub prediction_error_m: ErrorQuantiles,
+    /// Predictions corrected by more than 5 cm.
+    pub corrections: u64,
     /// How the connection ended when it did not end by itself: the close code and reason.
     pub disconnect_reason: Option<CloseInfo>,
+}
+
+/// Quantiles of a sample.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+pub struct ErrorQuantiles {
+    /// Median.
+    pub p50: f32,
+    /// 99th percentile.
+    pub p99: f32,
+    /// Largest.
+    pub max: f32,
 }
 
 /// Connects, plays until the duration ends or the server closes, and reports.
@@ -155,7 +173,10 @@ pub(crate) async fn play_with_probe(
     };
     let mut replica = Replica::default();
     let mut brain = Brain::new(options.seed);
-    let mut unacked: VecDeque<(u32, InputCmd)> = VecDeque::new();
+    let mut predictor = Predictor::new(&welcome);
+    let mut interpolator = Interpolator::new(tick_rate);
+    // Unacknowledged inputs: (seq, cmd, the tick the bot was showing others at when sampled).
+    let mut unacked: VecDeque<(u32, InputCmd, u32)> = VecDeque::new();
     let mut next_seq = 1u32;
     let mut snapshot_bytes = 0u64;
     let mut ticker = interval(Duration::from_secs_f64(1.0 / tick_rate as f64));
@@ -189,8 +210,12 @@ pub(crate) async fn play_with_probe(
                                 let players = view.iter().filter(|state| state.kind == kind::PLAYER).count();
                                 report.players_seen_max = report.players_seen_max.max(players);
                                 report.entities_seen_max = report.entities_seen_max.max(view.len());
-                                while unacked.front().is_some_and(|(seq, _)| *seq <= snapshot.last_input) {
+                                while unacked.front().is_some_and(|(seq, _, _)| *seq <= snapshot.last_input) {
                                     unacked.pop_front();
+                                }
+                                interpolator.handle_snapshot(snapshot.tick, started.elapsed().as_secs_f64(), view);
+                                if let Some(own_state) = replica.entity(own) {
+                                    predictor.handle_snapshot(own_state, snapshot.last_input);
                                 }
                             }
                             Err(error) => {
@@ -226,12 +251,21 @@ pub(crate) async fn play_with_probe(
                 }
             }
             _ = ticker.tick(), if !options.spectate || replica.ack_tick() != 0 => {
+                let ack_tick = replica.ack_tick();
                 let cmds: Vec<InputCmd> = if options.spectate {
                     Vec::new()
                 } else {
-                    let input = brain.decide(own, replica.view(), dt, tick_rate);
+                    // Others are seen where the interpolation shows them, a little in the past;
+                    // the brain aims there and the server rewinds its hit test to match.
+                    let render = interpolator.render_tick(started.elapsed().as_secs_f64());
+                    let seen = |state: &EntityState| {
+                        interpolator.position(state.id, render).unwrap_or_else(|| brain::position_of(state))
+                    };
+                    let input = brain.decide(own, replica.view(), dt, tick_rate, &seen);
                     let cmd = input_to_wire(&input);
-                    unacked.push_back((next_seq, cmd));
+                    predictor.handle_input(next_seq, &cmd);
+                    let view_tick = render.round().max(0.0) as u32;
+                    unacked.push_back((next_seq, cmd, view_tick));
                     if let Some(probe) = probe.as_deref_mut() {
                         probe.handle_input_sent(next_seq);
                     }
@@ -240,11 +274,17 @@ pub(crate) async fn play_with_probe(
                     while unacked.len() > INPUTS_PER_MSG_MAX {
                         unacked.pop_front();
                     }
-                    unacked.iter().map(|(_, cmd)| *cmd).collect()
+                    unacked
+                        .iter()
+                        .map(|(_, cmd, view_tick)| InputCmd {
+                            view_age: ack_tick.saturating_sub(*view_tick).min(255) as u8,
+                            ..*cmd
+                        })
+                        .collect()
                 };
                 let input = Input {
-                    ack_tick: replica.ack_tick(),
-                    first_seq: unacked.front().map_or(0, |(seq, _)| *seq),
+                    ack_tick,
+                    first_seq: unacked.front().map_or(0, |(seq, _, _)| *seq),
                     cmds,
                 };
                 report.input_messages += 1;
@@ -286,6 +326,9 @@ pub(crate) async fn play_with_probe(
     } else {
         0.0
     };
+    let (p50, p99, max) = predict::quantiles(predictor.errors_m());
+    report.prediction_error_m = ErrorQuantiles { p50, p99, max };
+    report.corrections = predictor.corrections();
     if let Some(row) = replica
         .scores()
         .iter()

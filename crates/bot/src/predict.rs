@@ -10,6 +10,7 @@
 use std::collections::VecDeque;
 
 use tickwire_net::convert::{input_from_wire, map_from_info};
+use tickwire_protocol::delta::flags;
 use tickwire_protocol::{EntityState, InputCmd, MoveRules, Welcome, quant};
 use tickwire_sim::{Map, PlayerInput, Rules, Vec2, move_player};
 
@@ -32,6 +33,8 @@ pub struct Predictor {
     smoothing: Vec2,
     errors_m: Vec<f32>,
     corrections: u64,
+    /// Whether the own entity was alive in the last snapshot.
+    alive: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +57,7 @@ impl Predictor {
             smoothing: Vec2::ZERO,
             errors_m: Vec::new(),
             corrections: 0,
+            alive: true,
         }
     }
 
@@ -89,6 +93,35 @@ impl Predictor {
                 quant::vel_from_wire(own.vy, self.dt),
             ),
         );
+        // Death and respawn are the server's to decide: while dead, and on the snapshot that
+        // brings the player back (a teleport to a spawn point), follow the server without
+        // counting errors or corrections.
+        let alive = own.flags & flags::ALIVE != 0;
+        let was_alive = std::mem::replace(&mut self.alive, alive);
+        if !alive || !was_alive {
+            while self
+                .pending
+                .front()
+                .is_some_and(|pending| pending.seq <= last_input)
+            {
+                self.pending.pop_front();
+            }
+            let (mut pos, mut vel) = authoritative;
+            if alive {
+                for pending in &mut self.pending {
+                    (pos, vel) =
+                        move_player(&self.rules, &self.map, self.dt, pos, vel, &pending.input);
+                    pending.predicted = Some(pos);
+                }
+            } else {
+                for pending in &mut self.pending {
+                    pending.predicted = None;
+                }
+            }
+            self.state = Some((pos, vel));
+            self.smoothing = Vec2::ZERO;
+            return;
+        }
         let before = self.state.map(|(pos, _)| pos);
         // The error of the prediction made for exactly this input.
         if let Some(predicted) = self
