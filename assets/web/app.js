@@ -396,6 +396,8 @@ const RECONNECT_CODES = new Set([1006, CLOSE.TIMEOUT, CLOSE.TOO_SLOW, CLOSE.INTE
 /** How long the server holds a dropped player by default (assets/server.toml resume_grace_s). */
 const DEFAULT_GRACE_S = 15;
 const BACKOFF_MS = [250, 500, 1000, 2000, 3000];
+/** Input messages per second at most (the server's default budget is 90 messages a second). */
+const MESSAGES_PER_S_MAX = 60;
 /** Commands kept for replay; the oldest unacknowledged ones beyond this are forgotten. */
 const PENDING_MAX = 64;
 const FRAMES_MAX = 64;
@@ -452,9 +454,11 @@ function boot() {
   let lastEnded = null;
   const feed = [];
   const tracers = [];
+  /** Hitscan shots seen (Events Shot), in total and by our own entity. */
+  const shots = { total: 0, own: 0 };
 
   // --- Join form.
-  elements.joinName.value = params.get("name") ?? localStorage.getItem("tickwire.name") ?? "";
+  elements.joinName.value = params.get("name") ?? storage("tickwire.name") ?? "";
   elements.joinRoom.value = params.get("room") ?? "";
   elements.joinSpectate.checked = params.get("spectate") === "1";
   elements.join.addEventListener("submit", (event) => {
@@ -472,7 +476,7 @@ function boot() {
       elements.joinError.textContent = `Cannot join: ${error.message}.`;
       return;
     }
-    localStorage.setItem("tickwire.name", name);
+    storage("tickwire.name", name);
     startSession({ name, room: room || null, spectate: elements.joinSpectate.checked, token: token || null });
   });
   elements.leave.addEventListener("click", () => leave());
@@ -485,6 +489,17 @@ function boot() {
       spectate: true,
       token: null,
     });
+  }
+
+  /** Reads (or with a value, writes) a remembered setting; storage may be unavailable. */
+  function storage(key, value) {
+    try {
+      if (value === undefined) return localStorage.getItem(key);
+      localStorage.setItem(key, value);
+    } catch {
+      // Private mode or a sandboxed page: just do not remember.
+    }
+    return null;
   }
 
   function startSession(options) {
@@ -521,7 +536,15 @@ function boot() {
 
   // --- One connection.
   function connect(resume) {
-    const socket = new WebSocket(serverUrl);
+    let socket;
+    try {
+      socket = new WebSocket(serverUrl);
+    } catch (error) {
+      // Only a malformed ?server= address gets here.
+      link = null;
+      endSession(1006, `bad server address ${serverUrl}: ${error.message}`);
+      return;
+    }
     socket.binaryType = "arraybuffer";
     link = {
       socket,
@@ -551,8 +574,11 @@ function boot() {
       try {
         message = decodeServer(event.data);
       } catch (error) {
-        console.warn("tickwire: undecodable message", error);
-        socket.close(4999, "undecodable server message");
+        // Nothing sensible to do with a stream we cannot read: leave, and say why.
+        console.warn("tickwire: undecodable message from the server", error);
+        const reason = `the server sent a message this page cannot read: ${error.message}`;
+        current.error = { code: CLOSE.PROTOCOL_ERROR, reason };
+        socket.close(1000, "undecodable server message");
         return;
       }
       handleMessage(message);
@@ -600,6 +626,9 @@ function boot() {
       map: welcome.map,
       dt: f(1 / tickRate),
       tickMs: 1000 / tickRate,
+      sendEvery: Math.max(1, Math.ceil(tickRate / MESSAGES_PER_S_MAX)),
+      ticksSinceSend: 0,
+      lastAckSent: 0,
       spectator: welcome.entity === 0,
       // Every Welcome starts from a full snapshot: the server forgot our acknowledgements.
       replica: new Replica(),
@@ -724,7 +753,8 @@ function boot() {
         game.offset = { x: 0, y: 0 };
       }
       if (game.previous !== null) {
-        game.previous = { pos: { x: game.previous.pos.x - errorX, y: game.previous.pos.y - errorY }, vel: game.previous.vel };
+        const { pos, vel } = game.previous;
+        game.previous = { pos: { x: pos.x - errorX, y: pos.y - errorY }, vel };
       }
     } else {
       game.offset = { x: 0, y: 0 };
@@ -740,6 +770,8 @@ function boot() {
     for (const event of events) {
       if (event.Shot) {
         const shot = event.Shot;
+        shots.total += 1;
+        if (game !== null && shot.shooter === game.welcome.entity) shots.own += 1;
         tracers.push({
           from: { x: posFromWire(shot.from_x), y: posFromWire(shot.from_y) },
           to: { x: posFromWire(shot.to_x), y: posFromWire(shot.to_y) },
@@ -750,13 +782,20 @@ function boot() {
       } else if (event.Killed) {
         const { killer, victim } = event.Killed;
         const killerRow = game?.scores.find((row) => row.player === killer);
-        feed.push({
-          killer: killer === 0 ? null : killerRow?.name ?? `player ${killer}`,
-          victim: entityName(game, victim),
-          at: now,
-        });
+        const killerName = killer === 0 ? null : killerRow?.name ?? `player ${killer}`;
+        const victimName = entityName(game, victim);
+        feed.push({ killer: killerName, victim: victimName, at: now });
         while (feed.length > FEED_MAX) feed.shift();
         renderFeed();
+        if (game !== null && !game.spectator) {
+          const own = game.welcome;
+          if (victim === own.entity) {
+            const byOther = killerName !== null && killer !== own.player;
+            showBanner(byOther ? `${killerName} got you. Respawning…` : "You died. Respawning…");
+          } else if (killer === own.player) {
+            showBanner(`You got ${victimName}.`);
+          }
+        }
       }
     }
   }
@@ -804,7 +843,10 @@ function boot() {
       connect(false);
       return;
     }
-    if (RECONNECT_CODES.has(code) && session.everWelcomed) {
+    // A resume can also meet its own old connection still holding the session token (4010)
+    // until the server notices that connection is gone: retry that too.
+    const retry = RECONNECT_CODES.has(code) || (wasResuming && code === CLOSE.TOKEN_IN_USE);
+    if (retry && session.everWelcomed) {
       if (session.droppedAt === null) session.droppedAt = performance.now();
       const elapsed = performance.now() - session.droppedAt;
       if (elapsed < graceMs) {
@@ -871,11 +913,14 @@ function boot() {
 
   function inputTick(game) {
     const now = performance.now();
+    game.ticksSinceSend += 1;
     if (game.spectator) {
+      // Spectators only acknowledge, when there is something new to acknowledge.
       const ack = game.replica.ackTick();
-      if (ack !== 0 && ack !== game.lastAckSent) {
+      if (ack !== 0 && ack !== game.lastAckSent && game.ticksSinceSend >= game.sendEvery) {
         send({ Input: { ack_tick: ack, first_seq: 0, cmds: [] } });
         game.lastAckSent = ack;
+        game.ticksSinceSend = 0;
       }
       return;
     }
@@ -887,9 +932,15 @@ function boot() {
     const seq = session.nextSeq;
     session.nextSeq += 1;
     game.pending.push({ seq, cmd });
-    while (game.pending.length > PENDING_MAX) game.pending.shift();
-    const window = game.pending.slice(-LIMITS.INPUTS_PER_MSG_MAX);
-    send({ Input: { ack_tick: game.replica.ackTick(), first_seq: window[0].seq, cmds: window.map((entry) => entry.cmd) } });
+    while (game.pending.length > PENDING_MAX) game.history.delete(game.pending.shift().seq);
+    // One message per tick; above 60 Hz one every few ticks (each carries the unacknowledged
+    // commands anyway), so the message rate stays inside the server's default budget.
+    if (game.ticksSinceSend >= game.sendEvery) {
+      game.ticksSinceSend = 0;
+      const resend = game.pending.slice(-LIMITS.INPUTS_PER_MSG_MAX);
+      const cmds = resend.map((entry) => entry.cmd);
+      send({ Input: { ack_tick: game.replica.ackTick(), first_seq: resend[0].seq, cmds } });
+    }
     if (game.predicted !== null && game.ownAlive) {
       game.previous = game.predicted;
       game.predicted = movePlayer(game.rules, game.map, game.dt, game.predicted.pos, game.predicted.vel, cmd);
@@ -1164,6 +1215,7 @@ function boot() {
   }
 
   function describe(game, state, position, own) {
+    const screen = camera.toScreen(position.x, position.y);
     return {
       id: state.id,
       kind: state.kind === KIND.PLAYER ? "player" : state.kind === KIND.NPC ? "npc" : "projectile",
@@ -1173,6 +1225,8 @@ function boot() {
       alive: (state.flags & FLAGS.ALIVE) !== 0,
       name: game.names.get(state.id) ?? null,
       own,
+      // Where it was drawn, in CSS pixels from the canvas's top-left corner.
+      screen: { x: Math.round(screen.x), y: Math.round(screen.y) },
     };
   }
 
@@ -1291,21 +1345,20 @@ function boot() {
 
   // --- Status line.
   let lastStatusAt = 0;
-  let rates = { snapshots: 0, bytesIn: 0, bytesOut: 0 };
-  let lastBytes = { in: 0, out: 0, at: performance.now() };
+  /** Byte counters sampled every 250 ms; rates are over the last second of samples. */
+  const byteSamples = [];
+  let rates = { bytesIn: 0, bytesOut: 0 };
 
   function renderStatus(now) {
     if (now - lastStatusAt < 250) return;
     lastStatusAt = now;
     while (stats.window.length > 0 && now - stats.window[0] > 1000) stats.window.shift();
-    if (now - lastBytes.at >= 1000) {
-      const seconds = (now - lastBytes.at) / 1000;
-      rates = {
-        snapshots: stats.window.length,
-        bytesIn: (stats.bytesIn - lastBytes.in) / seconds,
-        bytesOut: (stats.bytesOut - lastBytes.out) / seconds,
-      };
-      lastBytes = { in: stats.bytesIn, out: stats.bytesOut, at: now };
+    byteSamples.push({ at: now, in: stats.bytesIn, out: stats.bytesOut });
+    while (byteSamples.length > 1 && now - byteSamples[0].at > 1000) byteSamples.shift();
+    const oldest = byteSamples[0];
+    const seconds = (now - oldest.at) / 1000;
+    if (seconds > 0.2) {
+      rates = { bytesIn: (stats.bytesIn - oldest.in) / seconds, bytesOut: (stats.bytesOut - oldest.out) / seconds };
     }
     const game = link?.game ?? null;
     elements.room.textContent = game ? `room ${game.welcome.room}${game.spectator ? " (spectating)" : ""}` : "";
@@ -1349,6 +1402,8 @@ function boot() {
         scores: game ? game.scores.map((row) => ({ ...row })) : [],
         chat: chatLines.map((line) => ({ ...line })),
         feed: feed.map((entry) => ({ killer: entry.killer, victim: entry.victim })),
+        shots: { ...shots },
+        tracers: tracers.length,
         pingMs: stats.rttMs,
         corrections: game?.corrections ?? 0,
         predictionErrorsM: game ? [...game.errors] : [],
