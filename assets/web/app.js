@@ -694,7 +694,7 @@ function boot() {
     const view = game.replica.view();
     game.frames.push({ tick: snapshot.tick, byId: new Map(view.map((state) => [state.id, state])) });
     while (game.frames.length > FRAMES_MAX) game.frames.shift();
-    if (snapshot.scores !== null) {
+    if (snapshot.scores.length > 0 || snapshot.scores_removed.length > 0 || snapshot.baseline_age === 0) {
       game.scores = game.replica.scores();
       game.names = new Map();
       for (const row of game.scores) game.names.set(row.entity, row.name);

@@ -12,7 +12,7 @@
 // loops or allocates past the limits below.
 
 /** The protocol version this module speaks (Hello.version). */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Every limit the wire enforces (crates/protocol/src/limits.rs). */
 export const LIMITS = Object.freeze({
@@ -24,7 +24,7 @@ export const LIMITS = Object.freeze({
   REASON_MAX: 120,
   INPUTS_PER_MSG_MAX: 8,
   VIEW_ENTITIES_MAX: 8192,
-  SCORES_MAX: 256,
+  SCORES_MAX: 1024,
   WALLS_MAX: 1024,
   BASELINE_AGE_MAX: 255,
   TOKEN_MAX: 256,
@@ -211,10 +211,9 @@ export function validateServer(msg) {
       return;
     }
     case "Snapshot":
-      if (body.scores !== null && body.scores !== undefined) {
-        checkLen("scores", body.scores.length, LIMITS.SCORES_MAX);
-        for (const row of body.scores) checkLen("scores.name", utf8Length(row.name), LIMITS.NAME_MAX);
-      }
+      checkLen("scores", body.scores.length, LIMITS.SCORES_MAX);
+      checkLen("scores_removed", body.scores_removed.length, LIMITS.SCORES_MAX);
+      for (const row of body.scores) checkLen("scores.name", utf8Length(row.name), LIMITS.NAME_MAX);
       return;
     case "Chat":
       checkLen("name", utf8Length(body.name), LIMITS.NAME_MAX);
@@ -268,7 +267,7 @@ const CLIENT_VARIANTS = [
 /** Server message variants in variant-index order. */
 const SERVER_VARIANTS = [
   ["Welcome", ["struct", [["version", "u16"], ["player", "u32"], ["entity", "u32"], ["room", "string"], ["tick_rate", "u16"], ["snapshot_interval", "u8"], ["tick", "u32"], ["map", MAP_INFO], ["rules", MOVE_RULES], ["resume_token", RESUME_TOKEN], ["resumed", "bool"]]]],
-  ["Snapshot", ["struct", [["tick", "u32"], ["baseline_age", "u8"], ["last_input", "u32"], ["checksum", "u32"], ["scores", ["option", ["vec", SCORE_ENTRY]]], ["body", "bytes"]]]],
+  ["Snapshot", ["struct", [["tick", "u32"], ["baseline_age", "u8"], ["last_input", "u32"], ["checksum", "u32"], ["scores", ["vec", SCORE_ENTRY]], ["scores_removed", ["vec", "u32"]], ["body", "bytes"]]]],
   ["Chat", ["struct", [["from", "u32"], ["name", "string"], ["text", "string"]]]],
   // A newtype variant: the message is {Events: [event, ...]}.
   ["Events", ["vec", GAME_EVENT]],
@@ -1063,23 +1062,25 @@ export function encodeDelta(baseline, current, elapsed) {
  * FNV-1a (32 bit) over every field of every entity in order, little endian: id (4 bytes),
  * kind (1), x (4), y (4), vx (4, two's complement), vy (4), aim (2), health (1), flags (1).
  */
+/** The baseline's score table without the removed rows, with the changed rows put in. */
+function applyScores(base, changed, removed) {
+  const changedIds = new Set(changed.map((row) => row.player));
+  const removedIds = new Set(removed);
+  const table = base.filter((row) => !removedIds.has(row.player) && !changedIds.has(row.player));
+  table.push(...changed);
+  table.sort((a, b) => a.player - b.player);
+  return table;
+}
+
 export function checksum(view) {
+  // FNV-1a over six 32-bit words per entity (see docs/PROTOCOL.md): id, x, y, vx, vy, and
+  // aim | health << 16 | kind << 24 | flags << 28.
   let hash = 0x811c9dc5;
-  const feed = (value, byteCount) => {
-    for (let index = 0; index < byteCount; index++) {
-      hash = Math.imul(hash ^ ((value >>> (index * 8)) & 0xff), 0x01000193);
-    }
-  };
   for (const state of view) {
-    feed(state.id, 4);
-    feed(state.kind, 1);
-    feed(state.x, 4);
-    feed(state.y, 4);
-    feed(state.vx, 4);
-    feed(state.vy, 4);
-    feed(state.aim, 2);
-    feed(state.health, 1);
-    feed(state.flags, 1);
+    const packed = (state.aim | (state.health << 16) | (state.kind << 24) | (state.flags << 28)) >>> 0;
+    for (const word of [state.id, state.x, state.y, state.vx, state.vy, packed]) {
+      hash = Math.imul((hash ^ word) >>> 0, 0x01000193) >>> 0;
+    }
   }
   return hash >>> 0;
 }
@@ -1140,7 +1141,10 @@ export class Replica {
         `snapshot ${tick}: checksum mismatch: server ${hex(snap.checksum)}, client ${hex(actual)}`,
       );
     }
-    const scores = snap.scores ?? base.scores;
+    const scores =
+      snap.scores.length === 0 && snap.scores_removed.length === 0
+        ? base.scores
+        : applyScores(base.scores, snap.scores, snap.scores_removed);
 
     // Baselines older than this snapshot's will never be used again.
     const keepFrom = baseIndex >= 0 ? baseIndex : Math.max(0, this.history.length - (HISTORY_MAX - 1));

@@ -174,8 +174,9 @@ test("the replica follows the golden snapshots", () => {
   replica.handleSnapshot(delta.Snapshot);
   assert.deepEqual(replica.view(), deltaVector.view);
   assert.equal(replica.ackTick(), delta.Snapshot.tick);
-  // The delta carries no score table: the baseline's still holds.
-  assert.deepEqual(replica.scores(), full.Snapshot.scores);
+  // The delta carries only the changed row and the removed player's id.
+  const [ann] = full.Snapshot.scores;
+  assert.deepEqual(replica.scores(), [{ ...ann, kills: ann.kills + 1 }]);
   assert.equal(replica.entity(300).x, 39940);
   assert.equal(replica.entity(7), undefined);
   assert.equal(replica.decoded, 2);
@@ -195,7 +196,8 @@ test("the replica prunes baselines older than the one in use", () => {
     baseline_age: base ? tick - base[0] : 0,
     last_input: 0,
     checksum: checksum(view),
-    scores: null,
+    scores: [],
+    scores_removed: [],
     body: encodeDelta(base ? base[1] : [], view, base ? tick - base[0] : 0),
   });
   const v1 = [npc(1, 10), npc(2, 20)];
@@ -215,7 +217,7 @@ test("new fields encode where the Rust layout puts them", () => {
   const token = new Uint8Array(RESUME_TOKEN_LEN).map((_, index) => index * 17);
   const hello = { Hello: { version: PROTOCOL_VERSION, name: "a", room: null, spectate: false, resume: token, token: "t" } };
   const bytes = encodeClient(hello);
-  assert.equal(hex(bytes), `00${"01"}01610000` + `01${hex(token)}` + `010174`);
+  assert.equal(hex(bytes), `00${"02"}01610000` + `01${hex(token)}` + `010174`);
   // A Uint8Array token decodes back as a plain array (serde_json's shape).
   assert.deepEqual(decodeClient(bytes).Hello.resume, Array.from(token));
   // InputCmd.view_age is one raw byte after buttons.

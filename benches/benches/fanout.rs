@@ -226,7 +226,7 @@ impl Fanout {
                     }
                 };
                 snapshots += 1;
-                if snapshot.scores.is_some() {
+                if !snapshot.scores.is_empty() || !snapshot.scores_removed.is_empty() {
                     with_scores += 1;
                     scores_bytes += transmit.bytes.len();
                 } else {

@@ -208,7 +208,8 @@ fn snapshot_message(tick: u32, age: u32, view: &[EntityState], body: &[u8]) -> S
         last_input: 0,
         checksum: delta::checksum(view),
         // Scores ride along only when they change; they are not entity data.
-        scores: None,
+        scores: Vec::new(),
+        scores_removed: Vec::new(),
         body: body.to_vec(),
     })
 }

@@ -7,6 +7,7 @@
 //! in a queue, and the driver decides how they travel.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tickwire_protocol::bits::BitWriter;
@@ -167,7 +168,8 @@ pub struct Room {
     spare_frames: Vec<Vec<EntityState>>,
     /// Bumped whenever the score table changes.
     score_version: u64,
-    scores: Vec<ScoreEntry>,
+    /// The score table (sorted by player id) as of `scores_version_built`; frames share it.
+    scores: Arc<Vec<ScoreEntry>>,
     scores_version_built: u64,
     outgoing: VecDeque<Transmit>,
     events: Vec<Event>,
@@ -184,7 +186,8 @@ pub struct Room {
 struct Frame {
     tick: u32,
     entities: Vec<EntityState>,
-    score_version: u64,
+    /// The score table at this tick (shared between frames while it does not change).
+    scores: Arc<Vec<ScoreEntry>>,
 }
 
 #[derive(Debug, Default)]
@@ -231,7 +234,11 @@ struct SentView {
 
 impl Room {
     /// A new room with its world (and NPCs) ready at tick 0.
-    pub fn new(name: String, settings: RoomSettings, map: Map, rules: Rules) -> Room {
+    pub fn new(name: String, mut settings: RoomSettings, map: Map, rules: Rules) -> Room {
+        // The score table has a row per player and a wire limit.
+        settings.max_players = settings
+            .max_players
+            .min(tickwire_protocol::limits::SCORES_MAX);
         let mut world = World::new(map, rules, settings.tick_rate, settings.seed);
         for _ in 0..settings.npcs {
             world.add_npc();
@@ -246,7 +253,7 @@ impl Room {
             frames: VecDeque::new(),
             spare_frames: Vec::new(),
             score_version: 1,
-            scores: Vec::new(),
+            scores: Arc::new(Vec::new()),
             scores_version_built: 0,
             outgoing: VecDeque::new(),
             events: Vec::new(),
@@ -703,20 +710,18 @@ impl Room {
         }
         let mut entities = self.spare_frames.pop().unwrap_or_default();
         convert::world_to_wire(&self.world, &mut entities);
+        if self.scores_version_built != self.score_version {
+            self.scores = Arc::new(self.world.players().map(convert::score_entry).collect());
+            self.scores_version_built = self.score_version;
+        }
         self.frames.push_back(Frame {
             tick: self.world.tick(),
             entities,
-            score_version: self.score_version,
+            scores: Arc::clone(&self.scores),
         });
     }
 
     fn queue_snapshots(&mut self) {
-        if self.scores_version_built != self.score_version {
-            self.scores.clear();
-            self.scores
-                .extend(self.world.players().map(convert::score_entry));
-            self.scores_version_built = self.score_version;
-        }
         // Invariant: record_frame ran just before.
         let current = self.frames.back().expect("a frame was just recorded");
         let tick = current.tick;
@@ -773,19 +778,18 @@ impl Room {
                     let frame = self.frames.iter().find(|frame| frame.tick == sent.tick)?;
                     Some((sent, frame))
                 });
-            let (baseline_age, scores_changed) = match baseline {
+            let (baseline_age, base_scores): (u32, &[ScoreEntry]) = match baseline {
                 Some((sent, frame)) => {
                     fill_view(&frame.entities, sent.ids.as_deref(), &mut scratch.base);
-                    (
-                        tick - sent.tick,
-                        frame.score_version != current.score_version,
-                    )
+                    (tick - sent.tick, &frame.scores)
                 }
                 None => {
                     scratch.base.clear();
-                    (0, true)
+                    (0, &[])
                 }
             };
+            let scores_unchanged =
+                baseline.is_some_and(|(_, frame)| Arc::ptr_eq(&frame.scores, &current.scores));
 
             // Spectators with the same baseline tick see the same bytes: encode those once.
             let spectator = ids.is_none() && baseline.is_none_or(|(sent, _)| sent.ids.is_none());
@@ -824,10 +828,15 @@ impl Room {
             snapshot.checksum = checksum;
             snapshot.body.clear();
             snapshot.body.extend_from_slice(body);
-            match (&mut snapshot.scores, scores_changed) {
-                (_, false) => snapshot.scores = None,
-                (Some(scores), true) => scores.clone_from(&self.scores),
-                (None, true) => snapshot.scores = Some(self.scores.clone()),
+            snapshot.scores.clear();
+            snapshot.scores_removed.clear();
+            if !scores_unchanged {
+                diff_scores(
+                    base_scores,
+                    &current.scores,
+                    &mut snapshot.scores,
+                    &mut snapshot.scores_removed,
+                );
             }
             // Moved in and out of the message so its buffers are reused, not reallocated.
             let msg = ServerMsg::Snapshot(std::mem::take(snapshot));
@@ -874,6 +883,41 @@ impl Room {
         self.scratch.encoded.clear();
         encode_server(msg, &mut self.scratch.encoded);
         Bytes::copy_from_slice(&self.scratch.encoded)
+    }
+}
+
+/// The rows of `current` that are new or differ from `base`, and the players of `base` that
+/// are gone (both tables sorted by player id).
+fn diff_scores(
+    base: &[ScoreEntry],
+    current: &[ScoreEntry],
+    changed: &mut Vec<ScoreEntry>,
+    removed: &mut Vec<u32>,
+) {
+    let (mut b, mut c) = (0, 0);
+    while b < base.len() || c < current.len() {
+        match (base.get(b), current.get(c)) {
+            (Some(old), Some(new)) if old.player == new.player => {
+                if old != new {
+                    changed.push(new.clone());
+                }
+                b += 1;
+                c += 1;
+            }
+            (Some(old), Some(new)) if old.player < new.player => {
+                removed.push(old.player);
+                b += 1;
+            }
+            (Some(old), None) => {
+                removed.push(old.player);
+                b += 1;
+            }
+            (_, Some(new)) => {
+                changed.push(new.clone());
+                c += 1;
+            }
+            (None, None) => break,
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 //! room leaves in its [`Outbox`]. A room never waits on a socket: snapshots are latest-wins and
 //! reliable messages have a bounded queue. A panic inside a room ends that room only.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::panic::AssertUnwindSafe;
@@ -86,8 +86,9 @@ struct Lobby {
     rooms: BTreeMap<String, RoomEntry>,
     /// Resume token -> room holding that player.
     sessions: HashMap<SessionToken, String>,
-    /// Signed session tokens in use by a live connection.
-    auth_in_use: HashSet<String>,
+    /// Signed session tokens in use, with how many live connections use each (more than one
+    /// only while a resume replaces the connection that held it).
+    auth_in_use: HashMap<String, usize>,
     next_room: u64,
     rooms_created: u64,
 }
@@ -613,12 +614,15 @@ fn authenticate(shared: &Arc<Shared>, hello: &Hello) -> Result<Option<AuthGuard>
     let Ok(mut lobby) = shared.lobby.lock() else {
         return Err((close::INTERNAL_ERROR, "internal error".into()));
     };
-    if !lobby.auth_in_use.insert(token.to_string()) {
+    // A resume takes the session over from the connection it replaces, token included.
+    let uses = lobby.auth_in_use.entry(token.to_string()).or_insert(0);
+    if *uses > 0 && hello.resume.is_none() {
         return Err((
             close::TOKEN_IN_USE,
             "session token already in use by another connection".into(),
         ));
     }
+    *uses += 1;
     Ok(Some(AuthGuard {
         shared: Arc::clone(shared),
         token: token.to_string(),
@@ -633,8 +637,13 @@ struct AuthGuard {
 
 impl Drop for AuthGuard {
     fn drop(&mut self) {
-        if let Ok(mut lobby) = self.shared.lobby.lock() {
-            lobby.auth_in_use.remove(&self.token);
+        if let Ok(mut lobby) = self.shared.lobby.lock()
+            && let Some(uses) = lobby.auth_in_use.get_mut(&self.token)
+        {
+            *uses -= 1;
+            if *uses == 0 {
+                lobby.auth_in_use.remove(&self.token);
+            }
         }
     }
 }
@@ -916,9 +925,13 @@ async fn session(
             _ = outbox.notify.notified() => {
                 let (snapshot, close_request) = outbox.take(&mut reliable);
                 if let Some((code, reason)) = close_request {
-                    let end = SessionEnd::kick(code, reason);
-                    // A room that crashed or dropped the client holds no player for it.
-                    return end;
+                    // A client that fell behind on reliable messages is held for a resume like
+                    // any dropped connection; other closes (replaced, room crashed, dropped by
+                    // the room) have no player left to hold.
+                    if code == close::TOO_SLOW {
+                        return SessionEnd::dropped(code, reason, true);
+                    }
+                    return SessionEnd::kick(code, reason);
                 }
                 let write = async {
                     for bytes in reliable.drain(..).chain(snapshot) {

@@ -100,6 +100,19 @@ pub fn decode_server(bytes: &[u8]) -> Result<ServerMsg, DecodeError> {
     Ok(msg)
 }
 
+/// The protocol version a Hello frame states, read without decoding the rest, so a client of
+/// another version (whose Hello may not decode at all) still gets a clear version mismatch.
+/// None when the frame is not a Hello.
+pub fn hello_version(bytes: &[u8]) -> Option<u16> {
+    // A Hello is variant 0 (one byte), then the version as a varint: one byte below 251, or
+    // 251 followed by a little-endian u16.
+    match bytes {
+        [0, 251, low, high, ..] => Some(u16::from_le_bytes([*low, *high])),
+        [0, small, ..] if *small < 251 => Some(*small as u16),
+        _ => None,
+    }
+}
+
 fn map_error(error: BincodeError) -> DecodeError {
     match error {
         BincodeError::UnexpectedEnd { .. } => DecodeError::Incomplete,
@@ -228,17 +241,19 @@ mod tests {
                 any::<u8>(),
                 any::<u32>(),
                 any::<u32>(),
-                proptest::option::of(proptest::collection::vec(score, 0..8)),
+                proptest::collection::vec(score, 0..8),
+                proptest::collection::vec(any::<u32>(), 0..4),
                 proptest::collection::vec(any::<u8>(), 0..256)
             )
                 .prop_map(
-                    |(tick, baseline_age, last_input, checksum, scores, body)| {
+                    |(tick, baseline_age, last_input, checksum, scores, scores_removed, body)| {
                         ServerMsg::Snapshot(Snapshot {
                             tick,
                             baseline_age,
                             last_input,
                             checksum,
                             scores,
+                            scores_removed,
                             body,
                         })
                     }
@@ -343,6 +358,28 @@ mod tests {
             0xff, 0xff, 0x2b, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00,
         ];
         assert!(decode_server(&bytes).is_err());
+    }
+
+    #[test]
+    fn hello_version_is_read_from_any_hello() {
+        for version in [0u16, 1, 250, 251, 300, u16::MAX] {
+            let mut bytes = Vec::new();
+            encode_client(
+                &ClientMsg::Hello(Hello {
+                    version,
+                    name: "a".into(),
+                    room: None,
+                    spectate: false,
+                    resume: None,
+                    token: None,
+                }),
+                &mut bytes,
+            );
+            assert_eq!(hello_version(&bytes), Some(version));
+        }
+        let mut ping = Vec::new();
+        encode_client(&ClientMsg::Ping { nonce: 0 }, &mut ping);
+        assert_eq!(hello_version(&ping), None);
     }
 
     #[test]

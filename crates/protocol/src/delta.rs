@@ -304,25 +304,27 @@ pub fn decode(
     Ok(())
 }
 
-/// FNV-1a (32 bit) over every field of every entity in order, little endian: id (4 bytes), kind
-/// (1), x (4), y (4), vx (4), vy (4), aim (2), health (1), flags (1).
+/// FNV-1a (32 bit) over 32-bit words, six per entity in order: id, x, y, vx, vy (as two's
+/// complement u32), and `aim | health << 16 | kind << 24 | flags << 28`. Each word is folded in
+/// whole: `hash = (hash ^ word) * 16777619 (mod 2^32)`, starting from 2166136261. Every step is
+/// a bijection of the hash, so any single differing field changes the result.
 pub fn checksum(view: &[EntityState]) -> u32 {
     let mut hash: u32 = 0x811c_9dc5;
-    let mut feed = |bytes: &[u8]| {
-        for &byte in bytes {
-            hash ^= byte as u32;
-            hash = hash.wrapping_mul(0x0100_0193);
-        }
-    };
     for state in view {
-        feed(&state.id.to_le_bytes());
-        feed(&[state.kind]);
-        feed(&state.x.to_le_bytes());
-        feed(&state.y.to_le_bytes());
-        feed(&state.vx.to_le_bytes());
-        feed(&state.vy.to_le_bytes());
-        feed(&state.aim.to_le_bytes());
-        feed(&[state.health, state.flags]);
+        let packed = state.aim as u32
+            | (state.health as u32) << 16
+            | (state.kind as u32) << 24
+            | (state.flags as u32) << 28;
+        for word in [
+            state.id,
+            state.x,
+            state.y,
+            state.vx as u32,
+            state.vy as u32,
+            packed,
+        ] {
+            hash = (hash ^ word).wrapping_mul(0x0100_0193);
+        }
     }
     hash
 }

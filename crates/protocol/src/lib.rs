@@ -23,10 +23,12 @@ pub mod msg;
 pub mod quant;
 mod replica;
 
-pub use codec::{DecodeError, decode_client, decode_server, encode_client, encode_server};
+pub use codec::{
+    DecodeError, decode_client, decode_server, encode_client, encode_server, hello_version,
+};
 pub use delta::{DeltaError, EntityState};
 pub use msg::*;
 pub use replica::{Replica, ReplicaError};
 
 /// The protocol version a client states in [`Hello`]; a server refuses any other.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;

@@ -16,8 +16,8 @@ pub const REASON_MAX: usize = 120;
 pub const INPUTS_PER_MSG_MAX: usize = 8;
 /// Most entities one snapshot may describe (in view at once).
 pub const VIEW_ENTITIES_MAX: usize = 8192;
-/// Most rows in a score table.
-pub const SCORES_MAX: usize = 256;
+/// Most rows in a score table (and so most players in a room).
+pub const SCORES_MAX: usize = 1024;
 /// Most walls a map sent in [`crate::Welcome`] may have.
 pub const WALLS_MAX: usize = 1024;
 /// Oldest baseline a delta may refer to, in ticks before the snapshot's tick.

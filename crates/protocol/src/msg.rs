@@ -196,8 +196,11 @@ pub struct Snapshot {
     pub last_input: u32,
     /// FNV-1a checksum of the whole view after applying this delta ([`crate::delta::checksum`]).
     pub checksum: u32,
-    /// The score table, present when it changed since the baseline (always in a full snapshot).
-    pub scores: Option<Vec<ScoreEntry>>,
+    /// Score rows that are new or changed since the baseline (every row in a full snapshot),
+    /// sorted by player id.
+    pub scores: Vec<ScoreEntry>,
+    /// Player ids whose rows were in the baseline's table and are gone (players who left).
+    pub scores_removed: Vec<u32>,
     /// The entity delta, bit-packed as in [`crate::delta`].
     pub body: Vec<u8>,
 }
@@ -408,12 +411,15 @@ impl ServerMsg {
                 Ok(())
             }
             ServerMsg::Snapshot(snapshot) => {
-                if let Some(scores) = &snapshot.scores {
-                    check_len("scores", scores.len(), limits::SCORES_MAX)?;
-                    for row in scores {
-                        check_len("scores.name", row.name.len(), limits::NAME_MAX)?;
-                        no_control("scores.name", &row.name)?;
-                    }
+                check_len("scores", snapshot.scores.len(), limits::SCORES_MAX)?;
+                check_len(
+                    "scores_removed",
+                    snapshot.scores_removed.len(),
+                    limits::SCORES_MAX,
+                )?;
+                for row in &snapshot.scores {
+                    check_len("scores.name", row.name.len(), limits::NAME_MAX)?;
+                    no_control("scores.name", &row.name)?;
                 }
                 Ok(())
             }

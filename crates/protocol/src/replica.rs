@@ -109,9 +109,14 @@ impl Replica {
             self.spare.push(view);
             return Err(ReplicaError::Delta { tick, error });
         }
-        let scores = match &snapshot.scores {
-            Some(scores) => Arc::new(scores.clone()),
-            None => Arc::clone(base_scores),
+        let scores = if snapshot.scores.is_empty() && snapshot.scores_removed.is_empty() {
+            Arc::clone(base_scores)
+        } else {
+            Arc::new(apply_scores(
+                base_scores,
+                &snapshot.scores,
+                &snapshot.scores_removed,
+            ))
         };
 
         // Baselines older than this snapshot's will never be used again: the server deltas
@@ -188,6 +193,22 @@ impl Replica {
     }
 }
 
+/// The baseline's table without the removed rows, with the changed rows put in (sorted by
+/// player id).
+fn apply_scores(base: &[ScoreEntry], changed: &[ScoreEntry], removed: &[u32]) -> Vec<ScoreEntry> {
+    let mut table: Vec<ScoreEntry> = base
+        .iter()
+        .filter(|row| {
+            !removed.contains(&row.player) && !changed.iter().any(|new| new.player == row.player)
+        })
+        .cloned()
+        .collect();
+    table.extend(changed.iter().cloned());
+    table.sort_by_key(|row| row.player);
+    table.dedup_by_key(|row| row.player);
+    table
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,7 +227,8 @@ mod tests {
             baseline_age: age as u8,
             last_input: 0,
             checksum: delta::checksum(cur),
-            scores: None,
+            scores: Vec::new(),
+            scores_removed: Vec::new(),
             body: writer.as_bytes().to_vec(),
         }
     }
