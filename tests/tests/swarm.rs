@@ -22,6 +22,46 @@ async fn swarm_of_50_bots_reports_consistent_counts() {
     check_report(&report, 50);
 }
 
+/// Soak mode: bots keep leaving and joining; the server's descriptors and tasks come back to
+/// where they were (leaks over time are the thing a soak finds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn soak_churns_sessions_without_leaking() {
+    let server = start_server(|_| {}).await;
+    let options = SwarmOptions {
+        url: server.url.clone(),
+        bots: 20,
+        rooms: Some(2),
+        duration: Duration::from_secs(4),
+        warmup: Duration::from_millis(1500),
+        ramp_per_s: 200.0,
+        soak: Some((Duration::from_millis(500), Duration::from_millis(1500))),
+        ..SwarmOptions::default()
+    };
+    let report = run_swarm(options).await.expect("valid options");
+    server.stop().await;
+    let json = serde_json::to_string_pretty(&report).expect("report serializes");
+    assert!(
+        report.soak_sessions.unwrap_or(0) >= 20,
+        "sessions churned: {json}"
+    );
+    assert!(report.connected > 40, "{json}");
+    assert!(report.disconnects.is_empty(), "{json}");
+    // Within a few of each other: bots may be mid-join at either scrape.
+    let (fds_start, fds_end) = (report.server_fds_start.unwrap(), report.server_fds.unwrap());
+    assert!(
+        fds_end <= fds_start + 6,
+        "descriptors {fds_start} -> {fds_end}: {json}"
+    );
+    let (tasks_start, tasks_end) = (
+        report.server_tasks_start.unwrap(),
+        report.server_tasks.unwrap(),
+    );
+    assert!(
+        tasks_end <= tasks_start + 6,
+        "tasks {tasks_start} -> {tasks_end}: {json}"
+    );
+}
+
 #[tokio::test]
 async fn swarm_rejects_bad_options() {
     let options = SwarmOptions {

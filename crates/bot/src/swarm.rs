@@ -60,6 +60,9 @@ pub struct SwarmOptions {
     pub seed: u64,
     /// Draw a live progress line on stderr (only when stderr is a terminal).
     pub progress: bool,
+    /// Soak mode: each bot plays for a random time in this range, leaves, and a fresh bot
+    /// takes its place, for the whole run (joins and leaves never stop).
+    pub soak: Option<(Duration, Duration)>,
 }
 
 impl Default for SwarmOptions {
@@ -71,6 +74,7 @@ impl Default for SwarmOptions {
             duration: Duration::from_secs(10),
             warmup: Duration::from_secs(2),
             ramp_per_s: 200.0,
+            soak: None,
             connect_timeout: Duration::from_secs(10),
             seed: 1,
             progress: false,
@@ -185,6 +189,16 @@ pub struct SwarmReport {
     pub server_cpu_cores: Option<f64>,
     /// Server resident memory at the end of the window.
     pub server_rss_bytes: Option<u64>,
+    /// Soak mode: bot sessions that ended by themselves and were replaced during the window.
+    pub soak_sessions: Option<u64>,
+    /// Server open file descriptors at the start and the end of the window.
+    pub server_fds_start: Option<u64>,
+    /// See `server_fds_start`.
+    pub server_fds: Option<u64>,
+    /// Server runtime tasks alive at the start and the end of the window.
+    pub server_tasks_start: Option<u64>,
+    /// See `server_tasks_start`.
+    pub server_tasks: Option<u64>,
     /// Server resident memory at the start of the window.
     pub server_rss_bytes_start: Option<u64>,
     /// Why the server figures above are null, when they are.
@@ -263,7 +277,11 @@ pub async fn run_swarm(options: SwarmOptions) -> Result<SwarmReport, SwarmError>
             connect_timeout: options.connect_timeout,
             ..BotOptions::default()
         };
-        bots.push(tokio::spawn(swarm_bot(bot_options, Arc::clone(&stats))));
+        bots.push(tokio::spawn(swarm_slot(
+            bot_options,
+            Arc::clone(&stats),
+            options.soak,
+        )));
     }
     // Every connection attempt ends within its connect timeout (a task that died early is
     // counted when it is joined below).
@@ -483,6 +501,8 @@ pub(crate) struct SwarmStats {
     connected_now: AtomicU64,
     /// Connections that ended before the swarm stopped them.
     disconnects: AtomicU64,
+    /// Soak mode: sessions that ended by themselves (and were replaced) inside the window.
+    soak_sessions: AtomicU64,
     /// From the first Welcome.
     tick_rate: AtomicU32,
     /// From the first Welcome.
@@ -508,6 +528,7 @@ impl SwarmStats {
             connect_failures: AtomicU64::new(0),
             connected_now: AtomicU64::new(0),
             disconnects: AtomicU64::new(0),
+            soak_sessions: AtomicU64::new(0),
             tick_rate: AtomicU32::new(0),
             snapshot_every_ticks: AtomicU32::new(0),
             live_snapshots: AtomicU64::new(0),
@@ -737,6 +758,36 @@ enum BotOutcome {
     Played { disconnect: Option<&'static str> },
 }
 
+/// One bot slot: a single bot, or in soak mode a bot that plays a random while, leaves, and is
+/// replaced by a fresh one until the swarm stops.
+async fn swarm_slot(
+    mut options: BotOptions,
+    stats: Arc<SwarmStats>,
+    soak: Option<(Duration, Duration)>,
+) -> BotOutcome {
+    let Some((shortest, longest)) = soak else {
+        return swarm_bot(options, stats).await;
+    };
+    let mut rng = options.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    loop {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let spread = longest.saturating_sub(shortest).as_secs_f64();
+        let lifetime = shortest + Duration::from_secs_f64(spread * (rng % 1000) as f64 / 1000.0);
+        options.duration = Some(lifetime);
+        options.seed = options.seed.wrapping_add(1);
+        let outcome = swarm_bot(options.clone(), Arc::clone(&stats)).await;
+        let ended_by_itself = matches!(outcome, BotOutcome::Played { disconnect: None });
+        if *stats.stop.subscribe().borrow() || !ended_by_itself {
+            return outcome;
+        }
+        if stats.measuring.load(Relaxed) {
+            stats.soak_sessions.fetch_add(1, Relaxed);
+        }
+    }
+}
+
 /// One swarm bot: connect, then the same play loop as `tickwire bot`, with a probe attached.
 async fn swarm_bot(options: BotOptions, stats: Arc<SwarmStats>) -> BotOutcome {
     let hello = Hello {
@@ -798,6 +849,10 @@ fn fill_client_figures(report: &mut SwarmReport, stats: &SwarmStats, window_s: f
     report.tick_rate = stats.tick_rate.load(Relaxed);
     report.snapshot_every_ticks = stats.snapshot_every_ticks.load(Relaxed);
     report.duration_s = round3(window_s);
+    let soak_sessions = stats.soak_sessions.load(Relaxed);
+    if soak_sessions > 0 {
+        report.soak_sessions = Some(soak_sessions);
+    }
     let Ok(window) = stats.window.lock() else {
         return;
     };
@@ -849,6 +904,10 @@ fn fill_server_figures(
     }
     report.server_rss_bytes = end.rss_bytes;
     report.server_rss_bytes_start = start.rss_bytes;
+    report.server_fds_start = start.fds;
+    report.server_fds = end.fds;
+    report.server_tasks_start = start.tasks;
+    report.server_tasks = end.tasks;
     let mut missing = Vec::new();
     if report.server_tick_ms.is_none() && report.server_ticks.is_none() {
         missing.push("tickwire_tick_duration_seconds");
@@ -928,6 +987,8 @@ struct MetricsSample {
     tick_count: Option<u64>,
     cpu_s: Option<f64>,
     rss_bytes: Option<u64>,
+    fds: Option<u64>,
+    tasks: Option<u64>,
 }
 
 /// Largest /metrics response read.
@@ -1002,6 +1063,8 @@ fn parse_metrics(text: &str) -> MetricsSample {
             continue;
         }
         match key {
+            "process_open_fds" => sample.fds = value.parse().ok(),
+            "tickwire_tasks_alive" => sample.tasks = value.parse().ok(),
             "tickwire_tick_duration_seconds_sum" => sample.tick_sum_s = value.parse().ok(),
             "tickwire_tick_duration_seconds_count" => sample.tick_count = value.parse().ok(),
             "process_cpu_seconds_total" => sample.cpu_s = value.parse().ok(),

@@ -251,6 +251,13 @@ impl Metrics {
             );
         }
 
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let _ = writeln!(
+                out,
+                "# HELP tickwire_tasks_alive Tasks alive in the server's async runtime.\n# TYPE tickwire_tasks_alive gauge\ntickwire_tasks_alive {}",
+                runtime.metrics().num_alive_tasks()
+            );
+        }
         if let Some(process) = ProcessStats::read() {
             let _ = writeln!(
                 out,

@@ -130,6 +130,11 @@ struct SwarmArgs {
     /// Brain seed of the first bot (bot i uses SEED + i).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Soak mode: every bot leaves after MIN..MAX seconds (default 3..12) and a fresh one joins in
+    /// its place, all run long; the report compares the server's memory, file descriptors and
+    /// tasks at both ends of the window.
+    #[arg(long, value_name = "MIN..MAX", num_args = 0..=1, default_missing_value = "3..12")]
+    soak: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -283,6 +288,7 @@ async fn swarm(args: SwarmArgs) -> Result<()> {
         ramp_per_s: args.ramp,
         seed: args.seed,
         progress: true,
+        soak: args.soak.as_deref().map(parse_soak).transpose()?,
         ..SwarmOptions::default()
     };
     let report = run_swarm(options).await?;
@@ -294,6 +300,18 @@ async fn swarm(args: SwarmArgs) -> Result<()> {
         println!("report written to {}", path.display());
     }
     Ok(())
+}
+
+/// Parses `MIN..MAX` seconds for --soak.
+fn parse_soak(text: &str) -> Result<(Duration, Duration)> {
+    let parsed = text.split_once("..").and_then(|(min, max)| {
+        let (min, max): (f64, f64) = (min.trim().parse().ok()?, max.trim().parse().ok()?);
+        (min.is_finite() && max.is_finite() && min > 0.0 && max >= min).then_some((min, max))
+    });
+    let (min, max) = parsed.ok_or_else(|| {
+        anyhow::anyhow!("--soak takes MIN..MAX seconds with 0 < MIN <= MAX, got {text:?}")
+    })?;
+    Ok((Duration::from_secs_f64(min), Duration::from_secs_f64(max)))
 }
 
 fn token(args: TokenArgs) -> Result<()> {
