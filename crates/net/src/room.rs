@@ -924,16 +924,26 @@ fn diff_scores(
 /// Fills `out` with the entities of `frame` whose ids are in `ids` (both sorted), or all of them.
 fn fill_view(frame: &[EntityState], ids: Option<&[u32]>, out: &mut Vec<EntityState>) {
     out.clear();
-    match ids {
-        None => out.extend_from_slice(frame),
-        Some(ids) => {
-            let mut start = 0;
-            for id in ids {
-                // Both lists are sorted: search only what is left of the frame.
-                if let Ok(found) = frame[start..].binary_search_by_key(id, |state| state.id) {
-                    out.push(frame[start + found]);
-                    start += found + 1;
-                }
+    let Some(ids) = ids else {
+        out.extend_from_slice(frame);
+        return;
+    };
+    if ids.len() * 8 >= frame.len() {
+        // A view that is a good part of the frame: one merge pass over both sorted lists.
+        let mut states = frame.iter().peekable();
+        for id in ids {
+            while states.next_if(|state| state.id < *id).is_some() {}
+            if let Some(state) = states.next_if(|state| state.id == *id) {
+                out.push(*state);
+            }
+        }
+    } else {
+        // A small view of a big frame: binary search what is left of the frame.
+        let mut start = 0;
+        for id in ids {
+            if let Ok(found) = frame[start..].binary_search_by_key(id, |state| state.id) {
+                out.push(frame[start + found]);
+                start += found + 1;
             }
         }
     }

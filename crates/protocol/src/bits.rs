@@ -35,24 +35,25 @@ impl BitWriter {
     /// Writes the low `count` bits of `value` (count <= 32).
     pub fn write(&mut self, value: u32, count: u32) {
         debug_assert!(count <= 32);
-        let mut value = if count == 32 {
-            value as u64
-        } else {
-            (value as u64) & ((1u64 << count) - 1)
-        };
-        let mut remaining = count;
-        while remaining > 0 {
-            if self.used == 0 {
-                self.bytes.push(0);
-            }
-            let free = 8 - self.used;
-            let take = free.min(remaining);
-            let last = self.bytes.len() - 1;
-            self.bytes[last] |= ((value & ((1 << take) - 1)) as u8) << self.used;
-            value >>= take;
-            remaining -= take;
-            self.used = (self.used + take) % 8;
+        if count == 0 {
+            return;
         }
+        let value = (value as u64) & ((1u64 << count) - 1);
+        // Merge into the partial last byte, then append whole bytes: at most five.
+        let mut bits = value << self.used;
+        let mut total = self.used + count;
+        if self.used > 0 {
+            let last = self.bytes.len() - 1;
+            self.bytes[last] |= bits as u8;
+            bits >>= 8;
+            total = total.saturating_sub(8);
+        }
+        while total > 0 {
+            self.bytes.push(bits as u8);
+            bits >>= 8;
+            total = total.saturating_sub(8);
+        }
+        self.used = (self.used + count) % 8;
     }
 
     /// Writes one bit.
