@@ -931,15 +931,22 @@ function boot() {
     const cmd = sampleCommand(game, now);
     const seq = session.nextSeq;
     session.nextSeq += 1;
-    game.pending.push({ seq, cmd });
+    // The tick others are shown at as this command is sampled; each message turns it into a
+    // view_age relative to its own ack_tick, so resends stay correct as the ack moves on.
+    const viewTick = Math.max(0, Math.round(game.timeline.renderTick(now)));
+    game.pending.push({ seq, cmd, viewTick });
     while (game.pending.length > PENDING_MAX) game.history.delete(game.pending.shift().seq);
     // One message per tick; above 60 Hz one every few ticks (each carries the unacknowledged
     // commands anyway), so the message rate stays inside the server's default budget.
     if (game.ticksSinceSend >= game.sendEvery) {
       game.ticksSinceSend = 0;
       const resend = game.pending.slice(-LIMITS.INPUTS_PER_MSG_MAX);
-      const cmds = resend.map((entry) => entry.cmd);
-      send({ Input: { ack_tick: game.replica.ackTick(), first_seq: resend[0].seq, cmds } });
+      const ackTick = game.replica.ackTick();
+      const cmds = resend.map((entry) => ({
+        ...entry.cmd,
+        view_age: Math.min(255, Math.max(0, ackTick - entry.viewTick)),
+      }));
+      send({ Input: { ack_tick: ackTick, first_seq: resend[0].seq, cmds } });
     }
     if (game.predicted !== null && game.ownAlive) {
       game.previous = game.predicted;
@@ -962,13 +969,12 @@ function boot() {
     }
     let buttons = input.buttons;
     if (input.shift && !typing) buttons |= BUTTONS.HITSCAN;
-    const viewAge = Math.min(255, Math.max(0, Math.round(game.timeline.delayTicks(now))));
     return {
       move_x: axisToWire(moveX),
       move_y: axisToWire(moveY),
       aim: inputAimToWire(game.aimAngle),
       buttons,
-      view_age: viewAge,
+      view_age: 0, // set per message from the command's view tick
     };
   }
 

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use futures_util::SinkExt;
 use tickwire_bot::{BotOptions, run_bot};
 use tickwire_net::auth::{self, Claims};
 use tickwire_net::{Client, ClientError};
@@ -46,6 +47,20 @@ async fn closed(client: &mut Client) -> (u16, String) {
     })
     .await;
     result.expect("closed in time")
+}
+
+/// A version 1 client's Hello (shorter than ours: it does not decode as a v2 Hello) still gets
+/// the version-mismatch close, not a protocol error (item 5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_protocol_hello_gets_version_mismatch() {
+    let server = start_server(|_| {}).await;
+    let mut socket = raw_connect(&server.url).await;
+    let v1_hello = vec![0u8, 1, 3, b'a', b'n', b'n', 0, 0];
+    socket.send(Message::Binary(v1_hello.into())).await.unwrap();
+    let (code, reason) = expect_close(&mut socket).await;
+    assert_eq!(code, close::VERSION_MISMATCH, "{reason}");
+    assert!(reason.contains("client 1"), "{reason}");
+    server.stop().await;
 }
 
 /// Oversize frames are refused with 1009 (item 1).

@@ -158,8 +158,8 @@ impl ServerConfig {
             "snapshot_interval must be 1 to 16",
         )?;
         check(
-            (1..=256).contains(&self.max_players_per_room),
-            "max_players_per_room must be 1 to 256",
+            (1..=tickwire_protocol::limits::SCORES_MAX).contains(&self.max_players_per_room),
+            "max_players_per_room must be 1 to 1024",
         )?;
         check(
             self.max_spectators_per_room <= 256,
@@ -201,8 +201,8 @@ impl ServerConfig {
             "max_connections_per_ip must be at least 1",
         )?;
         check(
-            self.msg_rate >= 1.0 && self.msg_rate.is_finite(),
-            "msg_rate must be at least 1",
+            self.msg_rate >= self.tick_rate as f64 && self.msg_rate.is_finite(),
+            "msg_rate must be at least tick_rate (clients send an input every tick)",
         )?;
         check(
             self.msg_burst >= 1.0 && self.msg_burst.is_finite(),

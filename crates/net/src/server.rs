@@ -746,6 +746,15 @@ fn first_hello(shared: &Shared, frame: Frame) -> Result<Hello, (u16, String)> {
         .bytes_in
         .fetch_add(bytes.len() as u64, Relaxed);
     shared.metrics.messages_in.fetch_add(1, Relaxed);
+    // Read the version first: a Hello of another version may not decode as ours at all.
+    if let Some(version) = tickwire_protocol::hello_version(&bytes)
+        && version != PROTOCOL_VERSION
+    {
+        return Err((
+            close::VERSION_MISMATCH,
+            format!("protocol version mismatch: client {version}, server {PROTOCOL_VERSION}"),
+        ));
+    }
     match decode_client(&bytes) {
         Ok(ClientMsg::Hello(hello)) if hello.version != PROTOCOL_VERSION => Err((
             close::VERSION_MISMATCH,
