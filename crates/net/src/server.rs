@@ -168,10 +168,6 @@ enum RoomCmd {
         client: ClientId,
         text: String,
     },
-    Ping {
-        client: ClientId,
-        nonce: u32,
-    },
     /// Test-only fault injection: panic inside the room's task.
     #[cfg(feature = "fault-injection")]
     Panic,
@@ -568,7 +564,7 @@ async fn handle_connection(
     info!(%peer, room = %room_name, name = %hello.name, spectate = hello.spectate, resumed = hello.resume.is_some(), "joined");
     shared.metrics.clients.fetch_add(1, Relaxed);
 
-    let end = session(&shared, &mut ws, client, &inbox, &outbox).await;
+    let end = session(&shared, &mut ws, client, &room_name, &inbox, &outbox).await;
 
     shared.metrics.clients.fetch_sub(1, Relaxed);
     let goodbye = if end.hold_player {
@@ -870,6 +866,7 @@ async fn session(
     shared: &Shared,
     ws: &mut Socket,
     client: ClientId,
+    room: &str,
     inbox: &mpsc::Sender<RoomCmd>,
     outbox: &Outbox,
 ) -> SessionEnd {
@@ -922,7 +919,16 @@ async fn session(
                 let cmd = match decode_client(&bytes) {
                     Ok(ClientMsg::Input(input)) => RoomCmd::Input { client, input },
                     Ok(ClientMsg::Chat { text }) => RoomCmd::Chat { client, text },
-                    Ok(ClientMsg::Ping { nonce }) => RoomCmd::Ping { client, nonce },
+                    Ok(ClientMsg::Ping { nonce }) => {
+                        // Answered here, not by the room: a round trip should not wait for a tick.
+                        let tick = shared.lobby.lock().ok().and_then(|lobby| {
+                            lobby.rooms.get(room).map(|entry| entry.stats.tick.load(Relaxed))
+                        });
+                        let mut pong = Vec::new();
+                        encode_server(&ServerMsg::Pong { nonce, tick: tick.unwrap_or(0) }, &mut pong);
+                        outbox.push(TransmitKind::Reliable, pong.into(), config.reliable_queue_max);
+                        continue;
+                    }
                     Ok(ClientMsg::Hello(_)) => return SessionEnd::kick(close::PROTOCOL_ERROR, "Hello sent twice"),
                     Err(error) => return SessionEnd::kick(close::PROTOCOL_ERROR, format!("undecodable message: {error}")),
                 };
@@ -1290,7 +1296,6 @@ impl RoomDriver {
             }
             RoomCmd::Input { client, input } => self.room.handle_input(client, &input),
             RoomCmd::Chat { client, text } => self.room.handle_chat(client, &text),
-            RoomCmd::Ping { client, nonce } => self.room.handle_ping(client, nonce),
             #[cfg(feature = "fault-injection")]
             RoomCmd::Panic => panic!("injected fault"),
             #[cfg(feature = "fault-injection")]

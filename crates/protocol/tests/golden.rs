@@ -292,6 +292,7 @@ fn player(id: u32, x: u32, y: u32, vx: i32, vy: i32, aim: u16, health: u8) -> En
 }
 
 /// A snapshot whose body encodes `view` against `baseline`, `age` ticks older.
+#[allow(clippy::too_many_arguments)] // one argument per field of the vector
 fn snapshot_vector(
     name: &'static str,
     tick: u32,

@@ -9,6 +9,7 @@ use glam::Vec2;
 use crate::input::PlayerInput;
 use crate::map::{Map, Wall};
 use crate::rules::Rules;
+use crate::walls::WallGrid;
 use crate::{POS_GRID, snap};
 
 /// A sub-step moves a circle at most this fraction of its radius, so it cannot skip a wall.
@@ -36,8 +37,28 @@ pub fn move_player(
     vel: Vec2,
     input: &PlayerInput,
 ) -> (Vec2, Vec2) {
-    let rules = rules.clone().sanitized();
-    let input = input.sanitized();
+    move_body(
+        &rules.clone().sanitized(),
+        map,
+        None,
+        dt,
+        pos,
+        vel,
+        &input.sanitized(),
+    )
+}
+
+/// [`move_player`] for rules and an input that are already sanitized (sanitizing is
+/// idempotent, so the result is the same), with the world's wall index.
+pub(crate) fn move_body(
+    rules: &Rules,
+    map: &Map,
+    walls: Option<&WallGrid>,
+    dt: f32,
+    pos: Vec2,
+    vel: Vec2,
+    input: &PlayerInput,
+) -> (Vec2, Vec2) {
     let dt = if dt.is_finite() {
         dt.clamp(0.0, 1.0)
     } else {
@@ -71,7 +92,7 @@ pub fn move_player(
         vel = Vec2::ZERO;
     }
 
-    let slide = slide_move(map, rules.player_radius, pos, snap(vel * dt), vel);
+    let slide = slide_move(map, walls, rules.player_radius, pos, snap(vel * dt), vel);
     (slide.pos, slide.vel)
 }
 
@@ -91,15 +112,33 @@ pub(crate) struct Slide {
 ///
 /// When nothing is touched the result is exactly `snap(pos + step)`, which for a snapped `pos`
 /// and `step` is `pos + step`: constant velocity gives a constant step, bit for bit.
-pub(crate) fn slide_move(map: &Map, radius: f32, pos: Vec2, step: Vec2, vel: Vec2) -> Slide {
+///
+/// `walls`, the map's wall index if there is one, only saves work: the result is the same.
+pub(crate) fn slide_move(
+    map: &Map,
+    walls: Option<&WallGrid>,
+    radius: f32,
+    pos: Vec2,
+    step: Vec2,
+    vel: Vec2,
+) -> Slide {
     let radius = if radius.is_finite() {
         radius.max(MIN_RADIUS)
     } else {
         MIN_RADIUS
     };
     let step = if step.is_finite() { step } else { Vec2::ZERO };
-    let substeps = ((step.length() / (radius * SUBSTEP_RADIUS_FRACTION)).ceil() as usize)
-        .clamp(1, MAX_SUBSTEPS);
+    if vel.is_finite()
+        && let Some(end) = free_move(map, walls, radius, pos, step)
+    {
+        return Slide {
+            pos: end,
+            vel,
+            normal: None,
+        };
+    }
+    let substeps =
+        ceil_count(step.length() / (radius * SUBSTEP_RADIUS_FRACTION)).clamp(1, MAX_SUBSTEPS);
     let mut substep = step / substeps as f32;
     let mut current = pos;
     let mut vel = vel;
@@ -111,7 +150,9 @@ pub(crate) fn slide_move(map: &Map, radius: f32, pos: Vec2, step: Vec2, vel: Vec
         } else {
             current + substep
         };
-        if let Some(touched) = resolve_overlaps(map, radius, &mut current, &mut substep, &mut vel) {
+        if let Some(touched) =
+            resolve_overlaps(map, walls, radius, &mut current, &mut substep, &mut vel)
+        {
             normal = Some(touched);
         }
     }
@@ -134,10 +175,46 @@ pub(crate) fn slide_move(map: &Map, radius: f32, pos: Vec2, step: Vec2, vel: Vec
     }
 }
 
+/// Margin, in meters, by which a free move must stay inside the map's edges: far more than the
+/// rounding of any sub-step position.
+const FREE_MOVE_EDGE_SLACK: f32 = 0.01;
+
+/// The result of a move that cannot touch anything, without sub-stepping: `snap(pos + step)`.
+///
+/// When no wall is listed near the whole move and every point of it keeps the circle inside the
+/// map with room to spare, no sub-step touches anything, so the sub-stepped path would stay on
+/// the straight line and end at exactly `pos + step`. `None` means "take the general path".
+fn free_move(
+    map: &Map,
+    walls: Option<&WallGrid>,
+    radius: f32,
+    pos: Vec2,
+    step: Vec2,
+) -> Option<Vec2> {
+    let end = pos + step;
+    if !pos.is_finite() || !end.is_finite() {
+        return None;
+    }
+    let wall_free = match walls {
+        Some(grid) => {
+            let cell = grid.cell(pos);
+            radius <= WallGrid::MAX_RADIUS
+                && grid.cell(end) == cell
+                && grid.walls_in(cell).is_empty()
+        }
+        None => map.walls.is_empty(),
+    };
+    let low = Vec2::splat(radius + FREE_MOVE_EDGE_SLACK);
+    let high = Vec2::new(map.width, map.height) - low;
+    let inside = pos.min(end).cmpge(low).all() && pos.max(end).cmple(high).all();
+    (wall_free && inside).then(|| snap(end))
+}
+
 /// Pushes a circle out of every wall it overlaps and back inside the map; removes from `substep`
 /// and `vel` their components into each surface touched. Returns the last push direction.
 fn resolve_overlaps(
     map: &Map,
+    walls: Option<&WallGrid>,
     radius: f32,
     pos: &mut Vec2,
     substep: &mut Vec2,
@@ -149,9 +226,33 @@ fn resolve_overlaps(
         remove_component_into(vel, normal);
         last_normal = Some(normal);
     };
+    // With an index, a pass tests only the walls listed for the circle's cell, in the same
+    // ascending order as a full scan; the others cannot touch it, so skipping them changes
+    // nothing. If a push moves the circle out of that cell, the pass finishes with a full scan
+    // of the walls after the current one.
+    let index = walls.filter(|_| radius <= WallGrid::MAX_RADIUS);
     for _ in 0..RESOLVE_PASSES {
         let mut pushed = false;
-        for wall in &map.walls {
+        let mut scan_from = 0;
+        if let Some(grid) = index.filter(|_| pos.is_finite()) {
+            let cell = grid.cell(*pos);
+            scan_from = map.walls.len();
+            for &wall_index in grid.walls_in(cell) {
+                let wall_index = usize::from(wall_index);
+                if let Some((normal, depth)) =
+                    circle_wall_penetration(*pos, radius, &map.walls[wall_index])
+                {
+                    *pos += normal * depth;
+                    touch(normal, substep, vel);
+                    pushed = true;
+                    if !pos.is_finite() || grid.cell(*pos) != cell {
+                        scan_from = wall_index + 1;
+                        break;
+                    }
+                }
+            }
+        }
+        for wall in &map.walls[scan_from..] {
             if let Some((normal, depth)) = circle_wall_penetration(*pos, radius, wall) {
                 *pos += normal * depth;
                 touch(normal, substep, vel);
@@ -216,6 +317,17 @@ fn circle_wall_penetration(center: Vec2, radius: f32, wall: &Wall) -> Option<(Ve
         }
     }
     Some((nearest.1, nearest.0 + radius))
+}
+
+/// `x.ceil() as usize` for the sums of lengths this module divides, without a libm call:
+/// truncation, plus one when a fraction was cut off (NaN gives 0, infinity saturates).
+fn ceil_count(value: f32) -> usize {
+    let truncated = value as usize;
+    if (truncated as f32) < value {
+        truncated.saturating_add(1)
+    } else {
+        truncated
+    }
 }
 
 /// Removes from `vector` its component pointing into a surface with outward `normal`.
@@ -366,6 +478,7 @@ mod tests {
         let map = map_with_wall([20.0, 0.0], [21.0, 100.0]);
         let slide = slide_move(
             &map,
+            None,
             0.5,
             Vec2::new(19.4, 50.0),
             Vec2::new(0.5, 0.5),
@@ -378,10 +491,47 @@ mod tests {
     }
 
     #[test]
+    fn the_wall_index_and_free_moves_change_nothing() {
+        let walls = (0..40)
+            .map(|index| {
+                let corner = Vec2::new((index % 8) as f32 * 12.0 + 2.0, (index / 8) as f32 * 19.0);
+                Wall {
+                    min: corner,
+                    max: corner + Vec2::new(0.05 + (index % 4) as f32, 0.3 + (index % 3) as f32),
+                }
+            })
+            .collect();
+        let map = Map {
+            walls,
+            ..open_map()
+        };
+        let grid = WallGrid::new(&map).unwrap();
+        let mut seed = 99u64;
+        let mut unit = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 40) as f32 / (1u64 << 24) as f32
+        };
+        for _ in 0..50_000 {
+            let pos = snap(Vec2::new(unit() * 104.0 - 2.0, unit() * 104.0 - 2.0));
+            let step = snap(Vec2::new(unit() * 6.0 - 3.0, unit() * 6.0 - 3.0) * unit());
+            let radius = 0.05 + unit() * 4.0;
+            let vel = step * 30.0;
+            assert_eq!(
+                slide_move(&map, Some(&grid), radius, pos, step, vel),
+                slide_move(&map, None, radius, pos, step, vel),
+                "{pos} {step} {radius}"
+            );
+        }
+    }
+
+    #[test]
     fn stays_inside_the_map() {
         let map = open_map();
         let slide = slide_move(
             &map,
+            None,
             0.5,
             Vec2::new(1.0, 99.0),
             Vec2::new(-5.0, 5.0),

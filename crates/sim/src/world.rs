@@ -1,19 +1,17 @@
 //! The world: every entity and player, and the fixed step that advances them.
 
-use std::collections::BTreeMap;
-use std::ops::Bound;
-
 use glam::Vec2;
-use slotmap::SlotMap;
+use slotmap::DenseSlotMap;
 
 use crate::grid::SpatialGrid;
 use crate::hash::Fnv64;
 use crate::history::{Hitbox, HitboxHistory};
 use crate::input::{BUTTON_FIRE, BUTTON_HITSCAN, PlayerInput, wrap_angle};
 use crate::map::Map;
-use crate::physics::{move_player, segment_hits_circle, segment_hits_walls, slide_move};
+use crate::physics::{move_body, segment_hits_circle, segment_hits_walls, slide_move};
 use crate::rng::Pcg32;
 use crate::rules::Rules;
+use crate::walls::WallGrid;
 use crate::{NetId, PlayerId, snap};
 
 /// Longest player name kept, in characters; [`World::add_player`] truncates longer ones.
@@ -23,9 +21,11 @@ pub const MAX_NAME_CHARS: usize = 32;
 const MUZZLE_GAP: f32 = 0.01;
 /// Random points tried when looking for a free spot for an NPC before falling back to a spawn.
 const FREE_POINT_ATTEMPTS: u32 = 32;
+/// The NetId index is compacted once more than one entry in this many is stale.
+const COMPACT_FRACTION: usize = 8;
 
 slotmap::new_key_type! {
-    /// Storage key of an entity; never leaves the crate (the wire uses [`NetId`]).
+    /// An entity's key in the world's slotmap; internal only (the wire uses [`NetId`]).
     struct EntityKey;
 }
 
@@ -85,7 +85,8 @@ pub struct Player {
     pub fire_cooldown_ticks: u32,
     /// Ticks left before the hitscan weapon can fire again; 0 when ready.
     pub hitscan_cooldown_ticks: u32,
-    key: EntityKey,
+    /// The body's key; the body exists for as long as the player does.
+    body: EntityKey,
 }
 
 /// Something that happened during a step, for scores, effects and logs.
@@ -145,7 +146,10 @@ pub enum Event {
 #[derive(Clone, Debug, PartialEq)]
 enum Brain {
     /// Players keep their state in [`Player`].
-    Player,
+    Player {
+        /// Position of the player in the world's player table (a u32 keeps a slot small).
+        player: u32,
+    },
     Projectile {
         /// Moves left before it disappears.
         ticks_left: u32,
@@ -199,19 +203,36 @@ pub struct World {
     tick: u32,
     durations: TickDurations,
     rng: Pcg32,
-    slots: SlotMap<EntityKey, Slot>,
-    /// Every entity's key by NetId, sorted by NetId. Removed entities leave stale keys (the slot
-    /// map's versioned keys make them misses) until the end of the step prunes them.
+    /// Every entity, by key. Dense: the slots themselves are contiguous, which measured a little
+    /// faster than a `SlotMap` with 100,000 entities. Key reuse depends only on the sequence of
+    /// inserts and removals, so keys are as deterministic as everything else; only the rare
+    /// relinking of players iterates the map itself, and its order does not matter there.
+    slots: DenseSlotMap<EntityKey, Slot>,
+    /// Every entity's key, sorted by NetId, so phases walk the entities in NetId order and
+    /// [`World::entity`] finds one by binary search. Removing an entity leaves its entry stale
+    /// (its key no longer in `slots`) until more than one entry in [`COMPACT_FRACTION`] is;
+    /// the end of a step then compacts the index.
     index: Vec<(NetId, EntityKey)>,
-    players: BTreeMap<PlayerId, Player>,
+    /// Number of stale entries in `index`.
+    stale: usize,
+    /// No projectile has a lower position in `index` (projectiles get the newest ids, so they
+    /// gather at its end and flying them skips the bodies before).
+    projectiles_from: usize,
+    /// Every player, sorted by PlayerId; each knows its body's key and each body its player's
+    /// position.
+    players: Vec<Player>,
     next_player_id: u32,
     next_net_id: u32,
-    /// Entity keys by position; up to date whenever no `&mut self` method is running.
+    /// Keys of the live entities by position; kept up to date as entities move, so it is
+    /// current whenever no `&mut self` method is running.
     grid: SpatialGrid<EntityKey>,
-    /// Reused each step: every entity's key in NetId order, as of the start of the step.
-    order: Vec<EntityKey>,
+    /// Keys of the living players' bodies by position, rebuilt after movement for separating
+    /// players, which then need not wade through NPCs and projectiles.
+    player_grid: SpatialGrid<EntityKey>,
     /// Reused for grid query results.
     nearby: Vec<EntityKey>,
+    /// The map's walls by cell, built once, so movement tests only nearby walls.
+    walls: Option<WallGrid>,
     /// Hitboxes of players and NPCs at the end of each of the last `max_rewind + 1` steps, for
     /// lag-compensated hitscan.
     history: HitboxHistory,
@@ -236,6 +257,8 @@ impl World {
             npc_turn_max: ticks(rules.npc_turn_max_s).max(1),
         };
         let grid = SpatialGrid::new(map.width, map.height);
+        let player_grid = SpatialGrid::new(map.width, map.height);
+        let walls = WallGrid::new(&map);
         let history = HitboxHistory::new(durations.max_rewind as usize + 1);
         World {
             map,
@@ -245,14 +268,17 @@ impl World {
             tick: 0,
             durations,
             rng: Pcg32::new(seed),
-            slots: SlotMap::with_key(),
+            slots: DenseSlotMap::with_key(),
             index: Vec::new(),
-            players: BTreeMap::new(),
+            stale: 0,
+            projectiles_from: usize::MAX,
+            players: Vec::new(),
             next_player_id: 1,
             next_net_id: 1,
             grid,
-            order: Vec::new(),
+            player_grid,
             nearby: Vec::new(),
+            walls,
             history,
         }
     }
@@ -306,9 +332,17 @@ impl World {
             alive: true,
             radius: self.rules.player_radius,
         };
-        let key = self.insert_entity(entity, Brain::Player);
+        // Ids only grow, so the player normally goes last; after a wrap it is slotted in and
+        // the links between players and bodies are rebuilt.
+        let position = self.players.partition_point(|player| player.id < id);
+        let body = self.insert_entity(
+            entity,
+            Brain::Player {
+                player: position as u32,
+            },
+        );
         self.players.insert(
-            id,
+            position,
             Player {
                 id,
                 name: name.chars().take(MAX_NAME_CHARS).collect(),
@@ -319,33 +353,43 @@ impl World {
                 respawn_ticks: 0,
                 fire_cooldown_ticks: 0,
                 hitscan_cooldown_ticks: 0,
-                key,
+                body,
             },
         );
+        if position + 1 != self.players.len() {
+            self.relink_players();
+        }
         id
     }
 
     /// Removes a player and its body; its projectiles keep flying (and keep their owner).
     /// Returns false if there was no such player.
     pub fn remove_player(&mut self, id: PlayerId) -> bool {
-        let Some(player) = self.players.remove(&id) else {
+        let Some(position) = self.player_position(id) else {
             return false;
         };
-        if let Some(slot) = self.slots.remove(player.key) {
-            self.grid.remove(player.key, slot.entity.pos);
+        let player = self.players.remove(position);
+        self.remove_entity(player.body);
+        // The players after it moved down one place: tell their bodies.
+        for (index, later) in self.players.iter().enumerate().skip(position) {
+            if let Some(slot) = self.slots.get_mut(later.body) {
+                slot.brain = Brain::Player {
+                    player: index as u32,
+                };
+            }
         }
-        self.index.retain(|&(net_id, _)| net_id != player.entity);
         true
     }
 
     /// The player with this id, if it is in the world.
     pub fn player(&self, id: PlayerId) -> Option<&Player> {
-        self.players.get(&id)
+        self.player_position(id)
+            .map(|position| &self.players[position])
     }
 
     /// Every player, in PlayerId order.
     pub fn players(&self) -> impl Iterator<Item = &Player> {
-        self.players.values()
+        self.players.iter()
     }
 
     /// Number of players.
@@ -381,20 +425,13 @@ impl World {
 
     /// The entity with this id, if it exists.
     pub fn entity(&self, id: NetId) -> Option<&Entity> {
-        let position = self
-            .index
-            .binary_search_by_key(&id, |&(net_id, _)| net_id)
-            .ok()?;
-        self.slots
-            .get(self.index[position].1)
-            .map(|slot| &slot.entity)
+        let key = self.index[self.find(id).ok()?].1;
+        self.slots.get(key).map(|slot| &slot.entity)
     }
 
     /// Every entity, in NetId order.
     pub fn entities(&self) -> impl Iterator<Item = &Entity> {
-        self.index
-            .iter()
-            .filter_map(|&(_, key)| self.slots.get(key).map(|slot| &slot.entity))
+        self.live_slots().map(|(_, slot)| &slot.entity)
     }
 
     /// Number of entities (player bodies, projectiles and NPCs).
@@ -412,9 +449,10 @@ impl World {
         let radius_squared = radius * radius;
         let reach = Vec2::splat(radius);
         self.grid
-            .for_each_in_rect(center - reach, center + reach, |key| {
-                if let Some(slot) = self.slots.get(key)
-                    && slot.entity.pos.distance_squared(center) <= radius_squared
+            .for_each_in_rect(center - reach, center + reach, |key, pos| {
+                // The grid's copy of the position is the entity's (every move relocates).
+                if pos.distance_squared(center) <= radius_squared
+                    && let Some(slot) = self.slots.get(key)
                 {
                     f(&slot.entity);
                 }
@@ -452,30 +490,22 @@ impl World {
     /// first step finds no target.
     pub fn step(&mut self, inputs: &[(PlayerId, PlayerInput)], events: &mut Vec<Event>) {
         for &(id, input) in inputs {
-            if let Some(player) = self.players.get_mut(&id) {
-                player.input = input.sanitized();
+            if let Some(position) = self.player_position(id) {
+                self.players[position].input = input.sanitized();
             }
         }
-        self.order.clear();
-        self.order.extend(
-            self.index
-                .iter()
-                .filter(|&&(_, key)| self.slots.contains_key(key))
-                .map(|&(_, key)| key),
-        );
 
         self.respawn_dead(events);
         self.move_players();
         self.move_npcs();
-        self.rebuild_grid();
         self.separate_players();
-        self.rebuild_grid();
         self.fly_projectiles(events);
         self.fire_hitscans(events);
         self.fire_weapons(events);
 
-        self.index.retain(|&(_, key)| self.slots.contains_key(key));
-        self.rebuild_grid();
+        if self.stale * COMPACT_FRACTION > self.index.len() {
+            self.compact();
+        }
         self.record_history();
         self.tick = self.tick.wrapping_add(1);
     }
@@ -490,13 +520,10 @@ impl World {
         hasher.u64(self.rng.state());
         hasher.u32(self.next_player_id);
         hasher.u32(self.next_net_id);
-        hasher.u64(self.slots.len() as u64);
-        for &(net_id, key) in &self.index {
-            let Some(slot) = self.slots.get(key) else {
-                continue;
-            };
+        hasher.u64(self.entity_count() as u64);
+        for (_, slot) in self.live_slots() {
             let entity = &slot.entity;
-            hasher.u32(net_id.0);
+            hasher.u32(entity.net_id.0);
             match entity.kind {
                 EntityKind::Player(id) => {
                     hasher.u8(0);
@@ -521,7 +548,7 @@ impl World {
             hasher.u8(entity.health);
             hasher.u8(u8::from(entity.alive));
             match slot.brain {
-                Brain::Player => hasher.u8(0),
+                Brain::Player { .. } => hasher.u8(0),
                 Brain::Projectile { ticks_left } => {
                     hasher.u8(1);
                     hasher.u32(ticks_left);
@@ -540,7 +567,7 @@ impl World {
             }
         }
         hasher.u64(self.players.len() as u64);
-        for player in self.players.values() {
+        for player in &self.players {
             hasher.u32(player.id.0);
             hasher.u64(player.name.len() as u64);
             hasher.bytes(player.name.as_bytes());
@@ -565,12 +592,8 @@ impl World {
     /// Counts down dead players and NPCs, bringing back those whose time is up.
     fn respawn_dead(&mut self, events: &mut Vec<Event>) {
         // Players, in PlayerId order.
-        let mut cursor = self.first_player();
-        while let Some(id) = cursor {
-            cursor = self.player_after(id);
-            let Some(player) = self.players.get_mut(&id) else {
-                continue;
-            };
+        for position in 0..self.players.len() {
+            let player = &mut self.players[position];
             if player.respawn_ticks == 0 {
                 continue;
             }
@@ -578,21 +601,22 @@ impl World {
             if player.respawn_ticks > 0 {
                 continue;
             }
-            let key = player.key;
+            let (id, body) = (player.id, player.body);
             let spawn = self.pick_spawn();
-            if let Some(slot) = self.slots.get_mut(key) {
-                let old_pos = slot.entity.pos;
-                slot.entity.pos = spawn;
-                slot.entity.vel = Vec2::ZERO;
-                slot.entity.health = self.rules.player_max_health;
-                slot.entity.alive = true;
-                self.grid.relocate(key, old_pos, spawn);
-            }
+            let Some(slot) = self.slots.get_mut(body) else {
+                continue;
+            };
+            let entity = &mut slot.entity;
+            entity.pos = spawn;
+            entity.vel = Vec2::ZERO;
+            entity.health = self.rules.player_max_health;
+            entity.alive = true;
+            self.grid.relocate(body, spawn);
             events.push(Event::Respawned { player: id });
         }
         // NPCs, in NetId order.
-        for index in 0..self.order.len() {
-            let key = self.order[index];
+        for position in 0..self.index.len() {
+            let key = self.index[position].1;
             let Some(Slot {
                 entity,
                 brain: Brain::Npc { respawn_ticks, .. },
@@ -607,32 +631,32 @@ impl World {
             if *respawn_ticks > 0 {
                 continue;
             }
-            let old_pos = entity.pos;
             let net_id = entity.net_id;
             let pos = self.pick_free_point(self.rules.npc_radius);
             let (direction, turn_ticks) = self.pick_npc_heading(None);
-            if let Some(slot) = self.slots.get_mut(key) {
-                slot.entity.pos = pos;
-                slot.entity.vel = direction * self.rules.npc_speed;
-                slot.entity.aim = angle_of(direction);
-                slot.entity.health = self.rules.npc_health;
-                slot.entity.alive = true;
-                slot.brain = Brain::Npc {
-                    direction,
-                    turn_ticks,
-                    respawn_ticks: 0,
-                };
-                self.grid.relocate(key, old_pos, pos);
-            }
+            let Some(slot) = self.slots.get_mut(key) else {
+                continue;
+            };
+            slot.entity.pos = pos;
+            slot.entity.vel = direction * self.rules.npc_speed;
+            slot.entity.aim = angle_of(direction);
+            slot.entity.health = self.rules.npc_health;
+            slot.entity.alive = true;
+            slot.brain = Brain::Npc {
+                direction,
+                turn_ticks,
+                respawn_ticks: 0,
+            };
+            self.grid.relocate(key, pos);
             events.push(Event::NpcRespawned { npc: net_id });
         }
     }
 
     fn move_players(&mut self) {
-        for player in self.players.values_mut() {
+        for player in &mut self.players {
             player.fire_cooldown_ticks = player.fire_cooldown_ticks.saturating_sub(1);
             player.hitscan_cooldown_ticks = player.hitscan_cooldown_ticks.saturating_sub(1);
-            let Some(slot) = self.slots.get_mut(player.key) else {
+            let Some(slot) = self.slots.get_mut(player.body) else {
                 continue;
             };
             let entity = &mut slot.entity;
@@ -640,9 +664,11 @@ impl World {
             if !entity.alive {
                 continue;
             }
-            let (pos, vel) = move_player(
+            // The rules and the input are already sanitized: this is `move_player`, bit for bit.
+            let (pos, vel) = move_body(
                 &self.rules,
                 &self.map,
+                self.walls.as_ref(),
                 self.dt,
                 entity.pos,
                 entity.vel,
@@ -650,12 +676,14 @@ impl World {
             );
             entity.pos = pos;
             entity.vel = vel;
+            self.grid.relocate(player.body, pos);
         }
     }
 
     fn move_npcs(&mut self) {
-        for index in 0..self.order.len() {
-            let key = self.order[index];
+        let speed = self.rules.npc_speed;
+        for position in 0..self.index.len() {
+            let key = self.index[position].1;
             let Some(Slot {
                 entity,
                 brain:
@@ -671,16 +699,16 @@ impl World {
             if !entity.alive {
                 continue;
             }
+            let mut turned = false;
             if *turn_ticks == 0 {
-                let (new_direction, new_turn_ticks) =
-                    pick_heading(&mut self.rng, &self.durations, None);
-                *direction = new_direction;
-                *turn_ticks = new_turn_ticks;
+                (*direction, *turn_ticks) = pick_heading(&mut self.rng, &self.durations, None);
+                turned = true;
             }
             *turn_ticks -= 1;
-            let vel = *direction * self.rules.npc_speed;
+            let vel = *direction * speed;
             let slide = slide_move(
                 &self.map,
+                self.walls.as_ref(),
                 entity.radius,
                 entity.pos,
                 snap(vel * self.dt),
@@ -689,45 +717,62 @@ impl World {
             entity.pos = slide.pos;
             if let Some(normal) = slide.normal {
                 // Bumped into a wall: walk away from it in a new random direction.
-                let (new_direction, new_turn_ticks) =
+                (*direction, *turn_ticks) =
                     pick_heading(&mut self.rng, &self.durations, Some(normal));
-                *direction = new_direction;
-                *turn_ticks = new_turn_ticks;
+                turned = true;
             }
-            entity.vel = *direction * self.rules.npc_speed;
-            entity.aim = angle_of(*direction);
+            // A living NPC's velocity and facing always follow its direction (set together on
+            // creation, respawn and every turn), so they only change when it turns.
+            if turned {
+                entity.vel = *direction * speed;
+                entity.aim = angle_of(*direction);
+            }
+            self.grid.relocate(key, slide.pos);
         }
     }
 
     /// Pushes overlapping living players apart, half each, pair by pair in PlayerId order.
     fn separate_players(&mut self) {
         let reach = 4.0 * self.rules.player_radius;
-        for player in self.players.values() {
-            let Some(slot) = self.slots.get(player.key) else {
+        self.player_grid
+            .clear(self.players.iter().map(|player| player.body));
+        for player in &self.players {
+            if let Some(slot) = self.slots.get(player.body)
+                && slot.entity.alive
+            {
+                self.player_grid.insert(player.body, slot.entity.pos);
+            }
+        }
+        for position in 0..self.players.len() {
+            let body = self.players[position].body;
+            let Some(slot) = self.slots.get(body) else {
                 continue;
             };
+            let center = slot.entity.pos;
             if !slot.entity.alive {
                 continue;
             }
-            let center = slot.entity.pos;
             self.nearby.clear();
             let nearby = &mut self.nearby;
-            self.grid.for_each_in_rect(
+            self.player_grid.for_each_in_rect(
                 center - Vec2::splat(reach),
                 center + Vec2::splat(reach),
-                |key| nearby.push(key),
+                |other, _| nearby.push(other),
             );
             for index in 0..self.nearby.len() {
-                let other_key = self.nearby[index];
-                let Some([mine, theirs]) = self.slots.get_disjoint_mut([player.key, other_key])
+                let other_body = self.nearby[index];
+                // Each pair once: from the player with the lower id (the table is sorted by
+                // id). Only living players are in the grid, and nobody dies meanwhile.
+                let Some([mine, theirs]) = self.slots.get_disjoint_mut([body, other_body]) else {
+                    continue;
+                };
+                let Brain::Player {
+                    player: other_position,
+                } = theirs.brain
                 else {
                     continue;
                 };
-                // Each pair once: from the player with the lower id.
-                let EntityKind::Player(other_id) = theirs.entity.kind else {
-                    continue;
-                };
-                if other_id <= player.id || !theirs.entity.alive {
+                if other_position as usize <= position {
                     continue;
                 }
                 let offset = theirs.entity.pos - mine.entity.pos;
@@ -747,10 +792,20 @@ impl World {
                     continue;
                 }
                 for (entity, step) in [(&mut mine.entity, -push), (&mut theirs.entity, push)] {
-                    let slide = slide_move(&self.map, entity.radius, entity.pos, step, entity.vel);
+                    let slide = slide_move(
+                        &self.map,
+                        self.walls.as_ref(),
+                        entity.radius,
+                        entity.pos,
+                        step,
+                        entity.vel,
+                    );
                     entity.pos = slide.pos;
                     entity.vel = slide.vel;
                 }
+                let (mine_pos, theirs_pos) = (mine.entity.pos, theirs.entity.pos);
+                self.grid.relocate(body, mine_pos);
+                self.grid.relocate(other_body, theirs_pos);
             }
         }
     }
@@ -759,8 +814,8 @@ impl World {
     fn fly_projectiles(&mut self, events: &mut Vec<Event>) {
         let projectile_radius = self.rules.projectile_radius;
         let body_reach = self.rules.player_radius.max(self.rules.npc_radius) + projectile_radius;
-        for index in 0..self.order.len() {
-            let key = self.order[index];
+        for position in self.projectiles_from.min(self.index.len())..self.index.len() {
+            let key = self.index[position].1;
             let Some(Slot {
                 entity,
                 brain: Brain::Projectile { ticks_left },
@@ -776,79 +831,76 @@ impl World {
             let ticks_left = ticks_left.saturating_sub(1);
             let end = start + delta;
 
-            let wall_fraction = segment_hits_walls(&self.map, start, delta, projectile_radius);
-            self.nearby.clear();
-            let nearby = &mut self.nearby;
-            self.grid.for_each_in_rect(
+            let wall_fraction = self.segment_hits_walls(start, delta, projectile_radius);
+            let mut best: Option<(f32, NetId, EntityKey)> = None;
+            let slots = &self.slots;
+            let (low, high) = (
                 start.min(end) - Vec2::splat(body_reach),
                 start.max(end) + Vec2::splat(body_reach),
-                |key| nearby.push(key),
             );
-            let mut best: Option<(f32, NetId, EntityKey)> = None;
-            for &target_key in &self.nearby {
-                let Some(target) = self.slots.get(target_key).map(|slot| &slot.entity) else {
-                    continue;
-                };
-                let hittable = match target.kind {
-                    EntityKind::Player(id) => id != owner,
-                    EntityKind::Npc => true,
-                    EntityKind::Projectile { .. } => false,
-                };
-                if !hittable || !target.alive {
-                    continue;
-                }
-                let Some(fraction) = segment_hits_circle(
-                    start,
-                    delta,
-                    target.pos,
-                    target.radius + projectile_radius,
-                ) else {
-                    continue;
-                };
-                let better = match best {
-                    None => true,
-                    Some((best_fraction, best_id, _)) => {
-                        fraction < best_fraction
-                            || (fraction == best_fraction && target.net_id < best_id)
+            // Bodies centered well outside the swept rectangle cannot be hit; the slack keeps
+            // rounding at its border from ever mattering.
+            let (near_low, near_high) = (low - Vec2::splat(0.01), high + Vec2::splat(0.01));
+            self.grid
+                .for_each_in_rect(low, high, |target_key, target_pos| {
+                    if target_pos.cmplt(near_low).any() || target_pos.cmpgt(near_high).any() {
+                        return;
                     }
-                };
-                if better {
-                    best = Some((fraction, target.net_id, target_key));
-                }
-            }
+                    let Some(Slot { entity: target, .. }) = slots.get(target_key) else {
+                        return;
+                    };
+                    let hittable = match target.kind {
+                        EntityKind::Player(id) => id != owner,
+                        EntityKind::Npc => true,
+                        EntityKind::Projectile { .. } => false,
+                    };
+                    if !hittable || !target.alive {
+                        return;
+                    }
+                    let Some(fraction) = segment_hits_circle(
+                        start,
+                        delta,
+                        target.pos,
+                        target.radius + projectile_radius,
+                    ) else {
+                        return;
+                    };
+                    // The nearest hit, the lower NetId on a tie: independent of visiting order.
+                    let better = match best {
+                        None => true,
+                        Some((best_fraction, best_id, _)) => {
+                            fraction < best_fraction
+                                || (fraction == best_fraction && target.net_id < best_id)
+                        }
+                    };
+                    if better {
+                        best = Some((fraction, target.net_id, target_key));
+                    }
+                });
 
             match (best, wall_fraction) {
                 (Some((fraction, _, target_key)), wall)
                     if wall.is_none_or(|wall_fraction| fraction < wall_fraction) =>
                 {
-                    self.slots.remove(key);
+                    self.remove_entity(key);
                     self.damage(target_key, owner, self.rules.projectile_damage, events);
                 }
-                (_, Some(_)) => {
-                    self.slots.remove(key);
-                }
-                _ if ticks_left == 0 || !self.map.contains(end) => {
-                    self.slots.remove(key);
-                }
+                (_, Some(_)) => self.remove_entity(key),
+                _ if ticks_left == 0 || !self.map.contains(end) => self.remove_entity(key),
                 _ => {
                     if let Some(slot) = self.slots.get_mut(key) {
                         slot.entity.pos = end;
                         slot.brain = Brain::Projectile { ticks_left };
                     }
+                    self.grid.relocate(key, end);
                 }
             }
         }
     }
 
-    /// Applies one shot's `amount` of damage from `owner` to the entity at `target_key`.
-    fn damage(
-        &mut self,
-        target_key: EntityKey,
-        owner: PlayerId,
-        amount: u8,
-        events: &mut Vec<Event>,
-    ) {
-        let Some(slot) = self.slots.get_mut(target_key) else {
+    /// Applies one shot's `amount` of damage from `owner` to the entity `target`.
+    fn damage(&mut self, target: EntityKey, owner: PlayerId, amount: u8, events: &mut Vec<Event>) {
+        let Some(slot) = self.slots.get_mut(target) else {
             return;
         };
         let entity = &mut slot.entity;
@@ -868,51 +920,52 @@ impl World {
             victim: entity.net_id,
             killer: Some(owner),
         });
-        let victim_player = match (&entity.kind, &mut slot.brain) {
-            (EntityKind::Player(id), _) => Some(*id),
+        let victim_position = match (&entity.kind, &mut slot.brain) {
+            (EntityKind::Player(_), Brain::Player { player }) => Some(*player as usize),
             (EntityKind::Npc, Brain::Npc { respawn_ticks, .. }) => {
                 *respawn_ticks = self.durations.respawn;
                 None
             }
             _ => None,
         };
-        if let Some(victim) = victim_player
-            && let Some(player) = self.players.get_mut(&victim)
-        {
+        let mut victim_player = None;
+        if let Some(position) = victim_position {
+            let player = &mut self.players[position];
             player.deaths += 1;
             player.respawn_ticks = self.durations.respawn;
+            victim_player = Some(player.id);
         }
         if victim_player != Some(owner)
-            && let Some(killer) = self.players.get_mut(&owner)
+            && let Some(killer) = self.player_position(owner)
         {
-            killer.kills += 1;
+            self.players[killer].kills += 1;
         }
     }
 
     /// Resolves a hitscan shot for every living player holding the hitscan button with that
     /// weapon ready (see [`World::step`] for the rules).
     fn fire_hitscans(&mut self, events: &mut Vec<Event>) {
-        let mut cursor = self.first_player();
-        while let Some(id) = cursor {
-            cursor = self.player_after(id);
-            self.fire_hitscan(id, events);
+        for position in 0..self.players.len() {
+            self.fire_hitscan(position, events);
         }
     }
 
-    fn fire_hitscan(&mut self, id: PlayerId, events: &mut Vec<Event>) {
-        let Some(player) = self.players.get_mut(&id) else {
-            return;
-        };
+    fn fire_hitscan(&mut self, position: usize, events: &mut Vec<Event>) {
+        let player = &mut self.players[position];
         if !player.input.pressed(BUTTON_HITSCAN) || player.hitscan_cooldown_ticks > 0 {
             return;
         }
-        let Some(shooter) = self.slots.get(player.key).map(|slot| &slot.entity) else {
+        let Some(Slot {
+            entity: shooter, ..
+        }) = self.slots.get(player.body)
+        else {
             return;
         };
         if !shooter.alive {
             return;
         }
         player.hitscan_cooldown_ticks = self.durations.hitscan_cooldown;
+        let id = player.id;
         // The history holds `max_rewind + 1` records, so its size bounds the rewind too; the
         // `min` states the rule rather than relying on that.
         let rewind = if self.rules.lag_compensation {
@@ -930,7 +983,7 @@ impl World {
         // wall, so a wall between the center and the muzzle is found too).
         let full_ray = direction * reach;
         let obstacle_fraction = [
-            segment_hits_walls(&self.map, center, full_ray, 0.0),
+            self.segment_hits_walls(center, full_ray, 0.0),
             segment_leaves_map(&self.map, center, full_ray),
         ]
         .into_iter()
@@ -1001,42 +1054,39 @@ impl World {
 
     /// Spawns a projectile for every living player holding fire with the weapon ready.
     fn fire_weapons(&mut self, events: &mut Vec<Event>) {
-        let mut cursor = self.first_player();
-        while let Some(id) = cursor {
-            cursor = self.player_after(id);
-            self.fire_weapon(id, events);
+        for position in 0..self.players.len() {
+            self.fire_weapon(position, events);
         }
     }
 
-    fn fire_weapon(&mut self, id: PlayerId, events: &mut Vec<Event>) {
-        let Some(player) = self.players.get_mut(&id) else {
-            return;
-        };
+    fn fire_weapon(&mut self, position: usize, events: &mut Vec<Event>) {
+        let player = &mut self.players[position];
         if !player.input.pressed(BUTTON_FIRE) || player.fire_cooldown_ticks > 0 {
             return;
         }
-        let Some(shooter) = self.slots.get(player.key).map(|slot| &slot.entity) else {
+        let Some(Slot {
+            entity: shooter, ..
+        }) = self.slots.get(player.body)
+        else {
             return;
         };
         if !shooter.alive {
             return;
         }
         player.fire_cooldown_ticks = self.durations.fire_cooldown;
+        let id = player.id;
         let aim = player.input.aim;
         let direction = Vec2::from_angle(aim);
         let muzzle = shooter.radius + self.rules.projectile_radius + MUZZLE_GAP;
-        let spawn = snap(shooter.pos + direction * muzzle);
+        let shooter_pos = shooter.pos;
+        let spawn = snap(shooter_pos + direction * muzzle);
         // A shot from a player pressed against a wall would start on the far side of a thin
         // wall: it is blocked instead (the cooldown still applies).
-        let to_spawn = spawn - shooter.pos;
+        let to_spawn = spawn - shooter_pos;
         let blocked = !self.map.contains(spawn)
-            || segment_hits_walls(
-                &self.map,
-                shooter.pos,
-                to_spawn,
-                self.rules.projectile_radius,
-            )
-            .is_some();
+            || self
+                .segment_hits_walls(shooter_pos, to_spawn, self.rules.projectile_radius)
+                .is_some();
         if blocked {
             return;
         }
@@ -1067,16 +1117,18 @@ impl World {
     /// history (overwriting its oldest record once it is full).
     fn record_history(&mut self) {
         let record = self.history.start_record();
-        for &(net_id, key) in &self.index {
-            let Some(slot) = self.slots.get(key) else {
-                continue;
-            };
+        record.reserve(self.slots.len());
+        for slot in self
+            .index
+            .iter()
+            .filter_map(|&(_, key)| self.slots.get(key))
+        {
             let entity = &slot.entity;
             if matches!(entity.kind, EntityKind::Projectile { .. }) {
                 continue;
             }
             record.push(Hitbox {
-                net_id,
+                net_id: entity.net_id,
                 pos: entity.pos,
                 radius: entity.radius,
                 alive: entity.alive,
@@ -1086,35 +1138,85 @@ impl World {
 
     // ---- helpers ----
 
+    /// Every live entity's key and slot, in NetId order.
+    fn live_slots(&self) -> impl Iterator<Item = (EntityKey, &Slot)> {
+        self.index
+            .iter()
+            .filter_map(|&(_, key)| Some((key, self.slots.get(key)?)))
+    }
+
+    /// The position of this id's entry in the index (live or stale), or where it would go.
+    fn find(&self, net_id: NetId) -> Result<usize, usize> {
+        // New ids are larger than every other: answer those without a search.
+        match self.index.last() {
+            None => Err(0),
+            Some(&(last, _)) if last < net_id => Err(self.index.len()),
+            Some(_) => self.index.binary_search_by_key(&net_id, |&(id, _)| id),
+        }
+    }
+
+    fn player_position(&self, id: PlayerId) -> Option<usize> {
+        self.players
+            .binary_search_by_key(&id, |player| player.id)
+            .ok()
+    }
+
     /// The key of the player body or NPC with this id, if it exists and is alive.
     fn live_target(&self, net_id: NetId) -> Option<EntityKey> {
-        let position = self
-            .index
-            .binary_search_by_key(&net_id, |&(id, _)| id)
-            .ok()?;
-        let key = self.index[position].1;
+        let key = self.index[self.find(net_id).ok()?].1;
         let entity = &self.slots.get(key)?.entity;
         let hittable = !matches!(entity.kind, EntityKind::Projectile { .. });
         (hittable && entity.alive).then_some(key)
     }
 
-    /// The lowest PlayerId; with [`World::player_after`], walks the players in order while
-    /// `self` is mutated in between (collecting the ids would allocate every step).
-    fn first_player(&self) -> Option<PlayerId> {
-        self.players.keys().next().copied()
+    /// [`segment_hits_walls`], through the wall index when the map has one.
+    fn segment_hits_walls(&self, start: Vec2, delta: Vec2, radius: f32) -> Option<f32> {
+        match &self.walls {
+            Some(walls) => walls.segment_hits_walls(&self.map, start, delta, radius),
+            None => segment_hits_walls(&self.map, start, delta, radius),
+        }
     }
 
-    fn player_after(&self, id: PlayerId) -> Option<PlayerId> {
-        self.players
-            .range((Bound::Excluded(id), Bound::Unbounded))
-            .next()
-            .map(|(&next, _)| next)
+    /// Removes the entity from the slotmap and the grid; its index entry goes stale.
+    fn remove_entity(&mut self, key: EntityKey) {
+        if self.slots.remove(key).is_some() {
+            self.stale += 1;
+            self.grid.remove(key);
+        }
     }
 
-    fn rebuild_grid(&mut self) {
-        self.grid.clear();
-        for (key, slot) in &self.slots {
-            self.grid.insert(key, slot.entity.pos);
+    /// Drops the stale entries of the index.
+    fn compact(&mut self) {
+        let slots = &self.slots;
+        self.index.retain(|&(_, key)| slots.contains_key(key));
+        self.stale = 0;
+        self.projectiles_from = self
+            .index
+            .iter()
+            .position(|&(_, key)| {
+                matches!(
+                    slots.get(key),
+                    Some(Slot {
+                        brain: Brain::Projectile { .. },
+                        ..
+                    })
+                )
+            })
+            .unwrap_or(usize::MAX);
+    }
+
+    /// Recomputes both links between players and their bodies from scratch, for the rare
+    /// changes that shift the player table (a player slotted in after an id wraps around).
+    fn relink_players(&mut self) {
+        for (key, slot) in &mut self.slots {
+            if let EntityKind::Player(id) = slot.entity.kind
+                && let Ok(position) = self.players.binary_search_by_key(&id, |player| player.id)
+            {
+                self.players[position].body = key;
+                slot.brain = Brain::Player {
+                    player: position as u32,
+                };
+            }
         }
     }
 
@@ -1124,8 +1226,7 @@ impl World {
             self.next_net_id = self.next_net_id.wrapping_add(1).max(1);
             // Only after 2^32 - 1 allocations can a candidate still be in use.
             let in_use = self
-                .index
-                .binary_search_by_key(&candidate, |&(net_id, _)| net_id)
+                .find(candidate)
                 .is_ok_and(|position| self.slots.contains_key(self.index[position].1));
             if !in_use {
                 return candidate;
@@ -1133,16 +1234,30 @@ impl World {
         }
     }
 
+    /// Adds an entity whose id is not in use; returns its key.
     fn insert_entity(&mut self, entity: Entity, brain: Brain) -> EntityKey {
         let net_id = entity.net_id;
         let pos = entity.pos;
+        let is_projectile = matches!(brain, Brain::Projectile { .. });
         let key = self.slots.insert(Slot { entity, brain });
-        match self.index.binary_search_by_key(&net_id, |&(id, _)| id) {
-            // A stale entry for a recycled id (after wrapping): replace it.
-            Ok(position) => self.index[position].1 = key,
-            Err(position) => self.index.insert(position, (net_id, key)),
-        }
+        let position = match self.find(net_id) {
+            // The stale entry of a recycled id (after wrapping): take its place.
+            Ok(position) => {
+                self.index[position].1 = key;
+                self.stale -= 1;
+                position
+            }
+            // Normally at the end; a recycled id below live ones shifts later entries up one
+            // place (which keeps `projectiles_from` a lower bound).
+            Err(position) => {
+                self.index.insert(position, (net_id, key));
+                position
+            }
+        };
         self.grid.insert(key, pos);
+        if is_projectile {
+            self.projectiles_from = self.projectiles_from.min(position);
+        }
         key
     }
 
@@ -1262,7 +1377,7 @@ mod tests {
         world.step(&[], &mut Vec::new());
         let stepped = world.state_hash();
         assert_ne!(joined, stepped);
-        if let Some(record) = world.players.get_mut(&player) {
+        if let Some(record) = world.players.iter_mut().find(|record| record.id == player) {
             record.kills += 1;
         }
         assert_ne!(stepped, world.state_hash());
@@ -1278,6 +1393,11 @@ mod tests {
             (world.durations.npc_turn_min, world.durations.npc_turn_max),
             (30, 90)
         );
+    }
+
+    #[test]
+    fn a_slot_fits_a_cache_line() {
+        assert!(std::mem::size_of::<Slot>() <= 64);
     }
 
     #[test]
