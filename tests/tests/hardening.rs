@@ -433,7 +433,10 @@ async fn dead_peer_is_detected_by_heartbeat() {
     );
     // The player is held for a resume, not removed (the room learns of it at its next tick).
     while metric(server.addr, "tickwire_players_detached").await != 1.0 {
-        assert!(started.elapsed() < 6 * SECOND, "player not held for a resume");
+        assert!(
+            started.elapsed() < 6 * SECOND,
+            "player not held for a resume"
+        );
         sleep(Duration::from_millis(50)).await;
     }
     server.stop().await;
