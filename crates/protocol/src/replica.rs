@@ -277,6 +277,32 @@ mod tests {
     }
 
     #[test]
+    fn score_rows_follow_their_baseline() {
+        let row = |player: u32, kills: u32| ScoreEntry {
+            player,
+            entity: player + 100,
+            name: format!("p{player}"),
+            kills,
+            deaths: 0,
+        };
+        let mut replica = Replica::default();
+        let mut full = snapshot(1, None, &[]);
+        full.scores = vec![row(1, 0), row(2, 0), row(3, 0)];
+        replica.handle_snapshot(&full).unwrap();
+        // Player 2 scored, player 3 left, player 4 joined.
+        let mut delta = snapshot(2, Some((1, &[])), &[]);
+        delta.scores = vec![row(2, 1), row(4, 0)];
+        delta.scores_removed = vec![3];
+        replica.handle_snapshot(&delta).unwrap();
+        assert_eq!(replica.scores(), &[row(1, 0), row(2, 1), row(4, 0)]);
+        // Nothing changed since tick 2: the table carries over.
+        replica
+            .handle_snapshot(&snapshot(3, Some((2, &[])), &[]))
+            .unwrap();
+        assert_eq!(replica.scores(), &[row(1, 0), row(2, 1), row(4, 0)]);
+    }
+
+    #[test]
     fn bad_checksum_is_caught() {
         let mut replica = Replica::default();
         let mut bad = snapshot(1, None, &[npc(1, 10)]);
