@@ -53,6 +53,20 @@ pub struct BotOptions {
     pub token: Option<String>,
 }
 
+impl BotOptions {
+    /// The Hello this bot opens its session with.
+    pub fn hello(&self) -> Hello {
+        Hello {
+            version: PROTOCOL_VERSION,
+            name: self.name.clone(),
+            room: self.room.clone(),
+            spectate: self.spectate,
+            resume: None,
+            token: self.token.clone(),
+        }
+    }
+}
+
 impl Default for BotOptions {
     fn default() -> Self {
         BotOptions {
@@ -135,15 +149,7 @@ pub struct ErrorQuantiles {
 
 /// Connects, plays until the duration ends or the server closes, and reports.
 pub async fn run_bot(options: BotOptions) -> Result<BotReport, ClientError> {
-    let hello = Hello {
-        version: PROTOCOL_VERSION,
-        name: options.name.clone(),
-        room: options.room.clone(),
-        spectate: options.spectate,
-        resume: None,
-        token: options.token.clone(),
-    };
-    let client = Client::connect(&options.url, hello, options.connect_timeout).await?;
+    let client = Client::connect(&options.url, options.hello(), options.connect_timeout).await?;
     Ok(play(client, &options).await)
 }
 

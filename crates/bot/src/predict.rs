@@ -99,26 +99,15 @@ impl Predictor {
         let alive = own.flags & flags::ALIVE != 0;
         let was_alive = std::mem::replace(&mut self.alive, alive);
         if !alive || !was_alive {
-            while self
-                .pending
-                .front()
-                .is_some_and(|pending| pending.seq <= last_input)
-            {
-                self.pending.pop_front();
-            }
-            let (mut pos, mut vel) = authoritative;
-            if alive {
-                for pending in &mut self.pending {
-                    (pos, vel) =
-                        move_player(&self.rules, &self.map, self.dt, pos, vel, &pending.input);
-                    pending.predicted = Some(pos);
-                }
+            self.state = Some(if alive {
+                self.reconcile(authoritative, last_input)
             } else {
+                self.forget(last_input);
                 for pending in &mut self.pending {
                     pending.predicted = None;
                 }
-            }
-            self.state = Some((pos, vel));
+                authoritative
+            });
             self.smoothing = Vec2::ZERO;
             return;
         }
@@ -132,18 +121,7 @@ impl Predictor {
         {
             self.errors_m.push(predicted.distance(authoritative.0));
         }
-        while self
-            .pending
-            .front()
-            .is_some_and(|pending| pending.seq <= last_input)
-        {
-            self.pending.pop_front();
-        }
-        let (mut pos, mut vel) = authoritative;
-        for pending in &mut self.pending {
-            (pos, vel) = move_player(&self.rules, &self.map, self.dt, pos, vel, &pending.input);
-            pending.predicted = Some(pos);
-        }
+        let (pos, vel) = self.reconcile(authoritative, last_input);
         self.state = Some((pos, vel));
         if let Some(before) = before {
             let jump = before - pos;
@@ -153,6 +131,29 @@ impl Predictor {
                 self.smoothing += jump;
             }
         }
+    }
+
+    /// Drops the inputs the server has applied (up to `last_input`).
+    fn forget(&mut self, last_input: u32) {
+        while self
+            .pending
+            .front()
+            .is_some_and(|pending| pending.seq <= last_input)
+        {
+            self.pending.pop_front();
+        }
+    }
+
+    /// Replays the inputs after `last_input` on the authoritative state; returns the new
+    /// predicted state.
+    fn reconcile(&mut self, authoritative: (Vec2, Vec2), last_input: u32) -> (Vec2, Vec2) {
+        self.forget(last_input);
+        let (mut pos, mut vel) = authoritative;
+        for pending in &mut self.pending {
+            (pos, vel) = move_player(&self.rules, &self.map, self.dt, pos, vel, &pending.input);
+            pending.predicted = Some(pos);
+        }
+        (pos, vel)
     }
 
     /// The position to show for the own player (prediction plus the fading correction), and

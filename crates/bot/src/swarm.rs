@@ -29,7 +29,7 @@ use serde::Serialize;
 use tickwire_net::client::ABNORMAL_CLOSE;
 use tickwire_net::metrics::ProcessStats;
 use tickwire_net::{Client, ClientError};
-use tickwire_protocol::{Hello, PROTOCOL_VERSION, close};
+use tickwire_protocol::close;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -790,15 +790,8 @@ async fn swarm_slot(
 
 /// One swarm bot: connect, then the same play loop as `tickwire bot`, with a probe attached.
 async fn swarm_bot(options: BotOptions, stats: Arc<SwarmStats>) -> BotOutcome {
-    let hello = Hello {
-        version: PROTOCOL_VERSION,
-        name: options.name.clone(),
-        room: options.room.clone(),
-        spectate: options.spectate,
-        resume: None,
-        token: options.token.clone(),
-    };
-    let client = match Client::connect(&options.url, hello, options.connect_timeout).await {
+    let client = match Client::connect(&options.url, options.hello(), options.connect_timeout).await
+    {
         Ok(client) => client,
         Err(error) => {
             tracing::debug!(bot = %options.name, %error, "swarm bot could not connect");
