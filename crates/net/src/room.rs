@@ -726,6 +726,7 @@ impl Room {
         let current = self.frames.back().expect("a frame was just recorded");
         let tick = current.tick;
         let radius = self.settings.view_radius;
+        let map_size = (self.world.map().width, self.world.map().height);
         self.scratch.shared.clear();
         for (&client_id, client) in self.clients.iter_mut() {
             if client.detached_since.is_some() {
@@ -748,6 +749,9 @@ impl Room {
                 .and_then(|id| self.world.entity(id))
                 .map(|entity| entity.pos);
             let ids = match (client.player, own_position) {
+                // A view circle that holds the whole map sees everything, like a spectator,
+                // and so shares its encoding with every other such client on the same baseline.
+                (Some(_), Some(center)) if covers_map(center, radius, map_size) => None,
                 (Some(_), Some(center)) => {
                     scratch.ids.clear();
                     self.world.for_each_within(center, radius, |entity| {
@@ -884,6 +888,13 @@ impl Room {
         encode_server(msg, &mut self.scratch.encoded);
         Bytes::copy_from_slice(&self.scratch.encoded)
     }
+}
+
+/// Whether the circle of `radius` around `center` contains the whole map (all four corners).
+fn covers_map(center: tickwire_sim::Vec2, radius: f32, (width, height): (f32, f32)) -> bool {
+    let far_x = center.x.max(width - center.x);
+    let far_y = center.y.max(height - center.y);
+    far_x * far_x + far_y * far_y <= radius * radius
 }
 
 /// The rows of `current` that are new or differ from `base`, and the players of `base` that

@@ -68,6 +68,15 @@ impl BitWriter {
         let shifted = value as u64 + (1u64 << k);
         let bit_len = 64 - shifted.leading_zeros();
         let zeros = bit_len - k - 1;
+        // Most codes are short: write the whole code (zeros, the one bit, then the suffix, all
+        // LSB-first) in one call.
+        let total = zeros + bit_len;
+        if total <= 32 {
+            let suffix = shifted & ((1u64 << (bit_len - 1)) - 1);
+            let code = (1u64 << zeros) | (suffix << (zeros + 1));
+            self.write(code as u32, total);
+            return;
+        }
         // Prefix: `zeros` zero bits then a one bit.
         let mut prefix = zeros;
         while prefix >= 32 {

@@ -139,48 +139,67 @@ pub fn encode(
     out: &mut BitWriter,
 ) {
     debug_assert!(is_sorted(baseline) && is_sorted(current));
-    let mut removed = 0u32;
-    let mut entered = 0u32;
-    let mut changed = 0u32;
-    merge(baseline, current, |step| match step {
-        Merge::Removed(_) => removed += 1,
-        Merge::Entered(_) => entered += 1,
-        Merge::Kept(base, cur) => changed += (change_mask(base, cur, elapsed) != 0) as u32,
-    });
+    // One merge pass sorts everything into the three sections (each needs its count first);
+    // the buffers are per thread and reused, so encoding allocates nothing in steady state.
+    ENCODE_SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let EncodeScratch {
+            removed,
+            entered,
+            changed,
+        } = &mut *scratch;
+        removed.clear();
+        entered.clear();
+        changed.clear();
+        let mut kept_index = 0u32;
+        merge(baseline, current, |step| match step {
+            Merge::Removed(base) => removed.push(base.id),
+            Merge::Entered(cur) => entered.push(*cur),
+            Merge::Kept(base, cur) => {
+                let mask = change_mask(base, cur, elapsed);
+                if mask != 0 {
+                    changed.push((kept_index, mask, *base, *cur));
+                }
+                kept_index += 1;
+            }
+        });
 
-    out.write_golomb(removed, K_COUNT);
-    let mut previous_id = 0u32;
-    merge(baseline, current, |step| {
-        if let Merge::Removed(base) = step {
-            out.write_golomb(base.id - previous_id - 1, K_ID_GAP);
-            previous_id = base.id;
+        out.write_golomb(removed.len() as u32, K_COUNT);
+        let mut previous_id = 0u32;
+        for &id in removed.iter() {
+            out.write_golomb(id - previous_id - 1, K_ID_GAP);
+            previous_id = id;
         }
-    });
 
-    out.write_golomb(entered, K_COUNT);
-    let mut previous_id = 0u32;
-    merge(baseline, current, |step| {
-        if let Merge::Entered(cur) = step {
+        out.write_golomb(entered.len() as u32, K_COUNT);
+        let mut previous_id = 0u32;
+        for cur in entered.iter() {
             out.write_golomb(cur.id - previous_id - 1, K_ID_GAP);
             previous_id = cur.id;
             write_full(cur, out);
         }
-    });
 
-    out.write_golomb(changed, K_COUNT);
-    let mut kept_index = 0u32;
-    let mut previous_index = 0u32; // one past the previous changed index
-    merge(baseline, current, |step| {
-        if let Merge::Kept(base, cur) = step {
-            let mask = change_mask(base, cur, elapsed);
-            if mask != 0 {
-                out.write_golomb(kept_index - previous_index, K_INDEX_GAP);
-                previous_index = kept_index + 1;
-                write_changes(base, cur, elapsed, mask, out);
-            }
-            kept_index += 1;
+        out.write_golomb(changed.len() as u32, K_COUNT);
+        let mut next_index = 0u32; // one past the previous changed index
+        for (index, mask, base, cur) in changed.iter() {
+            out.write_golomb(index - next_index, K_INDEX_GAP);
+            next_index = index + 1;
+            write_changes(base, cur, elapsed, *mask, out);
         }
     });
+}
+
+/// Reusable buffers for [`encode`]: the removed ids, the entered states, and the changed
+/// entities with their index among the kept ones and their change mask.
+#[derive(Default)]
+struct EncodeScratch {
+    removed: Vec<u32>,
+    entered: Vec<EntityState>,
+    changed: Vec<(u32, u32, EntityState, EntityState)>,
+}
+
+thread_local! {
+    static ENCODE_SCRATCH: std::cell::RefCell<EncodeScratch> = std::cell::RefCell::default();
 }
 
 /// Decodes a delta `body` against `baseline` (sorted by id), `elapsed` ticks apart, into
