@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tickwire_protocol::bits::BitWriter;
-use tickwire_protocol::limits::BASELINE_AGE_MAX;
+use tickwire_protocol::limits::{BASELINE_AGE_MAX, CLIENT_BASELINES};
 use tickwire_protocol::{
     ChatBroadcast, EntityState, GameEvent, Hello, Input, InputCmd, MoveRules, PROTOCOL_VERSION,
     ScoreEntry, ServerMsg, Snapshot, Welcome, delta, encode_server, quant,
@@ -773,9 +773,14 @@ impl Room {
             );
 
             // The baseline: the acknowledged view, if we still have both it and its frame.
+            // Only a snapshot among the newest the client still holds (it keeps
+            // CLIENT_BASELINES of them) can be a baseline: a client that acks far behind,
+            // because it is slow or overloaded, gets a full snapshot instead.
+            let held_from = client.sent.len().saturating_sub(CLIENT_BASELINES);
             let baseline = client
                 .sent
                 .iter()
+                .skip(held_from)
                 .find(|sent| sent.tick == client.acked)
                 .filter(|sent| tick - sent.tick <= BASELINE_AGE_MAX)
                 .and_then(|sent| {

@@ -383,6 +383,34 @@ fn expired_baseline_gets_a_full_snapshot() {
 }
 
 #[test]
+fn baselines_older_than_the_client_holds_are_not_used() {
+    // The room keeps 64 snapshots, but a client holds only the newest 32 it decoded.
+    let mut harness = Harness::new(RoomSettings::default(), "arena");
+    harness.join("lagging", false);
+    harness.step(east());
+    let first_ack = harness.clients[0].replica.ack_tick();
+    harness.delay = 1000;
+    for _ in 0..40 {
+        harness.step(east());
+    }
+    let client = &mut harness.clients[0];
+    client.in_flight.clear();
+    let before = client.full_snapshots;
+    harness.room.handle_input(
+        client.id,
+        &Input {
+            ack_tick: first_ack,
+            first_seq: 0,
+            cmds: vec![],
+        },
+    );
+    harness.delay = 0;
+    harness.room.tick();
+    harness.deliver();
+    assert_eq!(harness.clients[0].full_snapshots, before + 1);
+}
+
+#[test]
 fn room_full_and_spectator_seats() {
     let settings = RoomSettings {
         max_players: 2,

@@ -20,6 +20,9 @@ pub const VIEW_ENTITIES_MAX: usize = 8192;
 pub const SCORES_MAX: usize = 1024;
 /// Most walls a map sent in [`crate::Welcome`] may have.
 pub const WALLS_MAX: usize = 1024;
+/// Snapshots a client keeps as possible baselines: the newest this many it decoded. A server
+/// never encodes against an older one (it sends a full snapshot instead).
+pub const CLIENT_BASELINES: usize = 32;
 /// Oldest baseline a delta may refer to, in ticks before the snapshot's tick.
 pub const BASELINE_AGE_MAX: u32 = 255;
 /// Longest session token in a Hello (bytes).

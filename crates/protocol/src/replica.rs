@@ -8,7 +8,9 @@ use crate::limits::BASELINE_AGE_MAX;
 use crate::msg::{ScoreEntry, Snapshot};
 
 /// Most decoded views a replica keeps as possible baselines.
-const HISTORY_MAX: usize = 33;
+/// One more than the protocol promises, so the newest snapshot plus
+/// [`CLIENT_BASELINES`](crate::limits::CLIENT_BASELINES) before it are held.
+const HISTORY_MAX: usize = crate::limits::CLIENT_BASELINES + 1;
 
 /// Rebuilds a client's view of the world from a stream of [`Snapshot`]s.
 ///
