@@ -198,6 +198,7 @@ async fn http_routes_answer() {
     assert_eq!(rooms[0]["players"], 1);
     let (status, body) = http_get(server.addr, "/metrics").await;
     assert_eq!(status, 200);
+    check_prometheus_text(&body);
     assert!(body.contains("tickwire_players 1"), "{body}");
     let (status, _) = http_get(server.addr, "/nope").await;
     assert_eq!(status, 404);
@@ -222,4 +223,63 @@ async fn shutdown_tells_players_why() {
     assert_eq!(close.code, close::GOING_AWAY);
     assert_eq!(close.reason, "server shutting down");
     stopping.await.expect("server stopped");
+}
+
+/// Reads the Prometheus text format back: every sample is `name{labels} value` with a numeric
+/// value, every metric has HELP and TYPE lines before its samples, histograms are cumulative.
+fn check_prometheus_text(text: &str) {
+    let mut typed = std::collections::HashMap::new();
+    let mut previous_bucket: Option<f64> = None;
+    for line in text.lines().filter(|line| !line.is_empty()) {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+            typed.insert(name.to_string(), kind.to_string());
+            continue;
+        }
+        if line.starts_with("# HELP ") {
+            continue;
+        }
+        assert!(!line.starts_with('#'), "unknown comment: {line}");
+        let (series, value) = line.rsplit_once(' ').expect("sample has a value");
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number: {line}"));
+        let name = series.split('{').next().unwrap();
+        if let Some(labels) = series.strip_prefix(name) {
+            assert!(
+                labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')),
+                "{line}"
+            );
+        }
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| {
+                name.strip_suffix(suffix)
+                    .filter(|base| typed.get(*base).is_some_and(|k| k == "histogram"))
+            })
+            .unwrap_or(name);
+        assert!(
+            typed.contains_key(family),
+            "sample before its TYPE line: {line}"
+        );
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "{line}"
+        );
+        if name.ends_with("_bucket") {
+            if let Some(previous) = previous_bucket {
+                assert!(
+                    value >= previous,
+                    "histogram buckets must be cumulative: {line}"
+                );
+            }
+            previous_bucket = Some(value);
+        }
+    }
+    assert!(
+        typed
+            .get("tickwire_tick_duration_seconds")
+            .is_some_and(|kind| kind == "histogram")
+    );
 }

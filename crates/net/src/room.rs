@@ -223,6 +223,8 @@ struct Client {
     detached_since: Option<u32>,
     /// The tick this connection joined (or resumed); acknowledgements are expected after it.
     joined_tick: u32,
+    /// Set when the connection drops: the next tick stops the player (zero input).
+    stand_still: bool,
 }
 
 #[derive(Debug)]
@@ -306,6 +308,7 @@ impl Room {
                 token: player.map(|_| token),
                 detached_since: None,
                 joined_tick: self.world.tick(),
+                stand_still: false,
             },
         );
         self.queue_welcome(client, false);
@@ -378,10 +381,9 @@ impl Room {
             state.pending.clear();
             state.sent.clear();
             state.acked = 0;
-            // Stand still while nobody is at the controls.
-            state
-                .pending
-                .push_back((state.last_applied.wrapping_add(1), InputCmd::default(), 0));
+            // Stand still while nobody is at the controls (without using up a sequence
+            // number: the resumed client continues its own sequence).
+            state.stand_still = true;
         }
         self.outgoing.retain(|transmit| transmit.to != client);
     }
@@ -670,6 +672,10 @@ impl Room {
         self.inputs.clear();
         for state in self.clients.values_mut() {
             let Some(player) = state.player else { continue };
+            if std::mem::take(&mut state.stand_still) {
+                self.inputs.push((player, PlayerInput::default()));
+                continue;
+            }
             if state.pending.is_empty() {
                 self.input_stats.repeated += 1;
                 continue;

@@ -1420,3 +1420,44 @@ fn rooms_json(shared: &Shared) -> String {
         .collect();
     serde_json::Value::Array(rooms).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outbox_snapshots_are_latest_wins_and_reliable_queue_is_bounded() {
+        let outbox = Outbox::default();
+        assert!(!outbox.push(TransmitKind::Snapshot, Bytes::from_static(b"old"), 2));
+        assert!(outbox.push(TransmitKind::Snapshot, Bytes::from_static(b"new"), 2));
+        outbox.push(TransmitKind::Reliable, Bytes::from_static(b"a"), 2);
+        outbox.push(TransmitKind::Reliable, Bytes::from_static(b"b"), 2);
+        let mut reliable = VecDeque::new();
+        let (snapshot, close_request) = outbox.take(&mut reliable);
+        assert_eq!(snapshot.as_deref(), Some(&b"new"[..]));
+        assert_eq!(reliable, [&b"a"[..], &b"b"[..]]);
+        assert_eq!(close_request, None);
+        // A client that lets reliable messages pile up past the bound is closed as too slow,
+        // and the queue does not grow.
+        reliable.clear();
+        for _ in 0..5 {
+            outbox.push(TransmitKind::Reliable, Bytes::from_static(b"x"), 2);
+        }
+        let (_, close_request) = outbox.take(&mut reliable);
+        assert_eq!(reliable.len(), 2);
+        assert_eq!(close_request.map(|(code, _)| code), Some(close::TOO_SLOW));
+    }
+
+    #[test]
+    fn rate_budget_drops_then_closes_sustained_floods() {
+        let mut budget = RateBudget::new(10.0, 5.0);
+        let admitted = (0..5).filter(|_| budget.admit() == Ok(true)).count();
+        assert_eq!(admitted, 5);
+        // The burst is spent: further messages are dropped, then the flood is refused.
+        assert_eq!(budget.admit(), Ok(false));
+        let outcome = (0..20)
+            .map(|_| budget.admit())
+            .find(|result| result.is_err());
+        assert_eq!(outcome, Some(Err(())));
+    }
+}

@@ -411,6 +411,68 @@ fn baselines_older_than_the_client_holds_are_not_used() {
 }
 
 #[test]
+fn resumed_player_continues_its_input_sequence() {
+    let mut harness = Harness::new(RoomSettings::default(), "arena");
+    let index = harness.join("ann", false);
+    let old = harness.clients[index].id;
+    let entity = harness.clients[index].entity;
+    harness.room.handle_input(
+        old,
+        &Input {
+            ack_tick: 0,
+            first_seq: 1,
+            cmds: vec![east(); 5],
+        },
+    );
+    for _ in 0..5 {
+        harness.room.tick();
+    }
+    assert_eq!(harness.room.last_applied(old), Some(5));
+    // The connection drops; the player is held, then resumed by a new connection.
+    harness.room.handle_disconnect(old);
+    assert!(harness.room.is_detached(old));
+    let token = [old.0 as u8; 16];
+    let new = ClientId(77);
+    let joined = harness.room.handle_resume(new, &token).expect("resumes");
+    assert_eq!(joined.entity.map(|e| e.0), Some(entity));
+    assert_eq!(joined.replaced, None);
+    // While held, the player stopped (the drop did not use up a sequence number).
+    harness.room.tick();
+    let held = harness
+        .room
+        .world()
+        .entity(tickwire_sim::NetId(entity))
+        .unwrap()
+        .vel;
+    assert!(
+        held.length() < Rules::default().player_max_speed,
+        "slowing down: {held}"
+    );
+    // The client resends 4..=8: 4 and 5 were applied before the drop and are not applied again;
+    // 6, 7 and 8 are applied once each, its own inputs.
+    let applied_before = harness.room.input_stats().applied;
+    harness.room.handle_input(
+        new,
+        &Input {
+            ack_tick: 0,
+            first_seq: 4,
+            cmds: vec![east(); 5],
+        },
+    );
+    for expected in 6..=8 {
+        harness.room.tick();
+        assert_eq!(harness.room.last_applied(new), Some(expected));
+    }
+    assert_eq!(harness.room.input_stats().applied - applied_before, 3);
+    // A second resume with the same token while `new` is attached replaces it.
+    let joined = harness
+        .room
+        .handle_resume(ClientId(78), &token)
+        .expect("replaces");
+    assert_eq!(joined.replaced, Some(new));
+}
+
+#[test]
 fn room_full_and_spectator_seats() {
     let settings = RoomSettings {
         max_players: 2,
