@@ -184,10 +184,13 @@ impl ServerConfig {
             "stall_timeout_s must be in (0, 300]",
         )?;
         check(
-            self.reliable_queue_max >= 4,
-            "reliable_queue_max must be at least 4",
+            (4..=1 << 16).contains(&self.reliable_queue_max),
+            "reliable_queue_max must be 4 to 65536",
         )?;
-        check(self.room_inbox >= 16, "room_inbox must be at least 16")?;
+        check(
+            (16..=1 << 20).contains(&self.room_inbox),
+            "room_inbox must be 16 to 1048576",
+        )?;
         check(
             (0.0..=3600.0).contains(&self.resume_grace_s),
             "resume_grace_s must be 0 to 3600",

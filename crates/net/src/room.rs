@@ -128,6 +128,8 @@ pub struct Departed {
     pub spectator: bool,
     /// The session token that is no longer valid (players only).
     pub token: Option<SessionToken>,
+    /// The player was held for a resume when it was removed (its grace window ran out).
+    pub was_detached: bool,
 }
 
 /// Counters a room keeps about the inputs it was sent.
@@ -141,7 +143,15 @@ pub struct InputStats {
     pub dropped: u64,
     /// Ticks where a player had no new input and its last one was repeated.
     pub repeated: u64,
+    /// Chat lines dropped by the chat limits.
+    pub chat_dropped: u64,
 }
+
+/// Chat lines a client may send per second; more are dropped. Every line becomes a reliable
+/// message for everyone in the room, so chat is what could flood the others' queues.
+const CHAT_PER_SECOND: u32 = 4;
+/// Chat lines relayed per tick in the whole room, far under any client's reliable queue.
+const CHAT_PER_TICK: u32 = 8;
 
 /// Inputs queued per client at most (a client sending faster than the tick rate is cut here).
 const INPUT_QUEUE_MAX: usize = 32;
@@ -180,6 +190,8 @@ pub struct Room {
     game_events: Vec<GameEvent>,
     /// Clients to disconnect as too slow.
     too_slow: VecDeque<ClientId>,
+    /// Chat lines relayed since the last tick (capped by `CHAT_PER_TICK`).
+    chats_this_tick: u32,
 }
 
 #[derive(Debug)]
@@ -225,6 +237,8 @@ struct Client {
     joined_tick: u32,
     /// Set when the connection drops: the next tick stops the player (zero input).
     stand_still: bool,
+    /// Tick of the last chat line relayed for this client.
+    last_chat_tick: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -265,6 +279,7 @@ impl Room {
             departed: VecDeque::new(),
             game_events: Vec::new(),
             too_slow: VecDeque::new(),
+            chats_this_tick: 0,
         }
     }
 
@@ -309,6 +324,7 @@ impl Room {
                 detached_since: None,
                 joined_tick: self.world.tick(),
                 stand_still: false,
+                last_chat_tick: None,
             },
         );
         self.queue_welcome(client, false);
@@ -411,6 +427,7 @@ impl Room {
         self.departed.push_back(Departed {
             spectator: state.player.is_none(),
             token: state.token,
+            was_detached: state.detached_since.is_some(),
         });
     }
 
@@ -477,9 +494,21 @@ impl Room {
 
     /// Relays a chat line to everyone in the room (the sender too), in arrival order.
     pub fn handle_chat(&mut self, client: ClientId, text: &str) {
-        let Some(state) = self.clients.get(&client) else {
+        let tick = self.world.tick();
+        let gap = (self.settings.tick_rate / CHAT_PER_SECOND).max(1);
+        let Some(state) = self.clients.get_mut(&client) else {
             return;
         };
+        let too_soon = state
+            .last_chat_tick
+            .is_some_and(|last| tick.wrapping_sub(last) < gap);
+        if too_soon || self.chats_this_tick >= CHAT_PER_TICK {
+            self.input_stats.chat_dropped += 1;
+            return;
+        }
+        state.last_chat_tick = Some(tick);
+        self.chats_this_tick += 1;
+        let state = &self.clients[&client];
         let msg = ServerMsg::Chat(ChatBroadcast {
             from: state.player.map_or(0, |p| p.0),
             name: state.name.clone(),
@@ -513,6 +542,7 @@ impl Room {
     /// Runs one fixed step: applies inputs, steps the world, expires players whose resume
     /// window ran out, and on snapshot ticks queues one snapshot per attached client.
     pub fn tick(&mut self) {
+        self.chats_this_tick = 0;
         self.apply_inputs();
         self.events.clear();
         self.world.step(&self.inputs, &mut self.events);
@@ -654,6 +684,14 @@ impl Room {
             .iter()
             .find(|(_, state)| state.token.as_ref() == Some(token))
             .map(|(&id, _)| id)
+    }
+
+    /// Players held waiting for a resume.
+    pub fn detached_count(&self) -> usize {
+        self.clients
+            .values()
+            .filter(|state| state.detached_since.is_some())
+            .count()
     }
 
     /// Whether a client's player is held waiting for a resume.

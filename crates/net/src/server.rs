@@ -95,6 +95,9 @@ struct Lobby {
 
 #[derive(Debug)]
 struct RoomEntry {
+    /// Unique per room ever created, so a seat is never given back to a newer room that
+    /// happens to have the same name.
+    id: u64,
     inbox: mpsc::Sender<RoomCmd>,
     players: usize,
     spectators: usize,
@@ -685,15 +688,21 @@ async fn join(
         };
     }
 
-    let (name, inbox) =
+    let (name, inbox, room_id) =
         reserve_seat(shared, hello).map_err(|(code, reason)| (code, reason.to_string()))?;
     let mut token = SessionToken::default();
     if getrandom::fill(&mut token).is_err() {
-        release_seat(shared, &name, hello.spectate);
+        release_seat(shared, &name, room_id, hello.spectate);
         return Err((
             close::INTERNAL_ERROR,
             "internal error: no randomness".into(),
         ));
+    }
+    // Registered before the room hears of the player, so its departure always finds it.
+    if !hello.spectate
+        && let Ok(mut lobby) = shared.lobby.lock()
+    {
+        lobby.sessions.insert(token, name.clone());
     }
     let join = RoomCmd::Join {
         client,
@@ -707,16 +716,12 @@ async fn join(
         Err(_) => Err(JoinError::RoomFull),
     };
     match result {
-        Ok(()) => {
-            if !hello.spectate
-                && let Ok(mut lobby) = shared.lobby.lock()
-            {
-                lobby.sessions.insert(token, name.clone());
-            }
-            Ok((name, inbox))
-        }
+        Ok(()) => Ok((name, inbox)),
         Err(error) => {
-            release_seat(shared, &name, hello.spectate);
+            if let Ok(mut lobby) = shared.lobby.lock() {
+                lobby.sessions.remove(&token);
+            }
+            release_seat(shared, &name, room_id, hello.spectate);
             Err((close::ROOM_FULL, error.to_string()))
         }
     }
@@ -1024,7 +1029,7 @@ fn truncate(text: &str, max: usize) -> &str {
 fn reserve_seat(
     shared: &Arc<Shared>,
     hello: &Hello,
-) -> Result<(String, mpsc::Sender<RoomCmd>), (u16, &'static str)> {
+) -> Result<(String, mpsc::Sender<RoomCmd>, u64), (u16, &'static str)> {
     let config = &shared.config;
     let Ok(mut lobby) = shared.lobby.lock() else {
         return Err((close::INTERNAL_ERROR, "internal error"));
@@ -1072,7 +1077,7 @@ fn reserve_seat(
     } else {
         entry.players += 1;
     }
-    Ok((name, entry.inbox.clone()))
+    Ok((name, entry.inbox.clone(), entry.id))
 }
 
 fn create_room(
@@ -1099,6 +1104,7 @@ fn create_room(
         resume_grace_ticks: config.resume_grace_ticks(),
         ack_timeout_ticks: (config.stall_timeout_s * config.tick_rate as f64).round() as u32,
     };
+    let room_id = lobby.rooms_created;
     lobby.rooms_created += 1;
     let room = Room::new(
         name.clone(),
@@ -1111,6 +1117,7 @@ fn create_room(
     tokio::spawn(run_room(
         Arc::clone(shared),
         room,
+        room_id,
         commands,
         Arc::clone(&stats),
     ));
@@ -1119,6 +1126,7 @@ fn create_room(
     lobby.rooms.insert(
         name.clone(),
         RoomEntry {
+            id: room_id,
             inbox,
             players: 0,
             spectators: 0,
@@ -1129,15 +1137,25 @@ fn create_room(
 }
 
 /// Frees a seat; the last one out removes the room (its task ends when its inbox closes).
-fn release_seat(shared: &Shared, name: &str, spectate: bool) {
+fn release_seat(shared: &Shared, name: &str, room_id: u64, spectate: bool) {
     let Ok(mut lobby) = shared.lobby.lock() else {
         return;
     };
-    release_seat_locked(shared, &mut lobby, name, spectate);
+    release_seat_locked(shared, &mut lobby, name, room_id, spectate);
 }
 
-fn release_seat_locked(shared: &Shared, lobby: &mut Lobby, name: &str, spectate: bool) {
-    let Some(entry) = lobby.rooms.get_mut(name) else {
+fn release_seat_locked(
+    shared: &Shared,
+    lobby: &mut Lobby,
+    name: &str,
+    room_id: u64,
+    spectate: bool,
+) {
+    let Some(entry) = lobby
+        .rooms
+        .get_mut(name)
+        .filter(|entry| entry.id == room_id)
+    else {
         return;
     };
     if spectate {
@@ -1157,6 +1175,7 @@ fn release_seat_locked(shared: &Shared, lobby: &mut Lobby, name: &str, spectate:
 async fn run_room(
     shared: Arc<Shared>,
     room: Room,
+    room_id: u64,
     mut commands: mpsc::Receiver<RoomCmd>,
     stats: Arc<RoomStats>,
 ) {
@@ -1165,6 +1184,7 @@ async fn run_room(
     let mut driver = RoomDriver {
         shared: Arc::clone(&shared),
         room,
+        room_id,
         outboxes: HashMap::new(),
     };
     let mut next_tick = Instant::now() + tick_length;
@@ -1206,6 +1226,7 @@ async fn run_room(
 struct RoomDriver {
     shared: Arc<Shared>,
     room: Room,
+    room_id: u64,
     outboxes: HashMap<ClientId, Arc<Outbox>>,
 }
 
@@ -1325,22 +1346,24 @@ impl RoomDriver {
     }
 
     fn release(&self, departed: Departed) {
+        let metrics = &self.shared.metrics;
         if !departed.spectator {
-            self.shared.metrics.players.fetch_sub(1, Relaxed);
+            metrics.players.fetch_sub(1, Relaxed);
+        }
+        if departed.was_detached {
+            metrics.players_detached.fetch_sub(1, Relaxed);
         }
         let Ok(mut lobby) = self.shared.lobby.lock() else {
             return;
         };
-        if let Some(token) = departed.token
-            && lobby.sessions.remove(&token).is_some()
-            && self.room.is_empty()
-        {
-            // Nothing to do beyond forgetting the token.
+        if let Some(token) = departed.token {
+            lobby.sessions.remove(&token);
         }
         release_seat_locked(
             &self.shared,
             &mut lobby,
             self.room.name(),
+            self.room_id,
             departed.spectator,
         );
     }
@@ -1356,12 +1379,22 @@ impl RoomDriver {
         metrics
             .players
             .fetch_sub(players.min(metrics.players.load(Relaxed)), Relaxed);
+        let detached = self.room.detached_count() as u64;
+        metrics.players_detached.fetch_sub(
+            detached.min(metrics.players_detached.load(Relaxed)),
+            Relaxed,
+        );
         let Ok(mut lobby) = self.shared.lobby.lock() else {
             return;
         };
         let name = self.room.name().to_string();
         lobby.sessions.retain(|_, room| *room != name);
-        if lobby.rooms.remove(&name).is_some() {
+        if lobby
+            .rooms
+            .get(&name)
+            .is_some_and(|entry| entry.id == self.room_id)
+        {
+            lobby.rooms.remove(&name);
             metrics.rooms.fetch_sub(1, Relaxed);
         }
     }

@@ -287,11 +287,38 @@ fn chat_reaches_everyone_in_order() {
     let sender = harness.clients[a].id;
     for line in ["one", "two", "three"] {
         harness.room.handle_chat(sender, line);
+        // A person's pace: a line every quarter of a second or slower.
+        for _ in 0..8 {
+            harness.step(east());
+        }
     }
-    harness.step(east());
     for client in &harness.clients {
         assert_eq!(client.chats, ["one", "two", "three"]);
     }
+}
+
+#[test]
+fn chat_flood_is_dropped_before_it_floods_everyone() {
+    let mut harness = Harness::new(RoomSettings::default(), "arena");
+    let flooder = harness.join("loud", false);
+    for name in ["a", "b", "c"] {
+        harness.join(name, false);
+    }
+    let loud = harness.clients[flooder].id;
+    // 150 lines at once from one client, then one line from each of 20 more in the same tick
+    // would be 170 reliable messages for every player; the limits relay a handful.
+    for index in 0..150 {
+        harness.room.handle_chat(loud, &format!("spam {index}"));
+    }
+    for index in 1..4 {
+        let id = harness.clients[index].id;
+        harness.room.handle_chat(id, "hi");
+    }
+    harness.step(east());
+    for client in &harness.clients {
+        assert_eq!(client.chats.len(), 4, "{:?}", client.chats);
+    }
+    assert_eq!(harness.room.input_stats().chat_dropped, 149);
 }
 
 #[test]

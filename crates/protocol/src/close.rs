@@ -16,7 +16,8 @@ pub const POLICY_VIOLATION: u16 = 1008;
 pub const MESSAGE_TOO_BIG: u16 = 1009;
 /// The server failed (for example the room's simulation crashed); nothing the client did.
 pub const INTERNAL_ERROR: u16 = 1011;
-/// The server is full (connection cap); try again later.
+/// The server cannot open another room (`max_rooms`); try again later. (The connection caps
+/// answer HTTP 503 before any WebSocket exists.)
 pub const TRY_AGAIN_LATER: u16 = 1013;
 /// The client's protocol version differs from the server's.
 pub const VERSION_MISMATCH: u16 = 4000;
