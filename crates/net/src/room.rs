@@ -63,7 +63,7 @@ impl Default for RoomSettings {
             max_spectators: 8,
             npcs: 0,
             view_radius: 40.0,
-            history: 64,
+            history: 33,
             seed: 1,
             resume_grace_ticks: 15 * 30,
             ack_timeout_ticks: 10 * 30,
@@ -255,6 +255,8 @@ impl Room {
         settings.max_players = settings
             .max_players
             .min(tickwire_protocol::limits::SCORES_MAX);
+        // A baseline older than the snapshots a client holds is never used: keep no more.
+        settings.history = settings.history.min(CLIENT_BASELINES as u32 + 1);
         let mut world = World::new(map, rules, settings.tick_rate, settings.seed);
         for _ in 0..settings.npcs {
             world.add_npc();

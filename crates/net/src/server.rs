@@ -426,9 +426,10 @@ impl Drop for ConnectionSlot {
 
 fn websocket_config() -> WebSocketConfig {
     // tungstenite's defaults (64 MiB messages, 128 KiB buffers, unbounded write buffer) are not
-    // for thousands of untrusted peers: small buffers, messages capped at the protocol's limit.
+    // for thousands of untrusted peers: small buffers (a client message is at most 1 KiB),
+    // messages capped at the protocol's limit.
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(2 * 1024)
         .write_buffer_size(0)
         .max_write_buffer_size(512 * 1024)
         .max_message_size(Some(CLIENT_MSG_MAX))
@@ -521,6 +522,8 @@ async fn handle_connection(
         }
         Err(_) => return,
     }
+    // The request's headers are not needed past the upgrade: free them for the session.
+    drop(request);
     let mut ws =
         WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(websocket_config()))
             .await;
