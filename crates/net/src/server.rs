@@ -430,7 +430,8 @@ fn websocket_config() -> WebSocketConfig {
     // messages capped at the protocol's limit.
     WebSocketConfig::default()
         .read_buffer_size(2 * 1024)
-        .write_buffer_size(0)
+        // Messages fed in one tick (snapshot, events, pongs) go out in one write at the flush.
+        .write_buffer_size(8 * 1024)
         .max_write_buffer_size(512 * 1024)
         .max_message_size(Some(CLIENT_MSG_MAX))
         .max_frame_size(Some(CLIENT_MSG_MAX))
