@@ -211,7 +211,8 @@ struct Scratch {
     encoded: Vec<u8>,
     /// The snapshot message being built, reused for every client.
     snapshot: Snapshot,
-    /// This tick's spectator encodings: (baseline tick, checksum, body).
+    /// This tick's encodings of whole-frame views (spectators, and players whose view covers
+    /// the map): (baseline tick, checksum, body).
     shared: Vec<(u32, u32, Vec<u8>)>,
 }
 
@@ -812,11 +813,6 @@ impl Room {
                 }
                 _ => None,
             };
-            fill_view(
-                &current.entities,
-                ids.map(|ids| ids.as_slice()),
-                &mut scratch.view,
-            );
 
             // The baseline: the acknowledged view, if we still have both it and its frame.
             // Only a snapshot among the newest the client still holds (it keeps
@@ -834,27 +830,33 @@ impl Room {
                     Some((sent, frame))
                 });
             let (baseline_age, base_scores): (u32, &[ScoreEntry]) = match baseline {
-                Some((sent, frame)) => {
-                    fill_view(&frame.entities, sent.ids.as_deref(), &mut scratch.base);
-                    (tick - sent.tick, &frame.scores)
-                }
-                None => {
-                    scratch.base.clear();
-                    (0, &[])
-                }
+                Some((sent, frame)) => (tick - sent.tick, &frame.scores),
+                None => (0, &[]),
             };
             let scores_unchanged =
                 baseline.is_some_and(|(_, frame)| Arc::ptr_eq(&frame.scores, &current.scores));
 
-            // Spectators with the same baseline tick see the same bytes: encode those once.
-            let spectator = ids.is_none() && baseline.is_none_or(|(sent, _)| sent.ids.is_none());
+            // Whole-frame views on the same baseline tick are the same bytes: encode those once.
+            let sees_all = ids.is_none() && baseline.is_none_or(|(sent, _)| sent.ids.is_none());
             let base_tick = baseline.map_or(0, |(sent, _)| sent.tick);
-            let cached = spectator
+            let cached = sees_all
                 .then(|| scratch.shared.iter().position(|entry| entry.0 == base_tick))
                 .flatten();
             let (checksum, body): (u32, &[u8]) = match cached {
                 Some(index) => (scratch.shared[index].1, &scratch.shared[index].2),
                 None => {
+                    // Only now build the two views: a shared encoding needs neither.
+                    fill_view(
+                        &current.entities,
+                        ids.map(|ids| ids.as_slice()),
+                        &mut scratch.view,
+                    );
+                    match baseline {
+                        Some((sent, frame)) => {
+                            fill_view(&frame.entities, sent.ids.as_deref(), &mut scratch.base)
+                        }
+                        None => scratch.base.clear(),
+                    }
                     scratch.bits.clear();
                     delta::encode(
                         &scratch.base,
@@ -863,7 +865,7 @@ impl Room {
                         &mut scratch.bits,
                     );
                     let checksum = delta::checksum(&scratch.view);
-                    if spectator {
+                    if sees_all {
                         scratch.shared.push((
                             base_tick,
                             checksum,

@@ -226,11 +226,7 @@ pub fn decode(
     let mut next_base = 0usize;
     let mut previous_id = 0u32;
     for _ in 0..removed {
-        let gap = reader.read_golomb(K_ID_GAP)?;
-        let id = previous_id
-            .checked_add(gap)
-            .and_then(|id| id.checked_add(1))
-            .ok_or(DeltaError::Id(u32::MAX))?;
+        let id = read_next_id(&mut reader, previous_id)?;
         while next_base < baseline.len() && baseline[next_base].id < id {
             out.push(baseline[next_base]);
             next_base += 1;
@@ -255,11 +251,7 @@ pub fn decode(
     }
     let mut previous_id = 0u32;
     for _ in 0..entered {
-        let gap = reader.read_golomb(K_ID_GAP)?;
-        let id = previous_id
-            .checked_add(gap)
-            .and_then(|id| id.checked_add(1))
-            .ok_or(DeltaError::Id(u32::MAX))?;
+        let id = read_next_id(&mut reader, previous_id)?;
         previous_id = id;
         let state = read_full(id, &mut reader)?;
         out.push(state);
@@ -353,6 +345,15 @@ pub fn checksum(view: &[EntityState]) -> u32 {
 fn predict(base_pos: u32, base_vel: i32, cur_vel: i32, elapsed: u32) -> i64 {
     // An arithmetic shift is floor division by two, negative numbers included.
     base_pos as i64 + (((base_vel as i64 + cur_vel as i64) * elapsed as i64) >> 1)
+}
+
+/// Reads the next id of a section: ids are strictly increasing, sent as the gap minus one.
+fn read_next_id(reader: &mut BitReader<'_>, previous_id: u32) -> Result<u32, DeltaError> {
+    let gap = reader.read_golomb(K_ID_GAP)?;
+    previous_id
+        .checked_add(gap)
+        .and_then(|id| id.checked_add(1))
+        .ok_or(DeltaError::Id(u32::MAX))
 }
 
 /// Moves an unlisted entity along its steady velocity.
