@@ -87,11 +87,17 @@ impl EntityState {
             && self.kind <= kind::MAX
             && self.x <= POS_MAX
             && self.y <= POS_MAX
-            && self.vx.abs() <= VEL_MAX
-            && self.vy.abs() <= VEL_MAX
+            && velocity_in_range(self.vx)
+            && velocity_in_range(self.vy)
             && (self.aim as u32) < AIM_STEPS
             && self.flags & !flags::ALL == 0
     }
+}
+
+/// `-VEL_MAX..=VEL_MAX`, written without `abs`, which overflows on `i32::MIN` (a value a hostile
+/// or corrupt body can carry).
+fn velocity_in_range(v: i32) -> bool {
+    (-VEL_MAX..=VEL_MAX).contains(&v)
 }
 
 /// Why a delta body did not apply to its baseline.
@@ -442,7 +448,7 @@ fn read_changes(
             .vy
             .checked_add(reader.read_signed_golomb(K_VEL)?)
             .ok_or_else(range)?;
-        if cur.vx.abs() > VEL_MAX || cur.vy.abs() > VEL_MAX {
+        if !velocity_in_range(cur.vx) || !velocity_in_range(cur.vy) {
             return Err(range());
         }
     }
@@ -569,6 +575,67 @@ mod tests {
             let expected = 100 + ((sum as i64) * elapsed as i64).div_euclid(2);
             assert_eq!(predict(100, sum, 0, elapsed), expected);
         }
+    }
+
+    /// Found by the `delta` fuzz target: a full record with velocity `i32::MIN` made `abs`
+    /// overflow (a panic in debug, an accepted out-of-range state in release).
+    #[test]
+    fn extreme_velocity_in_a_full_record_is_a_range_error() {
+        for (vx, vy) in [
+            (i32::MIN, 0),
+            (0, i32::MIN),
+            (i32::MAX, 0),
+            (VEL_MAX + 1, 0),
+        ] {
+            let mut bits = crate::bits::BitWriter::default();
+            bits.write_golomb(0, K_COUNT); // removed
+            bits.write_golomb(1, K_COUNT); // entered
+            bits.write_golomb(0, K_ID_GAP); // id 1
+            bits.write(kind::PLAYER as u32, KIND_BITS);
+            bits.write(10, POS_BITS);
+            bits.write(10, POS_BITS);
+            bits.write_signed_golomb(vx, K_FULL_VEL);
+            bits.write_signed_golomb(vy, K_FULL_VEL);
+            bits.write(0, AIM_BITS);
+            bits.write(100, HEALTH_BITS);
+            bits.write(0, FLAG_BITS);
+            bits.write_golomb(0, K_COUNT); // changed
+            let mut out = Vec::new();
+            assert_eq!(
+                decode(&[], 1, bits.as_bytes(), &mut out),
+                Err(DeltaError::Range(1)),
+                "velocity ({vx}, {vy})"
+            );
+        }
+    }
+
+    /// The same overflow through a changed entity: a velocity residual that lands on `i32::MIN`.
+    #[test]
+    fn velocity_residual_reaching_i32_min_is_a_range_error() {
+        let base = EntityState {
+            id: 7,
+            kind: kind::PLAYER,
+            x: 1000,
+            y: 1000,
+            vx: -VEL_MAX,
+            vy: 0,
+            aim: 0,
+            health: 100,
+            flags: 0,
+        };
+        let mut bits = crate::bits::BitWriter::default();
+        bits.write_golomb(0, K_COUNT); // removed
+        bits.write_golomb(0, K_COUNT); // entered
+        bits.write_golomb(1, K_COUNT); // changed
+        bits.write_golomb(0, K_INDEX_GAP);
+        bits.write(MASK_VEL, MASK_BITS);
+        bits.write_signed_golomb(i32::MIN + VEL_MAX, K_VEL);
+        bits.write_signed_golomb(0, K_VEL);
+        let mut out = Vec::new();
+        assert_eq!(
+            decode(&[base], 1, bits.as_bytes(), &mut out),
+            Err(DeltaError::Range(7))
+        );
     }
 
     fn arb_state(id: u32) -> impl Strategy<Value = EntityState> {
