@@ -7,6 +7,7 @@ use futures_util::SinkExt;
 use tickwire_bot::{BotOptions, run_bot};
 use tickwire_net::auth::{self, Claims};
 use tickwire_net::{Client, ClientError};
+use tickwire_protocol::limits::CLIENT_MSG_MAX;
 use tickwire_protocol::{ClientMsg, Hello, ServerMsg, close, encode_client};
 use tickwire_tests::proxy::{FaultProxy, Faults};
 use tickwire_tests::{expect_close, hello, http_get, metric, raw_connect, start_server};
@@ -73,6 +74,29 @@ async fn oversize_message_closes_1009() {
         .await
         .expect("sends");
     let (code, reason) = closed(&mut client).await;
+    assert_eq!(code, close::MESSAGE_TOO_BIG, "{reason}");
+    server.stop().await;
+}
+
+/// The limit is exact: a frame of `CLIENT_MSG_MAX` bytes (larger than one socket read fills) is
+/// read whole and judged on its content; one byte more is refused by size (item 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frame_size_limit_is_exact() {
+    let server = start_server(|_| {}).await;
+    let mut at_limit = join(&server.url, "limit", "r").await;
+    at_limit
+        .send_raw(Message::Binary(vec![0xAB; CLIENT_MSG_MAX].into()))
+        .await
+        .expect("sends");
+    let (code, reason) = closed(&mut at_limit).await;
+    assert_eq!(code, close::PROTOCOL_ERROR, "{reason}");
+    assert!(reason.contains("undecodable"), "{reason}");
+
+    let mut over = join(&server.url, "over", "r").await;
+    over.send_raw(Message::Binary(vec![0xAB; CLIENT_MSG_MAX + 1].into()))
+        .await
+        .expect("sends");
+    let (code, reason) = closed(&mut over).await;
     assert_eq!(code, close::MESSAGE_TOO_BIG, "{reason}");
     server.stop().await;
 }

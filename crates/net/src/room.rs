@@ -205,6 +205,8 @@ struct Frame {
 #[derive(Debug, Default)]
 struct Scratch {
     ids: Vec<u32>,
+    /// The current view's members (see [`SentView::members`]).
+    members: Vec<u64>,
     base: Vec<EntityState>,
     view: Vec<EntityState>,
     bits: BitWriter,
@@ -245,8 +247,10 @@ struct Client {
 #[derive(Debug)]
 struct SentView {
     tick: u32,
-    /// Ids in the view, sorted; `None` means every entity of that tick's frame (spectators).
-    ids: Option<Vec<u32>>,
+    /// Which entities of that tick's frame were in the view, one bit per frame index (bit `i`
+    /// of word `i / 64`): 16 bytes for a 100-entity frame, where a list of ids takes 400.
+    /// `None` means every entity of the frame (spectators, views covering the map).
+    members: Option<Vec<u64>>,
 }
 
 impl Room {
@@ -837,7 +841,7 @@ impl Room {
                 baseline.is_some_and(|(_, frame)| Arc::ptr_eq(&frame.scores, &current.scores));
 
             // Whole-frame views on the same baseline tick are the same bytes: encode those once.
-            let sees_all = ids.is_none() && baseline.is_none_or(|(sent, _)| sent.ids.is_none());
+            let sees_all = ids.is_none() && baseline.is_none_or(|(sent, _)| sent.members.is_none());
             let base_tick = baseline.map_or(0, |(sent, _)| sent.tick);
             let cached = sees_all
                 .then(|| scratch.shared.iter().position(|entry| entry.0 == base_tick))
@@ -846,16 +850,26 @@ impl Room {
                 Some(index) => (scratch.shared[index].1, &scratch.shared[index].2),
                 None => {
                     // Only now build the two views: a shared encoding needs neither.
-                    fill_view(
-                        &current.entities,
-                        ids.map(|ids| ids.as_slice()),
-                        &mut scratch.view,
-                    );
-                    match baseline {
-                        Some((sent, frame)) => {
-                            fill_view(&frame.entities, sent.ids.as_deref(), &mut scratch.base)
+                    match ids {
+                        Some(ids) => select_view(
+                            &current.entities,
+                            ids,
+                            &mut scratch.view,
+                            &mut scratch.members,
+                        ),
+                        None => {
+                            scratch.view.clear();
+                            scratch.view.extend_from_slice(&current.entities);
                         }
-                        None => scratch.base.clear(),
+                    }
+                    scratch.base.clear();
+                    if let Some((sent, frame)) = baseline {
+                        match &sent.members {
+                            Some(members) => {
+                                members_view(&frame.entities, members, &mut scratch.base)
+                            }
+                            None => scratch.base.extend_from_slice(&frame.entities),
+                        }
                     }
                     scratch.bits.clear();
                     delta::encode(
@@ -914,16 +928,20 @@ impl Room {
                 sent.tick < client.acked || client.sent.len() >= self.settings.history as usize
             }) {
                 if let Some(old) = client.sent.pop_front() {
-                    recycled = old.ids.or(recycled);
+                    recycled = old.members.or(recycled);
                 }
             }
-            let stored = ids.map(|ids| {
+            // `ids` is set exactly when select_view just filled `scratch.members`.
+            let stored = ids.map(|_| {
                 let mut copy = recycled.unwrap_or_default();
                 copy.clear();
-                copy.extend_from_slice(ids);
+                copy.extend_from_slice(&scratch.members);
                 copy
             });
-            client.sent.push_back(SentView { tick, ids: stored });
+            client.sent.push_back(SentView {
+                tick,
+                members: stored,
+            });
         }
     }
 
@@ -985,20 +1003,31 @@ fn diff_scores(
     }
 }
 
-/// Fills `out` with the entities of `frame` whose ids are in `ids` (both sorted), or all of them.
-fn fill_view(frame: &[EntityState], ids: Option<&[u32]>, out: &mut Vec<EntityState>) {
+/// Fills `out` with the entities of `frame` whose ids are in `ids` (both sorted by id), and
+/// `members` with their frame indices as bits (see [`SentView::members`]).
+fn select_view(
+    frame: &[EntityState],
+    ids: &[u32],
+    out: &mut Vec<EntityState>,
+    members: &mut Vec<u64>,
+) {
     out.clear();
-    let Some(ids) = ids else {
-        out.extend_from_slice(frame);
-        return;
+    members.clear();
+    members.resize(frame.len().div_ceil(64), 0);
+    let mut take = |index: usize, out: &mut Vec<EntityState>| {
+        out.push(frame[index]);
+        members[index / 64] |= 1 << (index % 64);
     };
     if ids.len() * 8 >= frame.len() {
         // A view that is a good part of the frame: one merge pass over both sorted lists.
-        let mut states = frame.iter().peekable();
-        for id in ids {
-            while states.next_if(|state| state.id < *id).is_some() {}
-            if let Some(state) = states.next_if(|state| state.id == *id) {
-                out.push(*state);
+        let mut index = 0;
+        for &id in ids {
+            while index < frame.len() && frame[index].id < id {
+                index += 1;
+            }
+            if index < frame.len() && frame[index].id == id {
+                take(index, out);
+                index += 1;
             }
         }
     } else {
@@ -1006,9 +1035,55 @@ fn fill_view(frame: &[EntityState], ids: Option<&[u32]>, out: &mut Vec<EntitySta
         let mut start = 0;
         for id in ids {
             if let Ok(found) = frame[start..].binary_search_by_key(id, |state| state.id) {
-                out.push(frame[start + found]);
+                take(start + found, out);
                 start += found + 1;
             }
+        }
+    }
+}
+
+/// Fills `out` with the entities of `frame` whose indices are set in `members`.
+fn members_view(frame: &[EntityState], members: &[u64], out: &mut Vec<EntityState>) {
+    out.clear();
+    for (word_index, &word) in members.iter().enumerate() {
+        let mut bits = word;
+        while bits != 0 {
+            let index = word_index * 64 + bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            if let Some(state) = frame.get(index) {
+                out.push(*state);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// A view picked by ids and rebuilt from its member bits is the same view, whatever the
+        /// sizes (both the merge and the binary-search paths), and ids not in the frame are
+        /// skipped.
+        #[test]
+        fn member_bits_rebuild_the_selected_view(
+            frame_ids in proptest::collection::btree_set(1u32..5000, 0..300),
+            wanted in proptest::collection::btree_set(1u32..5000, 0..300),
+        ) {
+            let frame: Vec<EntityState> = frame_ids
+                .iter()
+                .map(|&id| EntityState { id, x: id, ..EntityState::default() })
+                .collect();
+            let ids: Vec<u32> = wanted.iter().copied().collect();
+            let (mut view, mut members, mut rebuilt) = (Vec::new(), Vec::new(), Vec::new());
+            select_view(&frame, &ids, &mut view, &mut members);
+            let expected: Vec<EntityState> =
+                frame.iter().filter(|state| wanted.contains(&state.id)).copied().collect();
+            prop_assert_eq!(&view, &expected);
+            members_view(&frame, &members, &mut rebuilt);
+            prop_assert_eq!(&rebuilt, &expected);
         }
     }
 }

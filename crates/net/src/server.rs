@@ -424,12 +424,16 @@ impl Drop for ConnectionSlot {
     }
 }
 
+/// Bytes one socket read may fill (tungstenite keeps this much per connection).
+const READ_BUFFER_BYTES: usize = 512;
+
 fn websocket_config() -> WebSocketConfig {
     // tungstenite's defaults (64 MiB messages, 128 KiB buffers, unbounded write buffer) are not
-    // for thousands of untrusted peers: small buffers (a client message is at most 1 KiB),
-    // messages capped at the protocol's limit.
+    // for thousands of untrusted peers: small buffers, messages capped at the protocol's limit.
+    // The read buffer is what one read fills; a tick's input is about 30 bytes, and a larger
+    // message (at most 1 KiB) grows the buffer for as long as it needs to.
     WebSocketConfig::default()
-        .read_buffer_size(2 * 1024)
+        .read_buffer_size(READ_BUFFER_BYTES)
         // Messages fed in one tick (snapshot, events, pongs) go out in one write at the flush.
         .write_buffer_size(8 * 1024)
         .max_write_buffer_size(512 * 1024)

@@ -4,56 +4,64 @@
 //! stream is bit `i % 8` of byte `i / 8`). The last byte is zero-padded.
 
 /// Appends bits to a reusable byte buffer.
+///
+/// Bits collect in a 64-bit word and move to the buffer 32 at a time, so most writes touch no
+/// memory. [`BitWriter::as_bytes`] moves out what is left (the last byte zero-padded); writing
+/// after it simply carries on.
 #[derive(Debug, Default, Clone)]
 pub struct BitWriter {
+    /// Whole 32-bit groups written, plus (while `tail` is set) the pending bits' bytes.
     bytes: Vec<u8>,
-    /// Bits used in the last byte (0 means the last byte is full or there is none).
-    used: u32,
+    /// Pending bits, the oldest in bit 0; fewer than 32 between calls.
+    pending: u64,
+    /// Number of pending bits.
+    pending_bits: u32,
+    /// Bytes of `pending` that `as_bytes` appended to `bytes` and the next write takes back.
+    tail: usize,
 }
 
 impl BitWriter {
     /// Empties the writer, keeping its allocation.
     pub fn clear(&mut self) {
         self.bytes.clear();
-        self.used = 0;
+        self.pending = 0;
+        self.pending_bits = 0;
+        self.tail = 0;
     }
 
     /// The bytes written so far (the last one zero-padded).
-    pub fn as_bytes(&self) -> &[u8] {
+    pub fn as_bytes(&mut self) -> &[u8] {
+        if self.tail == 0 && self.pending_bits > 0 {
+            self.tail = self.pending_bits.div_ceil(8) as usize;
+            self.bytes
+                .extend_from_slice(&self.pending.to_le_bytes()[..self.tail]);
+        }
         &self.bytes
     }
 
     /// Number of bits written.
     pub fn bit_len(&self) -> usize {
-        if self.used == 0 {
-            self.bytes.len() * 8
-        } else {
-            (self.bytes.len() - 1) * 8 + self.used as usize
-        }
+        (self.bytes.len() - self.tail) * 8 + self.pending_bits as usize
     }
 
     /// Writes the low `count` bits of `value` (count <= 32).
+    #[inline]
     pub fn write(&mut self, value: u32, count: u32) {
         debug_assert!(count <= 32);
-        if count == 0 {
-            return;
+        if self.tail > 0 {
+            self.bytes.truncate(self.bytes.len() - self.tail);
+            self.tail = 0;
         }
         let value = (value as u64) & ((1u64 << count) - 1);
-        // Merge into the partial last byte, then append whole bytes: at most five.
-        let mut bits = value << self.used;
-        let mut total = self.used + count;
-        if self.used > 0 {
-            let last = self.bytes.len() - 1;
-            self.bytes[last] |= bits as u8;
-            bits >>= 8;
-            total = total.saturating_sub(8);
+        // pending_bits < 32 and count <= 32: the sum fits the word.
+        self.pending |= value << self.pending_bits;
+        self.pending_bits += count;
+        if self.pending_bits >= 32 {
+            self.bytes
+                .extend_from_slice(&(self.pending as u32).to_le_bytes());
+            self.pending >>= 32;
+            self.pending_bits -= 32;
         }
-        while total > 0 {
-            self.bytes.push(bits as u8);
-            bits >>= 8;
-            total = total.saturating_sub(8);
-        }
-        self.used = (self.used + count) % 8;
     }
 
     /// Writes one bit.
@@ -234,6 +242,23 @@ mod tests {
                 prop_assert_eq!(reader.read_signed_golomb(k).unwrap(), signed);
             }
             prop_assert!(reader.remaining() < 8);
+        }
+
+        /// Reading the bytes midway changes nothing: writing carries on where it was.
+        #[test]
+        fn as_bytes_midway_is_transparent(fields in proptest::collection::vec((any::<u32>(), 0u32..=32, any::<bool>()), 0..64)) {
+            let mut plain = BitWriter::default();
+            let mut peeked = BitWriter::default();
+            for &(value, count, peek) in &fields {
+                plain.write(value, count);
+                peeked.write(value, count);
+                if peek {
+                    let bytes = peeked.as_bytes().len();
+                    prop_assert_eq!(bytes, peeked.bit_len().div_ceil(8));
+                }
+                prop_assert_eq!(plain.bit_len(), peeked.bit_len());
+            }
+            prop_assert_eq!(plain.as_bytes(), peeked.as_bytes());
         }
 
         #[test]
