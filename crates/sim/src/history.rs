@@ -63,6 +63,23 @@ impl HitboxHistory {
         Some(&self.records[index])
     }
 
+    /// Whether `net_id` is alive in every record from `ticks_ago` (clamped as in
+    /// [`HitboxHistory::record`]) to the latest: it has not died, and perhaps come back as a new
+    /// life, since. A shot at an earlier life must not hit the current one.
+    pub(crate) fn alive_since(&self, net_id: NetId, ticks_ago: u32) -> bool {
+        if self.filled == 0 {
+            return false;
+        }
+        let back = (ticks_ago as usize).min(self.filled - 1);
+        (0..=back).all(|ago| {
+            self.record(ago as u32).is_some_and(|record| {
+                record
+                    .binary_search_by_key(&net_id, |hitbox| hitbox.net_id)
+                    .is_ok_and(|index| record[index].alive)
+            })
+        })
+    }
+
     /// Feeds every record, oldest first, into `hasher`.
     pub(crate) fn hash_into(&self, hasher: &mut Fnv64) {
         hasher.u64(self.filled as u64);

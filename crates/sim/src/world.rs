@@ -1030,6 +1030,10 @@ impl World {
                 let Some(target_key) = self.live_target(hitbox.net_id) else {
                     continue;
                 };
+                // Alive then and alive now is not enough: it must be the same life.
+                if !self.history.alive_since(hitbox.net_id, rewind) {
+                    continue;
+                }
                 best = Some((fraction, hitbox.net_id, target_key));
             }
         }

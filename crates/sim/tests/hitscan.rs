@@ -279,6 +279,45 @@ fn a_fatal_shot_kills_scores_and_respawns_like_a_projectile() {
     assert_eq!(shots_at_the_corpse, respawn_ticks - 1);
 }
 
+/// With a respawn quicker than the rewind, a shot rewound to before the target's death finds it
+/// alive in that record and alive now, but in another life: it must miss. The new life is hit
+/// as usual.
+#[test]
+fn a_rewound_shot_does_not_hit_the_next_life() {
+    let rules = Rules {
+        hitscan_damage: 255,
+        hitscan_cooldown_s: 0.0,
+        respawn_delay_s: 0.0, // the shortest there is: one tick
+        ..Rules::default()
+    };
+    let mut duel = Duel::new(OPEN, rules);
+    // Two quiet records with the target alive where it stands.
+    let before_death = duel.pos(duel.target);
+    duel.step(PlayerInput::default());
+    let events = duel.step(duel.aim_at(before_death, 0));
+    assert!(events.contains(&Event::Killed {
+        victim: duel.target_id(),
+        killer: Some(duel.shooter),
+    }));
+    let events = duel.step(PlayerInput::default());
+    assert!(events.contains(&Event::Respawned {
+        player: duel.target
+    }));
+    assert!(duel.world.entity(duel.target_id()).unwrap().alive);
+
+    // Rewound 3 records (to before the kill), aimed at where the old life stood.
+    let shot = duel.shoot(duel.aim_at(before_death, 3));
+    assert_eq!(shot.hit, None, "the shot at the old life hit the new one");
+    assert_eq!(duel.world.entity(duel.target_id()).unwrap().health, 100);
+
+    // Once the rewind no longer reaches back past the death, the new life is hittable.
+    duel.step(PlayerInput::default());
+    duel.step(PlayerInput::default());
+    let now = duel.pos(duel.target);
+    let shot = duel.shoot(duel.aim_at(now, 0));
+    assert_eq!(shot.hit, Some(duel.target_id()));
+}
+
 #[test]
 fn npcs_are_hittable() {
     let rules = Rules {
