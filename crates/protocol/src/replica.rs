@@ -24,8 +24,16 @@ pub struct Replica {
     history: VecDeque<Frame>,
     /// Spare view buffers, reused to avoid allocating per snapshot.
     spare: Vec<Vec<EntityState>>,
+    /// Spare score tables (their rows' name buffers too), reused the same way.
+    spare_scores: Vec<Vec<ScoreEntry>>,
+    /// The score table before any snapshot, shared rather than allocated per snapshot.
+    no_scores: Arc<Vec<ScoreEntry>>,
     decoded: u64,
 }
+
+/// Spare score tables kept at most (tables are shared by the frames until their rows change, so
+/// only a few are ever free at once).
+const SPARE_SCORES_MAX: usize = 4;
 
 #[derive(Debug)]
 struct Frame {
@@ -91,10 +99,9 @@ impl Replica {
                 }
             }
         };
-        let empty = Arc::new(Vec::new());
         let (base_view, base_scores): (&[EntityState], &Arc<Vec<ScoreEntry>>) = match base_index {
             Some(index) => (&self.history[index].view, &self.history[index].scores),
-            None => (&[], &empty),
+            None => (&[], &self.no_scores),
         };
         let result = delta::decode(base_view, age, &snapshot.body, &mut view).and_then(|()| {
             let actual = delta::checksum(&view);
@@ -114,11 +121,14 @@ impl Replica {
         let scores = if snapshot.scores.is_empty() && snapshot.scores_removed.is_empty() {
             Arc::clone(base_scores)
         } else {
-            Arc::new(apply_scores(
+            let mut table = self.spare_scores.pop().unwrap_or_default();
+            apply_scores(
+                &mut table,
                 base_scores,
                 &snapshot.scores,
                 &snapshot.scores_removed,
-            ))
+            );
+            Arc::new(table)
         };
 
         // Baselines older than this snapshot's will never be used again: the server deltas
@@ -191,13 +201,71 @@ impl Replica {
             let mut view = frame.view;
             view.clear();
             self.spare.push(view);
+            // The last frame holding a table gives it back, rows and all, for reuse.
+            if let Ok(table) = Arc::try_unwrap(frame.scores)
+                && self.spare_scores.len() < SPARE_SCORES_MAX
+            {
+                self.spare_scores.push(table);
+            }
         }
     }
 }
 
-/// The baseline's table without the removed rows, with the changed rows put in (sorted by
-/// player id).
-fn apply_scores(base: &[ScoreEntry], changed: &[ScoreEntry], removed: &[u32]) -> Vec<ScoreEntry> {
+/// Writes into `table` the baseline's table without the removed rows, with the changed rows put
+/// in (sorted by player id; a changed row wins over a removal of the same player).
+///
+/// `base` is always sorted with unique players (it is an earlier result). When `changed` is too,
+/// as the server sends it, one merge pass writes over `table`'s existing rows, reusing their
+/// name buffers, so a score change allocates nothing in steady state.
+fn apply_scores(
+    table: &mut Vec<ScoreEntry>,
+    base: &[ScoreEntry],
+    changed: &[ScoreEntry],
+    removed: &[u32],
+) {
+    if !changed
+        .windows(2)
+        .all(|pair| pair[0].player < pair[1].player)
+    {
+        *table = apply_scores_unordered(base, changed, removed);
+        return;
+    }
+    let mut len = 0;
+    let mut put = |row: &ScoreEntry| {
+        match table.get_mut(len) {
+            Some(slot) => {
+                slot.player = row.player;
+                slot.entity = row.entity;
+                slot.name.clone_from(&row.name);
+                slot.kills = row.kills;
+                slot.deaths = row.deaths;
+            }
+            None => table.push(row.clone()),
+        }
+        len += 1;
+    };
+    let mut changed = changed.iter().peekable();
+    for row in base {
+        while let Some(new) = changed.next_if(|new| new.player < row.player) {
+            put(new);
+        }
+        if let Some(new) = changed.next_if(|new| new.player == row.player) {
+            put(new);
+        } else if !removed.contains(&row.player) {
+            put(row);
+        }
+    }
+    changed.for_each(put);
+    table.truncate(len);
+}
+
+/// [`apply_scores`] for a `changed` list in any order (possibly with repeats; the first row of
+/// a player wins). A server never sends one; it is handled all the same.
+fn apply_scores_unordered(
+    base: &[ScoreEntry],
+    changed: &[ScoreEntry],
+    removed: &[u32],
+) -> Vec<ScoreEntry> {
     let mut table: Vec<ScoreEntry> = base
         .iter()
         .filter(|row| {
@@ -213,6 +281,8 @@ fn apply_scores(base: &[ScoreEntry], changed: &[ScoreEntry], removed: &[u32]) ->
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::bits::BitWriter;
     use crate::delta::{flags, kind};
@@ -302,6 +372,51 @@ mod tests {
             .handle_snapshot(&snapshot(3, Some((2, &[])), &[]))
             .unwrap();
         assert_eq!(replica.scores(), &[row(1, 0), row(2, 1), row(4, 0)]);
+    }
+
+    fn arb_rows(
+        players: impl Strategy<Value = Vec<u32>>,
+    ) -> impl Strategy<Value = Vec<ScoreEntry>> {
+        players.prop_flat_map(|players| {
+            let count = players.len();
+            (
+                Just(players),
+                proptest::collection::vec(("[a-z]{0,24}", 0u32..5, 0u32..5), count),
+            )
+                .prop_map(|(players, fields)| {
+                    players
+                        .into_iter()
+                        .zip(fields)
+                        .map(|(player, (name, kills, deaths))| ScoreEntry {
+                            player,
+                            entity: player + 1,
+                            name,
+                            kills,
+                            deaths,
+                        })
+                        .collect()
+                })
+        })
+    }
+
+    fn sorted_players() -> impl Strategy<Value = Vec<u32>> {
+        proptest::collection::btree_set(0u32..40, 0..30).prop_map(|set| set.into_iter().collect())
+    }
+
+    proptest! {
+        /// The in-place merge writes the same table as the general path, whatever rows the
+        /// reused table held before.
+        #[test]
+        fn in_place_merge_matches_the_general_path(
+            base in arb_rows(sorted_players()),
+            changed in arb_rows(sorted_players()),
+            removed in proptest::collection::vec(0u32..40, 0..8),
+            stale in arb_rows(proptest::collection::vec(0u32..40, 0..30)),
+        ) {
+            let mut table = stale;
+            apply_scores(&mut table, &base, &changed, &removed);
+            prop_assert_eq!(table, apply_scores_unordered(&base, &changed, &removed));
+        }
     }
 
     #[test]
