@@ -332,7 +332,8 @@ pub(crate) async fn play_with_probe(
     } else {
         0.0
     };
-    let (p50, p99, max) = predict::quantiles(predictor.errors_m());
+    let (p50, p99, _) = predict::quantiles(predictor.errors_m());
+    let max = predictor.max_error_m();
     report.prediction_error_m = ErrorQuantiles { p50, p99, max };
     report.corrections = predictor.corrections();
     if let Some(row) = replica

@@ -18,6 +18,10 @@ use tickwire_sim::{Map, PlayerInput, Rules, Vec2, move_player};
 pub const CORRECTION_THRESHOLD_M: f32 = 0.05;
 /// Inputs remembered for replay at most (older ones are dropped: the server is far behind).
 const PENDING_MAX: usize = 128;
+/// Prediction errors kept at most (about 36 minutes at 30 Hz). When full, every other one is
+/// dropped and from then on only every other new one is kept (and so on), so a bot that runs
+/// for days keeps an evenly thinned sample in bounded memory.
+const ERRORS_KEPT_MAX: usize = 1 << 16;
 
 /// Predicts the own player's position from unacknowledged inputs.
 #[derive(Debug)]
@@ -31,7 +35,7 @@ pub struct Predictor {
     state: Option<(Vec2, Vec2)>,
     /// Visual offset left by the last correction; decays toward zero.
     smoothing: Vec2,
-    errors_m: Vec<f32>,
+    errors_m: ThinnedSample,
     corrections: u64,
     /// Whether the own entity was alive in the last snapshot.
     alive: bool,
@@ -55,7 +59,7 @@ impl Predictor {
             pending: VecDeque::new(),
             state: None,
             smoothing: Vec2::ZERO,
-            errors_m: Vec::new(),
+            errors_m: ThinnedSample::new(ERRORS_KEPT_MAX),
             corrections: 0,
             alive: true,
         }
@@ -119,7 +123,7 @@ impl Predictor {
             .find(|pending| pending.seq == last_input)
             .and_then(|pending| pending.predicted)
         {
-            self.errors_m.push(predicted.distance(authoritative.0));
+            self.errors_m.record(predicted.distance(authoritative.0));
         }
         let (pos, vel) = self.reconcile(authoritative, last_input);
         self.state = Some((pos, vel));
@@ -175,14 +179,64 @@ impl Predictor {
     }
 
     /// Prediction errors measured so far, in meters, one per acknowledged input that was
-    /// predicted.
+    /// predicted (an evenly thinned sample of them after [`ERRORS_KEPT_MAX`]).
     pub fn errors_m(&self) -> &[f32] {
-        &self.errors_m
+        &self.errors_m.kept
+    }
+
+    /// The largest prediction error measured, in meters (0 before any).
+    pub fn max_error_m(&self) -> f32 {
+        self.errors_m.max
     }
 
     /// Corrections larger than [`CORRECTION_THRESHOLD_M`].
     pub fn corrections(&self) -> u64 {
         self.corrections
+    }
+}
+
+/// A bounded, evenly thinned sample of a long series: the `n`-th value is kept while
+/// `n % stride == 0`, and the stride doubles (dropping every other kept value) whenever the
+/// sample is full. The maximum is exact.
+#[derive(Debug)]
+struct ThinnedSample {
+    kept: Vec<f32>,
+    cap: usize,
+    stride: u64,
+    seen: u64,
+    max: f32,
+}
+
+impl ThinnedSample {
+    fn new(cap: usize) -> ThinnedSample {
+        ThinnedSample {
+            kept: Vec::new(),
+            cap: cap.max(2),
+            stride: 1,
+            seen: 0,
+            max: 0.0,
+        }
+    }
+
+    fn record(&mut self, value: f32) {
+        self.max = self.max.max(value);
+        self.seen += 1;
+        if !self.seen.is_multiple_of(self.stride) {
+            return;
+        }
+        if self.kept.len() >= self.cap {
+            // Kept values are those at stride, 2 x stride, ...: keep the even multiples.
+            let mut position = 0;
+            self.kept.retain(|_| {
+                position += 1;
+                position % 2 == 0
+            });
+            self.stride *= 2;
+            if !self.seen.is_multiple_of(self.stride) {
+                return;
+            }
+        }
+        self.kept.push(value);
     }
 }
 
@@ -331,4 +385,29 @@ pub fn quantiles(sample: &[f32]) -> (f32, f32, f32) {
     let pick =
         |q: f64| sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1];
     (pick(0.5), pick(0.99), sorted[sorted.len() - 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thinned_sample_stays_bounded_even_and_exact_at_the_max() {
+        let mut sample = ThinnedSample::new(8);
+        for n in 1..=1000u32 {
+            sample.record(n as f32);
+            assert!(sample.kept.len() <= 8);
+        }
+        // 1,000 values into 8 slots: stride 128, so the multiples of 128 remain.
+        assert_eq!(sample.stride, 128);
+        let expected: Vec<f32> = (1..=7).map(|k| (k * 128) as f32).collect();
+        assert_eq!(sample.kept, expected);
+        assert_eq!(sample.max, 1000.0);
+        // Below the cap nothing is dropped.
+        let mut small = ThinnedSample::new(8);
+        for n in 1..=8u32 {
+            small.record(n as f32);
+        }
+        assert_eq!(small.kept, (1..=8).map(|n| n as f32).collect::<Vec<_>>());
+    }
 }
