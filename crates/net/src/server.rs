@@ -431,7 +431,7 @@ fn websocket_config() -> WebSocketConfig {
     // tungstenite's defaults (64 MiB messages, 128 KiB buffers, unbounded write buffer) are not
     // for thousands of untrusted peers: small buffers, messages capped at the protocol's limit.
     // The read buffer is what one read fills; a tick's input is about 30 bytes, and a larger
-    // message (at most 1 KiB) grows the buffer for as long as it needs to.
+    // message (at most 1 KiB) grows the buffer to fit it (it does not shrink back).
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
         // Messages fed in one tick (snapshot, events, pongs) go out in one write at the flush.

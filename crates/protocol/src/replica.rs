@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::delta::{self, DeltaError, EntityState};
-use crate::limits::BASELINE_AGE_MAX;
+use crate::limits::{BASELINE_AGE_MAX, SCORES_MAX};
 use crate::msg::{ScoreEntry, Snapshot};
 
 /// Most decoded views a replica keeps as possible baselines.
@@ -61,6 +61,15 @@ pub enum ReplicaError {
         tick: u32,
         /// The newest tick held.
         newest: u32,
+    },
+    /// The score rows would make a table longer than
+    /// [`SCORES_MAX`](crate::limits::SCORES_MAX) (a room never holds more players).
+    #[error("snapshot {tick}: score table of {rows} rows exceeds the limit")]
+    ScoresOverflow {
+        /// The snapshot's tick.
+        tick: u32,
+        /// Rows the table would have had.
+        rows: usize,
     },
     /// The delta is malformed or its checksum does not match.
     #[error("snapshot {tick}: {error}")]
@@ -128,6 +137,12 @@ impl Replica {
                 &snapshot.scores,
                 &snapshot.scores_removed,
             );
+            // Each message is capped, but deltas could add up: refuse a table no room can have.
+            if table.len() > SCORES_MAX {
+                let rows = table.len();
+                self.spare.push(view);
+                return Err(ReplicaError::ScoresOverflow { tick, rows });
+            }
             Arc::new(table)
         };
 
@@ -214,9 +229,9 @@ impl Replica {
 /// Writes into `table` the baseline's table without the removed rows, with the changed rows put
 /// in (sorted by player id; a changed row wins over a removal of the same player).
 ///
-/// `base` is always sorted with unique players (it is an earlier result). When `changed` is too,
-/// as the server sends it, one merge pass writes over `table`'s existing rows, reusing their
-/// name buffers, so a score change allocates nothing in steady state.
+/// `base` is always sorted with unique players (it is an earlier result). When `changed` and
+/// `removed` are too, as the server sends them, one merge pass writes over `table`'s existing
+/// rows, reusing their name buffers, so a score change allocates nothing in steady state.
 fn apply_scores(
     table: &mut Vec<ScoreEntry>,
     base: &[ScoreEntry],
@@ -226,6 +241,7 @@ fn apply_scores(
     if !changed
         .windows(2)
         .all(|pair| pair[0].player < pair[1].player)
+        || !removed.windows(2).all(|pair| pair[0] < pair[1])
     {
         *table = apply_scores_unordered(base, changed, removed);
         return;
@@ -245,13 +261,16 @@ fn apply_scores(
         len += 1;
     };
     let mut changed = changed.iter().peekable();
+    let mut removed = removed.iter().peekable();
     for row in base {
         while let Some(new) = changed.next_if(|new| new.player < row.player) {
             put(new);
         }
+        while removed.next_if(|&&gone| gone < row.player).is_some() {}
+        let is_removed = removed.next_if(|&&gone| gone == row.player).is_some();
         if let Some(new) = changed.next_if(|new| new.player == row.player) {
             put(new);
-        } else if !removed.contains(&row.player) {
+        } else if !is_removed {
             put(row);
         }
     }
@@ -413,10 +432,49 @@ mod tests {
             removed in proptest::collection::vec(0u32..40, 0..8),
             stale in arb_rows(proptest::collection::vec(0u32..40, 0..30)),
         ) {
+            let expected = apply_scores_unordered(&base, &changed, &removed);
+            // As sent (removed sorted: the merge path) and in any order (the general path).
+            let mut sorted_removed = removed.clone();
+            sorted_removed.sort_unstable();
+            sorted_removed.dedup();
+            let mut table = stale.clone();
+            apply_scores(&mut table, &base, &changed, &sorted_removed);
+            prop_assert_eq!(&table, &expected);
             let mut table = stale;
             apply_scores(&mut table, &base, &changed, &removed);
-            prop_assert_eq!(table, apply_scores_unordered(&base, &changed, &removed));
+            prop_assert_eq!(&table, &expected);
         }
+    }
+
+    /// A hostile server cannot grow the score table past the limit a few rows at a time.
+    #[test]
+    fn score_table_cannot_outgrow_the_limit() {
+        let row = |player: u32| ScoreEntry {
+            player,
+            entity: player + 1,
+            name: String::new(),
+            kills: 0,
+            deaths: 0,
+        };
+        let mut replica = Replica::default();
+        let mut full = snapshot(1, None, &[]);
+        full.scores = (0..SCORES_MAX as u32).map(row).collect();
+        replica.handle_snapshot(&full).unwrap();
+        assert_eq!(replica.scores().len(), SCORES_MAX);
+        let mut more = snapshot(2, Some((1, &[])), &[]);
+        more.scores = vec![row(SCORES_MAX as u32)];
+        assert_eq!(
+            replica.handle_snapshot(&more),
+            Err(ReplicaError::ScoresOverflow {
+                tick: 2,
+                rows: SCORES_MAX + 1
+            })
+        );
+        // Unchanged: still at tick 1 with the full table.
+        assert_eq!(
+            (replica.ack_tick(), replica.scores().len()),
+            (1, SCORES_MAX)
+        );
     }
 
     #[test]

@@ -310,11 +310,12 @@ fn a_rewound_shot_does_not_hit_the_next_life() {
     assert_eq!(shot.hit, None, "the shot at the old life hit the new one");
     assert_eq!(duel.world.entity(duel.target_id()).unwrap().health, 100);
 
-    // Once the rewind no longer reaches back past the death, the new life is hittable.
+    // A shot rewound to within the new life hits it, back to the record of the respawn itself
+    // (3 records before the latest once two more steps are taken).
     duel.step(PlayerInput::default());
     duel.step(PlayerInput::default());
     let now = duel.pos(duel.target);
-    let shot = duel.shoot(duel.aim_at(now, 0));
+    let shot = duel.shoot(duel.aim_at(now, 3));
     assert_eq!(shot.hit, Some(duel.target_id()));
 }
 
