@@ -264,7 +264,13 @@ pub struct Interpolator {
     last_render_tick: f64,
     /// Offset between server ticks and local time, smoothed.
     clock_offset: Option<f64>,
+    /// A dropped frame's view buffer, reused for the next snapshot.
+    spare: Option<Vec<EntityState>>,
 }
+
+/// Snapshots an interpolator holds at most (when nothing is rendered, nothing is dropped as
+/// used up, so this is the bound).
+const FRAMES_MAX: usize = 32;
 
 impl Interpolator {
     /// An interpolator for a room with this tick rate.
@@ -275,6 +281,7 @@ impl Interpolator {
             jitter: 0.0,
             last_render_tick: 0.0,
             clock_offset: None,
+            spare: None,
         }
     }
 
@@ -296,17 +303,27 @@ impl Interpolator {
                 });
             }
         }
-        let mut buffer = if self.frames.len() >= 32 {
+        // Render time never goes back, so a frame whose successor is already behind the last
+        // render tick can never be used again: drop it (keeping its buffer for the next view).
+        while self.frames.len() >= 2 && (self.frames[1].0 as f64) < self.last_render_tick {
+            self.spare = self.frames.pop_front().map(|(_, _, view)| view);
+        }
+        let mut buffer = if self.frames.len() >= FRAMES_MAX {
             self.frames
                 .pop_front()
                 .map(|(_, _, view)| view)
                 .unwrap_or_default()
         } else {
-            Vec::new()
+            self.spare.take().unwrap_or_default()
         };
         buffer.clear();
         buffer.extend_from_slice(view);
         self.frames.push_back((tick, now, buffer));
+    }
+
+    /// Snapshots held: those the next render may still use, newest last.
+    pub fn held(&self) -> usize {
+        self.frames.len()
     }
 
     /// The interpolation delay in ticks: two snapshot intervals plus a jitter margin.
@@ -330,7 +347,9 @@ impl Interpolator {
     }
 
     /// Where entity `id` is shown at `render_tick` (meters), interpolated between the two
-    /// snapshots around it, or extrapolated from the newest along its velocity.
+    /// snapshots around it, or extrapolated from the newest along its velocity. `render_tick`
+    /// comes from [`Interpolator::render_tick`]: snapshots older than the last one returned
+    /// are dropped once used up.
     pub fn position(&self, id: u32, render_tick: f64) -> Option<Vec2> {
         let find = |view: &Vec<EntityState>| {
             view.binary_search_by_key(&id, |state| state.id)

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use tickwire_bot::predict::{Interpolator, Predictor, quantiles};
 use tickwire_net::room::{ClientId, Room, RoomSettings};
 use tickwire_protocol::{
-    Hello, Input, InputCmd, PROTOCOL_VERSION, Replica, ServerMsg, decode_server,
+    EntityState, Hello, Input, InputCmd, PROTOCOL_VERSION, Replica, ServerMsg, decode_server,
 };
 use tickwire_sim::{Map, Rules};
 
@@ -163,4 +163,38 @@ fn interpolation_never_goes_back_in_time() {
         }
     }
     assert!(last > 250.0, "render tick kept up: {last}");
+}
+
+/// Snapshots the render time has passed are dropped, so an interpolator holds a handful of
+/// views rather than its cap, and interpolation is unchanged by the pruning.
+#[test]
+fn used_up_snapshots_are_dropped() {
+    let tick = 1.0 / 30.0;
+    let view = |server_tick: u32| {
+        vec![EntityState {
+            id: 1,
+            x: 256 * server_tick, // one meter a tick
+            y: 256,
+            ..EntityState::default()
+        }]
+    };
+    let mut rendered = Interpolator::new(30);
+    let mut idle = Interpolator::new(30);
+    for server_tick in 1..200u32 {
+        let now = server_tick as f64 * tick;
+        rendered.handle_snapshot(server_tick, now, &view(server_tick));
+        idle.handle_snapshot(server_tick, now, &view(server_tick));
+        let render = rendered.render_tick(now);
+        if server_tick > 10 {
+            // Two snapshot intervals behind, on the straight path between snapshots.
+            let shown = rendered.position(1, render).expect("entity is held");
+            assert!(
+                (shown.x - render as f32).abs() < 1e-3,
+                "{shown} at {render}"
+            );
+            assert!(rendered.held() <= 6, "holds {}", rendered.held());
+        }
+    }
+    // Nothing rendered, nothing used up: the cap bounds it.
+    assert_eq!(idle.held(), 32);
 }
