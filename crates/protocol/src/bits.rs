@@ -244,6 +244,28 @@ mod tests {
             prop_assert!(reader.remaining() < 8);
         }
 
+        /// The bytes are exactly the documented layout: bit `i` of the stream is bit `i % 8` of
+        /// byte `i / 8`, each value least significant bit first, the last byte zero-padded
+        /// (checked against a one-bit-at-a-time reference).
+        #[test]
+        fn bytes_follow_the_documented_layout(fields in proptest::collection::vec((any::<u32>(), 0u32..=32), 0..64)) {
+            let mut writer = BitWriter::default();
+            let mut reference = Vec::new();
+            let mut bit = 0usize;
+            for &(value, count) in &fields {
+                writer.write(value, count);
+                for index in 0..count {
+                    if bit % 8 == 0 {
+                        reference.push(0u8);
+                    }
+                    reference[bit / 8] |= (((value >> index) & 1) as u8) << (bit % 8);
+                    bit += 1;
+                }
+            }
+            prop_assert_eq!(writer.bit_len(), bit);
+            prop_assert_eq!(writer.as_bytes(), &reference[..]);
+        }
+
         /// Reading the bytes midway changes nothing: writing carries on where it was.
         #[test]
         fn as_bytes_midway_is_transparent(fields in proptest::collection::vec((any::<u32>(), 0u32..=32, any::<bool>()), 0..64)) {
