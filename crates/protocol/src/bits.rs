@@ -255,7 +255,7 @@ mod tests {
             for &(value, count) in &fields {
                 writer.write(value, count);
                 for index in 0..count {
-                    if bit % 8 == 0 {
+                    if bit.is_multiple_of(8) {
                         reference.push(0u8);
                     }
                     reference[bit / 8] |= (((value >> index) & 1) as u8) << (bit % 8);
