@@ -294,6 +294,19 @@ const EXTRAPOLATE_MAX_S = 0.1;
  * delay), delay = 2 snapshot intervals + twice the arrival jitter, never going back in time.
  * Times are milliseconds (performance.now()).
  */
+/**
+ * Events held back until the interpolated view reaches their tick, so another player's tracer
+ * starts where that player is drawn and a kill shows when the victim is seen to fall.
+ * `pending` is a list of {tick, event}, oldest first; returns the events now due (tick at or
+ * before `renderTick`), removing them, and drops the oldest past `max`.
+ */
+export function takeDueEvents(pending, renderTick, max) {
+  while (pending.length > max) pending.shift();
+  let due = 0;
+  while (due < pending.length && pending[due].tick <= renderTick) due += 1;
+  return pending.splice(0, due).map((entry) => entry.event);
+}
+
 export class Timeline {
   constructor(tickRate, snapshotInterval) {
     this.tickMs = 1000 / tickRate;
@@ -403,6 +416,8 @@ const PENDING_MAX = 64;
 const FRAMES_MAX = 64;
 const CHAT_LINES_MAX = 100;
 const FEED_MAX = 5;
+/** Others' events held for the interpolated view at most (a hidden tab renders nothing). */
+const PENDING_EVENTS_MAX = 256;
 const FEED_TTL_MS = 6000;
 const TRACER_TTL_MS = 300;
 const CORRECTION_THRESHOLD_M = 0.05;
@@ -637,6 +652,8 @@ function boot() {
       scores: [],
       names: new Map(),
       lastSnapshotTick: 0,
+      // Others' events waiting for the interpolated view to reach their tick.
+      pendingEvents: [],
       lastInput: 0,
       snapshotErrors: 0,
       // Prediction: unacknowledged commands, predicted states by sequence number, the
@@ -767,34 +784,55 @@ function boot() {
   function handleEvents(events) {
     const game = link.game;
     const now = performance.now();
+    // A tick's events are written just before its snapshot, after the previous one: they
+    // belong to the tick after the newest snapshot held. Our own shots and deaths show at once
+    // (we are drawn in the present); everyone else's wait for the interpolated view.
+    const tick = (game?.lastSnapshotTick ?? 0) + 1;
     for (const event of events) {
       if (event.Shot) {
-        const shot = event.Shot;
         shots.total += 1;
-        if (game !== null && shot.shooter === game.welcome.entity) shots.own += 1;
-        tracers.push({
-          from: { x: posFromWire(shot.from_x), y: posFromWire(shot.from_y) },
-          to: { x: posFromWire(shot.to_x), y: posFromWire(shot.to_y) },
-          own: game !== null && shot.shooter === game.welcome.entity,
-          hit: shot.hit !== 0,
-          at: now,
-        });
-      } else if (event.Killed) {
-        const { killer, victim } = event.Killed;
-        const killerRow = game?.scores.find((row) => row.player === killer);
-        const killerName = killer === 0 ? null : killerRow?.name ?? `player ${killer}`;
-        const victimName = entityName(game, victim);
-        feed.push({ killer: killerName, victim: victimName, at: now });
-        while (feed.length > FEED_MAX) feed.shift();
-        renderFeed();
-        if (game !== null && !game.spectator) {
-          const own = game.welcome;
-          if (victim === own.entity) {
-            const byOther = killerName !== null && killer !== own.player;
-            showBanner(byOther ? `${killerName} got you. Respawning…` : "You died. Respawning…");
-          } else if (killer === own.player) {
-            showBanner(`You got ${victimName}.`);
-          }
+        if (game !== null && event.Shot.shooter === game.welcome.entity) shots.own += 1;
+      }
+      if (game === null || (!game.spectator && involvesUs(game, event))) {
+        showEvent(game, event, now);
+      } else {
+        game.pendingEvents.push({ tick, event });
+      }
+    }
+  }
+
+  function involvesUs(game, event) {
+    const own = game.welcome;
+    if (event.Shot) return event.Shot.shooter === own.entity || event.Shot.hit === own.entity;
+    if (event.Killed) return event.Killed.victim === own.entity || event.Killed.killer === own.player;
+    return false;
+  }
+
+  function showEvent(game, event, now) {
+    if (event.Shot) {
+      const shot = event.Shot;
+      tracers.push({
+        from: { x: posFromWire(shot.from_x), y: posFromWire(shot.from_y) },
+        to: { x: posFromWire(shot.to_x), y: posFromWire(shot.to_y) },
+        own: game !== null && shot.shooter === game.welcome.entity,
+        hit: shot.hit !== 0,
+        at: now,
+      });
+    } else if (event.Killed) {
+      const { killer, victim } = event.Killed;
+      const killerRow = game?.scores.find((row) => row.player === killer);
+      const killerName = killer === 0 ? null : killerRow?.name ?? `player ${killer}`;
+      const victimName = entityName(game, victim);
+      feed.push({ killer: killerName, victim: victimName, at: now });
+      while (feed.length > FEED_MAX) feed.shift();
+      renderFeed();
+      if (game !== null && !game.spectator) {
+        const own = game.welcome;
+        if (victim === own.entity) {
+          const byOther = killerName !== null && killer !== own.player;
+          showBanner(byOther ? `${killerName} got you. Respawning…` : "You died. Respawning…");
+        } else if (killer === own.player) {
+          showBanner(`You got ${victimName}.`);
         }
       }
     }
@@ -1198,6 +1236,9 @@ function boot() {
     placeCamera(game, own);
     drawArena(game);
     const renderTick = game.timeline.renderTick(now);
+    for (const event of takeDueEvents(game.pendingEvents, renderTick, PENDING_EVENTS_MAX)) {
+      showEvent(game, event, now);
+    }
     const extrapolate = EXTRAPOLATE_MAX_S * game.welcome.tick_rate;
     const shown = interpolate(game.frames, renderTick, extrapolate);
     const ownId = game.welcome.entity;

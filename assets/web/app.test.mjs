@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { Timeline, interpolate, movePlayer, sanitizeRules, snapAxis } from "./app.js";
+import { Timeline, interpolate, movePlayer, sanitizeRules, snapAxis, takeDueEvents } from "./app.js";
 
 const f = Math.fround;
 const RULES = sanitizeRules({ player_radius: 0.5, max_speed: 6, accel: 40, friction: 30 });
@@ -110,4 +110,24 @@ test("interpolate lerps between frames, extrapolates briefly, and does not slide
   assert.equal(at(100).get(1), 1050, "extrapolation capped at 3 ticks");
   assert.equal(at(5).get(1), 1000, "before the oldest frame: the oldest");
   assert.deepEqual(interpolate([], 10, 3), []);
+});
+
+test("takeDueEvents releases events once the view reaches their tick, oldest first", () => {
+  const pending = [
+    { tick: 10, event: "a" },
+    { tick: 11, event: "b" },
+    { tick: 11, event: "c" },
+    { tick: 13, event: "d" },
+  ];
+  assert.deepEqual(takeDueEvents(pending, 9.5, 100), []);
+  assert.deepEqual(takeDueEvents(pending, 11.2, 100), ["a", "b", "c"]);
+  assert.deepEqual(pending, [{ tick: 13, event: "d" }]);
+  assert.deepEqual(takeDueEvents(pending, 20, 100), ["d"]);
+  assert.equal(pending.length, 0);
+});
+
+test("takeDueEvents keeps at most `max` waiting events, dropping the oldest", () => {
+  const pending = [1, 2, 3, 4, 5].map((tick) => ({ tick, event: tick }));
+  assert.deepEqual(takeDueEvents(pending, 0, 3), []);
+  assert.deepEqual(pending.map((entry) => entry.tick), [3, 4, 5]);
 });
