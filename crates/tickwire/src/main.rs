@@ -299,6 +299,13 @@ async fn swarm(args: SwarmArgs) -> Result<()> {
             .with_context(|| format!("cannot write report {}", path.display()))?;
         println!("report written to {}", path.display());
     }
+    // A load test in which nothing connected measured nothing: say so in the exit status.
+    if report.connected == 0 {
+        anyhow::bail!(
+            "no bot could connect to {} (see the connect failures above)",
+            report.url
+        );
+    }
     Ok(())
 }
 
