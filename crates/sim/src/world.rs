@@ -142,6 +142,13 @@ pub enum Event {
     },
 }
 
+/// A player's two weapons, each with its own button and cooldown.
+#[derive(Clone, Copy, Debug)]
+enum Weapon {
+    Projectile,
+    Hitscan,
+}
+
 /// Per-entity state the wire never sees.
 #[derive(Clone, Debug, PartialEq)]
 enum Brain {
@@ -951,29 +958,17 @@ impl World {
     }
 
     fn fire_hitscan(&mut self, position: usize, events: &mut Vec<Event>) {
-        let player = &mut self.players[position];
-        if !player.input.pressed(BUTTON_HITSCAN) || player.hitscan_cooldown_ticks > 0 {
-            return;
-        }
-        let Some(Slot {
-            entity: shooter, ..
-        }) = self.slots.get(player.body)
-        else {
+        let Some((id, input, shooter)) = self.pull_trigger(position, Weapon::Hitscan) else {
             return;
         };
-        if !shooter.alive {
-            return;
-        }
-        player.hitscan_cooldown_ticks = self.durations.hitscan_cooldown;
-        let id = player.id;
         // The history holds `max_rewind + 1` records, so its size bounds the rewind too; the
         // `min` states the rule rather than relying on that.
         let rewind = if self.rules.lag_compensation {
-            u32::from(player.input.view_age).min(self.durations.max_rewind)
+            u32::from(input.view_age).min(self.durations.max_rewind)
         } else {
             0
         };
-        let direction = Vec2::from_angle(player.input.aim);
+        let direction = Vec2::from_angle(input.aim);
         let shooter_id = shooter.net_id;
         let center = shooter.pos;
         let muzzle_distance = shooter.radius + MUZZLE_GAP;
@@ -1056,6 +1051,37 @@ impl World {
         }
     }
 
+    /// If the player at `position` holds `weapon`'s button with that weapon ready and a living
+    /// body, starts the weapon's cooldown and returns the player's id, input and body.
+    fn pull_trigger(
+        &mut self,
+        position: usize,
+        weapon: Weapon,
+    ) -> Option<(PlayerId, PlayerInput, Entity)> {
+        let player = &mut self.players[position];
+        let (button, cooldown, reload) = match weapon {
+            Weapon::Projectile => (
+                BUTTON_FIRE,
+                &mut player.fire_cooldown_ticks,
+                self.durations.fire_cooldown,
+            ),
+            Weapon::Hitscan => (
+                BUTTON_HITSCAN,
+                &mut player.hitscan_cooldown_ticks,
+                self.durations.hitscan_cooldown,
+            ),
+        };
+        if !player.input.pressed(button) || *cooldown > 0 {
+            return None;
+        }
+        let shooter = &self.slots.get(player.body)?.entity;
+        if !shooter.alive {
+            return None;
+        }
+        *cooldown = reload;
+        Some((player.id, player.input, shooter.clone()))
+    }
+
     /// Spawns a projectile for every living player holding fire with the weapon ready.
     fn fire_weapons(&mut self, events: &mut Vec<Event>) {
         for position in 0..self.players.len() {
@@ -1064,22 +1090,10 @@ impl World {
     }
 
     fn fire_weapon(&mut self, position: usize, events: &mut Vec<Event>) {
-        let player = &mut self.players[position];
-        if !player.input.pressed(BUTTON_FIRE) || player.fire_cooldown_ticks > 0 {
-            return;
-        }
-        let Some(Slot {
-            entity: shooter, ..
-        }) = self.slots.get(player.body)
-        else {
+        let Some((id, input, shooter)) = self.pull_trigger(position, Weapon::Projectile) else {
             return;
         };
-        if !shooter.alive {
-            return;
-        }
-        player.fire_cooldown_ticks = self.durations.fire_cooldown;
-        let id = player.id;
-        let aim = player.input.aim;
+        let aim = input.aim;
         let direction = Vec2::from_angle(aim);
         let muzzle = shooter.radius + self.rules.projectile_radius + MUZZLE_GAP;
         let shooter_pos = shooter.pos;
