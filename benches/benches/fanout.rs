@@ -21,7 +21,6 @@
 //! Run: `cargo bench -p tickwire-benches --bench fanout` (add `-- fanout/1000-move` for one room).
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use serde_json::json;
@@ -50,7 +49,7 @@ fn main() {
         .map(|(players, fire)| Fanout::new(players, fire))
         .collect();
     let figures: Vec<serde_json::Value> = rooms.iter_mut().map(Fanout::measure).collect();
-    let path = write_report(
+    write_report(
         "fanout",
         &json!({
             "tick_rate_hz": TICK_RATE,
@@ -62,13 +61,8 @@ fn main() {
             "rooms": figures,
         }),
     );
-    println!("wrote {}\n", path.display());
 
-    let mut criterion = Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args();
+    let mut criterion = tickwire_benches::criterion();
     for room in &mut rooms {
         room.bench(&mut criterion);
     }
@@ -160,8 +154,8 @@ impl Fanout {
         }
     }
 
-    /// Feeds every client's input, ticks the room, drains what it sent.
-    fn tick(&mut self) -> Sent {
+    /// The bots decide, and every client sends its input acknowledging the tick before last.
+    fn send_inputs(&mut self) {
         self.wanderers.step(self.room.world());
         let ack_tick = self.room.tick_number().saturating_sub(1);
         for (client, (_, input)) in self.clients.iter_mut().zip(self.wanderers.inputs()) {
@@ -170,6 +164,11 @@ impl Fanout {
             client.input.cmds[0] = convert::input_to_wire(&input);
             self.room.handle_input(client.id, &client.input);
         }
+    }
+
+    /// Feeds every client's input, ticks the room, drains what it sent.
+    fn tick(&mut self) -> Sent {
+        self.send_inputs();
         self.room.tick();
         let mut sent = Sent::default();
         while let Some(transmit) = self.room.poll_transmit() {
@@ -205,14 +204,7 @@ impl Fanout {
         let (mut decode_errors, mut replica_errors, mut view_entities) = (0, 0, 0);
         let mut first_error = None;
         for _ in 0..VERIFY_TICKS {
-            self.wanderers.step(self.room.world());
-            let ack_tick = self.room.tick_number().saturating_sub(1);
-            for (client, (_, input)) in self.clients.iter_mut().zip(self.wanderers.inputs()) {
-                client.input.first_seq += 1;
-                client.input.ack_tick = ack_tick;
-                client.input.cmds[0] = convert::input_to_wire(&input);
-                self.room.handle_input(client.id, &client.input);
-            }
+            self.send_inputs();
             self.twin_step();
             self.room.tick();
             while let Some(transmit) = self.room.poll_transmit() {

@@ -43,7 +43,7 @@ fn main() {
     let scenarios = [arena_100(), crowd_900(), idle_900()];
     let figures: Vec<Figures> = scenarios.iter().map(Figures::measure).collect();
     print_table(&figures);
-    let path = write_report(
+    write_report(
         "snapshot",
         &json!({
             "snapshots_per_scenario": SNAPSHOTS,
@@ -53,13 +53,8 @@ fn main() {
             "scenarios": figures.iter().map(Figures::to_json).collect::<Vec<_>>(),
         }),
     );
-    println!("wrote {}\n", path.display());
 
-    let mut criterion = Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args();
+    let mut criterion = tickwire_benches::criterion();
     for scenario in &scenarios {
         bench_scenario(&mut criterion, scenario);
     }

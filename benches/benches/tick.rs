@@ -17,7 +17,6 @@
 //! Run: `cargo bench -p tickwire-benches --bench tick` (add `-- tick/10000` to time one size).
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use serde_json::json;
@@ -36,7 +35,7 @@ const RUNS: usize = 5;
 fn main() {
     let mut scenes: Vec<Scene> = SIZES.into_iter().map(Scene::new).collect();
     let figures: Vec<serde_json::Value> = scenes.iter_mut().map(Scene::measure).collect();
-    let path = write_report(
+    write_report(
         "tick",
         &json!({
             "tick_rate_hz": TICK_RATE,
@@ -46,13 +45,8 @@ fn main() {
             "sizes": figures,
         }),
     );
-    println!("wrote {}\n", path.display());
 
-    let mut criterion = Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args();
+    let mut criterion = tickwire_benches::criterion();
     for scene in &mut scenes {
         scene.bench(&mut criterion);
     }

@@ -276,19 +276,29 @@ pub fn report_dir() -> PathBuf {
     root.join("target").join("tickwire-bench")
 }
 
-/// Writes `report` as pretty JSON to `target/tickwire-bench/<name>.json` and returns the path.
-/// A bench that cannot write its report says so on stderr and carries on measuring.
-pub fn write_report(name: &str, report: &serde_json::Value) -> PathBuf {
+/// Writes `report` as pretty JSON to `target/tickwire-bench/<name>.json` and says where. A
+/// bench that cannot write its report says so on stderr and carries on measuring.
+pub fn write_report(name: &str, report: &serde_json::Value) {
     let dir = report_dir();
     let path = dir.join(format!("{name}.json"));
     let result = std::fs::create_dir_all(&dir).and_then(|()| {
         let text = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
         std::fs::write(&path, text + "\n")
     });
-    if let Err(error) = result {
-        eprintln!("cannot write {}: {error}", path.display());
+    match result {
+        Ok(()) => println!("wrote {}\n", path.display()),
+        Err(error) => eprintln!("cannot write {}: {error}", path.display()),
     }
-    path
+}
+
+/// The criterion settings every bench uses (short runs for a small shared machine), with the
+/// command line's options applied.
+pub fn criterion() -> criterion::Criterion {
+    criterion::Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args()
 }
 
 /// The naive baseline the snapshot bench compares against: every entity in full, every tick,
