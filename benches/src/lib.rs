@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use tickwire_protocol::Hello;
 use tickwire_sim::{BUTTON_FIRE, Map, PlayerId, PlayerInput, Vec2, Wall, World};
 
+pub mod scenarios;
+
 /// A small seeded random source (SplitMix64), so every scenario is the same on every run.
 #[derive(Clone, Debug)]
 pub struct Rng(u64);
