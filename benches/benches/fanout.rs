@@ -24,14 +24,16 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput};
 use serde_json::json;
+use tickwire_arena::{
+    Arena, ArenaGame, ArenaSettings, Event, InputCmd, PlayerInput, Rules, World, convert,
+};
 use tickwire_benches::{
     Wanderers, field_map, median_of_runs, open_map, player_hello, write_report, ws_frame_len,
 };
-use tickwire_net::convert;
 use tickwire_net::room::TransmitKind;
-use tickwire_net::{ClientId, Room, RoomSettings};
-use tickwire_protocol::{Input, InputCmd, Replica, ServerMsg, decode_server};
-use tickwire_sim::{Event, PlayerId, PlayerInput, Rules, World};
+use tickwire_net::{ClientId, Game, Room, RoomSettings};
+use tickwire_protocol::{Input, Replica, ServerMsg, decode_server};
+use tickwire_sim::PlayerId;
 
 /// Rooms measured: players, and whether they fire (kills change the score table, which rides
 /// along in the next snapshot of every client).
@@ -75,7 +77,7 @@ struct Fanout {
     /// "move" (walk and turn only) or "fire" (also fire in bursts).
     mode: &'static str,
     map_name: String,
-    room: Room,
+    room: Room<ArenaGame>,
     clients: Vec<VirtualClient>,
     wanderers: Wanderers,
     twin: World,
@@ -87,7 +89,7 @@ struct Fanout {
 /// What one client sends: its input message, reused every tick.
 struct VirtualClient {
     id: ClientId,
-    input: Input,
+    input: Input<InputCmd>,
 }
 
 /// What one room tick sent.
@@ -111,11 +113,11 @@ impl Fanout {
         let settings = RoomSettings {
             tick_rate: TICK_RATE,
             max_players: players,
-            view_radius: 40.0,
-            seed: players as u64,
             ..RoomSettings::default()
         };
-        let mut room = Room::new("bench".to_owned(), settings, map.clone(), Rules::default());
+        let arena = ArenaSettings::new(map.clone(), Rules::default());
+        let game = ArenaGame::new(&arena, TICK_RATE, players as u64);
+        let mut room = Room::new("bench".to_owned(), settings, game);
         let mut clients = Vec::with_capacity(players);
         let mut player_ids = Vec::with_capacity(players);
         for index in 0..players {
@@ -156,7 +158,7 @@ impl Fanout {
 
     /// The bots decide, and every client sends its input acknowledging the tick before last.
     fn send_inputs(&mut self) {
-        self.wanderers.step(self.room.world());
+        self.wanderers.step(self.room.game().world());
         let ack_tick = self.room.tick_number().saturating_sub(1);
         for (client, (_, input)) in self.clients.iter_mut().zip(self.wanderers.inputs()) {
             client.input.first_seq += 1;
@@ -198,7 +200,8 @@ impl Fanout {
     /// Plays `VERIFY_TICKS` ticks decoding everything each client receives; returns the
     /// counts for the report.
     fn verify(&mut self) -> serde_json::Value {
-        let mut replicas: Vec<Replica> = (0..self.players).map(|_| Replica::default()).collect();
+        let mut replicas: Vec<Replica<Arena>> =
+            (0..self.players).map(|_| Replica::default()).collect();
         let index_of = |id: ClientId| id.0 as usize - 1;
         let (mut snapshots, mut with_scores, mut scores_bytes, mut plain_bytes) = (0, 0, 0, 0);
         let (mut decode_errors, mut replica_errors, mut view_entities) = (0, 0, 0);
@@ -208,7 +211,7 @@ impl Fanout {
             self.twin_step();
             self.room.tick();
             while let Some(transmit) = self.room.poll_transmit() {
-                let snapshot = match decode_server(&transmit.bytes) {
+                let snapshot = match decode_server::<Arena>(&transmit.bytes) {
                     Ok(ServerMsg::Snapshot(snapshot)) => snapshot,
                     Ok(_) => continue,
                     Err(error) => {
@@ -329,7 +332,7 @@ impl Fanout {
 
 /// Joins `client` as a player; returns its player id.
 fn join(
-    room: &mut Room,
+    room: &mut Room<ArenaGame>,
     client: ClientId,
     hello: &tickwire_protocol::Hello,
     index: usize,

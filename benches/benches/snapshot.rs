@@ -25,13 +25,14 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use serde_json::json;
+use tickwire_arena::EntityState;
 use tickwire_benches::naive;
 use tickwire_benches::scenarios::{
     ACK_AGE, SNAPSHOTS, Scenario, arena_100, crowd_900, encoded_message, idle_900, snapshot_message,
 };
 use tickwire_benches::{kbit_per_s, median_of_runs, write_report, ws_frame_len};
 use tickwire_protocol::bits::BitWriter;
-use tickwire_protocol::{EntityState, decode_server, delta, encode_server};
+use tickwire_protocol::{decode_server, delta, encode_server};
 
 fn main() {
     let scenarios = [arena_100(), crowd_900(), idle_900()];

@@ -20,8 +20,9 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput};
 use serde_json::json;
+use tickwire_arena::{EntityKind, Event, PlayerInput, Rules, World};
 use tickwire_benches::{Wanderers, field_map, median_of_runs, write_report};
-use tickwire_sim::{EntityKind, Event, PlayerId, PlayerInput, Rules, Vec2, World};
+use tickwire_sim::{PlayerId, Vec2};
 
 /// Entity counts measured.
 const SIZES: [usize; 3] = [1_000, 10_000, 100_000];

@@ -13,8 +13,9 @@ use std::f32::consts::TAU;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use tickwire_arena::{Arena, BUTTON_FIRE, Map, PlayerInput, Wall, World};
 use tickwire_protocol::Hello;
-use tickwire_sim::{BUTTON_FIRE, Map, PlayerId, PlayerInput, Vec2, Wall, World};
+use tickwire_sim::{PlayerId, Vec2};
 
 pub mod scenarios;
 
@@ -223,14 +224,7 @@ pub fn open_map() -> Map {
 
 /// A player's Hello for joining a room directly (no resume, no token).
 pub fn player_hello(name: &str) -> Hello {
-    Hello {
-        version: tickwire_protocol::PROTOCOL_VERSION,
-        name: name.to_owned(),
-        room: None,
-        spectate: false,
-        resume: None,
-        token: None,
-    }
+    Hello::new::<Arena>(name)
 }
 
 /// Bytes of one server-to-client WebSocket binary frame carrying `payload` bytes: the server
@@ -306,7 +300,7 @@ pub fn criterion() -> criterion::Criterion {
 /// The naive baseline the snapshot bench compares against: every entity in full, every tick,
 /// with f32 fields, laid out the way a plain serializer would.
 pub mod naive {
-    use tickwire_protocol::EntityState;
+    use tickwire_arena::EntityState;
     use tickwire_protocol::quant;
 
     /// One entity as a naive server would send it (a plain struct with a serde derive would look

@@ -3,10 +3,13 @@
 //! Shared by the `snapshot` bench (which measures them) and this crate's tests (which pin their
 //! total wire bytes, so a change that makes snapshots bigger fails `cargo test`).
 
-use tickwire_net::convert;
+use tickwire_arena::{Arena, EntityState, Rules, World, convert};
 use tickwire_protocol::bits::BitWriter;
-use tickwire_protocol::{EntityState, ServerMsg, Snapshot, delta, encode_server};
-use tickwire_sim::{PlayerId, Rules, World};
+use tickwire_protocol::{Snapshot, delta, encode_server};
+use tickwire_sim::PlayerId;
+
+/// The arena's server message.
+type ServerMsg = tickwire_protocol::ServerMsg<Arena>;
 
 use crate::naive::NaiveEntity;
 use crate::{Wanderers, open_map};

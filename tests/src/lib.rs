@@ -1,5 +1,6 @@
-//! Shared helpers for the end-to-end tests in tests/tests/: a real server on 127.0.0.1 port 0,
-//! raw WebSocket peers, and small HTTP requests.
+//! Shared helpers for the end-to-end tests in tests/tests/: a real server of any game on
+//! 127.0.0.1 port 0 (the arena unless a test asks for another), raw WebSocket peers, and small
+//! HTTP requests.
 
 pub mod proxy;
 
@@ -7,8 +8,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tickwire_net::{Server, ServerConfig, ServerControl};
-use tickwire_protocol::{Hello, PROTOCOL_VERSION, ServerMsg, decode_server};
+use tickwire_arena::{Arena, ArenaGame};
+use tickwire_net::{Game, Server, ServerConfig, ServerControl};
+use tickwire_protocol::{Hello, ServerMsg, decode_server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -18,25 +20,33 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// A server running in this process until stopped (or dropped with the runtime).
 #[derive(Debug)]
-pub struct TestServer {
+pub struct TestServer<G: Game = ArenaGame> {
     /// ws://127.0.0.1:PORT/ws
     pub url: String,
     /// The bound address.
     pub addr: SocketAddr,
     /// Fault injection into the running server.
-    pub control: ServerControl,
+    pub control: ServerControl<G>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
 
-/// Starts a server with the default configuration on a free port, after `edit` adjusts it.
+/// Starts an arena server with the default configuration on a free port, after `edit` adjusts
+/// it.
 pub async fn start_server(edit: impl FnOnce(&mut ServerConfig)) -> TestServer {
+    start_game_server::<ArenaGame>(edit).await
+}
+
+/// Starts a server of game `G` with the default configuration on a free port, after `edit`
+/// adjusts it.
+pub async fn start_game_server<G: Game>(edit: impl FnOnce(&mut ServerConfig)) -> TestServer<G> {
     let mut config = ServerConfig {
         addr: "127.0.0.1:0".parse().expect("valid address"),
+        game: <G::Wire as tickwire_protocol::Schema>::NAME.to_string(),
         ..ServerConfig::default()
     };
     edit(&mut config);
-    let server = Server::bind(config).await.expect("server binds");
+    let server = Server::<G>::bind(config).await.expect("server binds");
     let addr = server.local_addr();
     let url = server.url();
     let control = server.control();
@@ -56,7 +66,7 @@ pub async fn start_server(edit: impl FnOnce(&mut ServerConfig)) -> TestServer {
     }
 }
 
-impl TestServer {
+impl<G: Game> TestServer<G> {
     /// Asks the server to shut down gracefully and waits until it has.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -66,15 +76,29 @@ impl TestServer {
     }
 }
 
-/// A Hello for the current protocol version.
+/// Sets a key of the config's `[arena]` table (`map`, `npcs`, `view_radius`).
+pub fn set_arena(config: &mut ServerConfig, key: &str, value: impl Into<toml::Value>) {
+    config
+        .game_table_mut("arena")
+        .insert(key.into(), value.into());
+}
+
+/// Sets a key of the config's `[arena.rules]` table.
+pub fn set_arena_rule(config: &mut ServerConfig, key: &str, value: impl Into<toml::Value>) {
+    let arena = config.game_table_mut("arena");
+    let rules = arena
+        .entry("rules")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if let toml::Value::Table(rules) = rules {
+        rules.insert(key.into(), value.into());
+    }
+}
+
+/// An arena Hello for the current protocol version.
 pub fn hello(name: &str, room: Option<&str>) -> Hello {
     Hello {
-        version: PROTOCOL_VERSION,
-        name: name.into(),
         room: room.map(str::to_string),
-        spectate: false,
-        resume: None,
-        token: None,
+        ..Hello::new::<Arena>(name)
     }
 }
 
@@ -102,7 +126,8 @@ pub async fn expect_close(socket: &mut RawSocket) -> (u16, String) {
         while let Some(frame) = socket.next().await {
             match frame {
                 Ok(Message::Binary(bytes)) => {
-                    if let Ok(ServerMsg::Error { code, reason }) = decode_server(&bytes) {
+                    // An Error message is the same bytes whatever the game.
+                    if let Ok(ServerMsg::Error { code, reason }) = decode_server::<Arena>(&bytes) {
                         error_msg = Some((code, reason));
                     }
                 }

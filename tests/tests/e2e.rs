@@ -2,10 +2,14 @@
 
 use std::time::Duration;
 
+use tickwire_arena::Arena;
+use tickwire_arena::client::ArenaFigures;
 use tickwire_bot::{BotOptions, BotReport, run_bot};
 use tickwire_net::Client;
 use tickwire_protocol::{ClientMsg, Hello, PROTOCOL_VERSION, ServerMsg, close, encode_client};
-use tickwire_tests::{expect_close, hello, http_get, raw_connect, raw_send, start_server};
+use tickwire_tests::{
+    expect_close, hello, http_get, raw_connect, raw_send, set_arena, start_server,
+};
 use tokio_tungstenite::tungstenite::Message;
 
 fn bot(url: &str, name: &str, room: &str, seconds: f64, seed: u64) -> BotOptions {
@@ -19,10 +23,10 @@ fn bot(url: &str, name: &str, room: &str, seconds: f64, seed: u64) -> BotOptions
     }
 }
 
-fn check_played_well(report: &BotReport, players: usize, seconds: f64) {
+fn check_played_well(report: &BotReport<ArenaFigures>, players: usize, seconds: f64) {
     assert_eq!(report.disconnect_reason, None, "{report:?}");
     assert_eq!(report.snapshot_errors, 0, "{report:?}");
-    assert_eq!(report.players_seen_max, players, "{report:?}");
+    assert_eq!(report.game.players_seen_max, players, "{report:?}");
     // Roughly one snapshot per tick (a loaded CI machine may lose a few).
     let expected = report.tick_rate as f64 * seconds;
     assert!(
@@ -45,9 +49,9 @@ async fn three_bots_play_chat_and_survive_bad_peers() {
     let mut chatty = bot(&server.url, "ann", "e2e", seconds, 1);
     chatty.chat = vec!["hello from ann".into()];
     let bots = [
-        tokio::spawn(run_bot(chatty)),
-        tokio::spawn(run_bot(bot(&server.url, "bob", "e2e", seconds, 2))),
-        tokio::spawn(run_bot(bot(&server.url, "cat", "e2e", seconds, 3))),
+        tokio::spawn(run_bot::<Arena>(chatty)),
+        tokio::spawn(run_bot::<Arena>(bot(&server.url, "bob", "e2e", seconds, 2))),
+        tokio::spawn(run_bot::<Arena>(bot(&server.url, "cat", "e2e", seconds, 3))),
     ];
 
     // While they play, hostile peers try their luck in the same room.
@@ -71,7 +75,7 @@ async fn three_bots_play_chat_and_survive_bad_peers() {
         let mut socket = raw_connect(&url).await;
         let mut bytes = Vec::new();
         encode_client(
-            &ClientMsg::Hello(Hello {
+            &ClientMsg::<Arena>::Hello(Hello {
                 version: PROTOCOL_VERSION + 1,
                 ..hello("old", Some("e2e"))
             }),
@@ -82,7 +86,7 @@ async fn three_bots_play_chat_and_survive_bad_peers() {
     };
     let garbage_after_join = async {
         let mut client =
-            Client::connect(&url, hello("mallory", Some("e2e")), Duration::from_secs(5))
+            Client::<Arena>::connect(&url, hello("mallory", Some("e2e")), Duration::from_secs(5))
                 .await
                 .expect("joins");
         client
@@ -116,8 +120,8 @@ async fn three_bots_play_chat_and_survive_bad_peers() {
     }
     for report in &reports {
         // mallory joined and left mid-game: the bots may have seen four players at once.
-        assert!(report.players_seen_max >= 3, "{report:?}");
-        check_played_well(report, report.players_seen_max, seconds);
+        assert!(report.game.players_seen_max >= 3, "{report:?}");
+        check_played_well(report, report.game.players_seen_max, seconds);
         assert_eq!(
             report.chat_received, 1,
             "everyone hears ann once: {report:?}"
@@ -134,7 +138,7 @@ async fn three_bots_see_exactly_three_players() {
         .iter()
         .enumerate()
         .map(|(seed, name)| {
-            tokio::spawn(run_bot(bot(
+            tokio::spawn(run_bot::<Arena>(bot(
                 &server.url,
                 name,
                 "trio",
@@ -154,16 +158,24 @@ async fn three_bots_see_exactly_three_players() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bots_and_spectator_reconstruct_npc_crowd_exactly() {
     let server = start_server(|config| {
-        config.npcs = 150;
-        config.map = "open".into();
+        set_arena(config, "npcs", 150);
+        set_arena(config, "map", "open");
     })
     .await;
     let seconds = 2.5;
     let mut spectator = bot(&server.url, "eye", "crowd", seconds, 9);
     spectator.spectate = true;
-    let spectator = tokio::spawn(run_bot(spectator));
+    let spectator = tokio::spawn(run_bot::<Arena>(spectator));
     let players: Vec<_> = (0..2)
-        .map(|seed| tokio::spawn(run_bot(bot(&server.url, "p", "crowd", seconds, seed))))
+        .map(|seed| {
+            tokio::spawn(run_bot::<Arena>(bot(
+                &server.url,
+                "p",
+                "crowd",
+                seconds,
+                seed,
+            )))
+        })
         .collect();
     for handle in players {
         let report = handle.await.expect("task").expect("joined");
@@ -184,7 +196,7 @@ async fn http_routes_answer() {
     let server = start_server(|_| {}).await;
     let (status, body) = http_get(server.addr, "/healthz").await;
     assert_eq!((status, body.as_str()), (200, "ok\n"));
-    let client = Client::connect(
+    let client = Client::<Arena>::connect(
         &server.url,
         hello("ann", Some("lobby-a")),
         Duration::from_secs(5),
@@ -209,9 +221,10 @@ async fn http_routes_answer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_tells_players_why() {
     let server = start_server(|_| {}).await;
-    let mut client = Client::connect(&server.url, hello("ann", None), Duration::from_secs(5))
-        .await
-        .expect("joins");
+    let mut client =
+        Client::<Arena>::connect(&server.url, hello("ann", None), Duration::from_secs(5))
+            .await
+            .expect("joins");
     let stopping = tokio::spawn(server.stop());
     let close = loop {
         match client.recv().await {

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use futures_util::SinkExt;
+use tickwire_arena::Arena;
 use tickwire_bot::{BotOptions, run_bot};
 use tickwire_net::auth::{self, Claims};
 use tickwire_net::{Client, ClientError};
@@ -29,14 +30,14 @@ fn bot(url: &str, name: &str, room: &str, seconds: f64) -> BotOptions {
     }
 }
 
-async fn join(url: &str, name: &str, room: &str) -> Client {
-    Client::connect(url, hello(name, Some(room)), 5 * SECOND)
+async fn join(url: &str, name: &str, room: &str) -> Client<Arena> {
+    Client::<Arena>::connect(url, hello(name, Some(room)), 5 * SECOND)
         .await
         .expect("joins")
 }
 
 /// Reads messages until the connection closes; returns the close code and reason.
-async fn closed(client: &mut Client) -> (u16, String) {
+async fn closed(client: &mut Client<Arena>) -> (u16, String) {
     let result = timeout(15 * SECOND, async {
         loop {
             match client.recv().await {
@@ -145,12 +146,12 @@ async fn slowloris_is_closed_at_the_handshake_deadline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_cap_refuses_fast() {
     let server = start_server(|config| config.max_connections_per_ip = 3).await;
-    let playing = tokio::spawn(run_bot(bot(&server.url, "steady", "cap", 2.0)));
+    let playing = tokio::spawn(run_bot::<Arena>(bot(&server.url, "steady", "cap", 2.0)));
     sleep(Duration::from_millis(300)).await;
     let _a = join(&server.url, "a", "cap").await;
     let _b = join(&server.url, "b", "cap").await;
     let started = Instant::now();
-    let refused = Client::connect(&server.url, hello("c", Some("cap")), 5 * SECOND).await;
+    let refused = Client::<Arena>::connect(&server.url, hello("c", Some("cap")), 5 * SECOND).await;
     assert!(
         matches!(refused, Err(ClientError::Connect { .. })),
         "{refused:?}"
@@ -173,10 +174,10 @@ async fn message_flood_is_dropped_then_closed() {
         config.msg_burst = 30.0;
     })
     .await;
-    let steady = tokio::spawn(run_bot(bot(&server.url, "steady", "flood", 2.0)));
+    let steady = tokio::spawn(run_bot::<Arena>(bot(&server.url, "steady", "flood", 2.0)));
     let mut flooder = join(&server.url, "flood", "flood").await;
     let mut ping = Vec::new();
-    encode_client(&ClientMsg::Ping { nonce: 1 }, &mut ping);
+    encode_client(&ClientMsg::<Arena>::Ping { nonce: 1 }, &mut ping);
     for _ in 0..500 {
         if flooder
             .send_raw(Message::Binary(ping.clone().into()))
@@ -220,7 +221,7 @@ async fn quiet_client_that_answers_pings_stays() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn room_panic_is_isolated() {
     let server = start_server(|_| {}).await;
-    let other = tokio::spawn(run_bot(bot(&server.url, "safe", "calm", 2.5)));
+    let other = tokio::spawn(run_bot::<Arena>(bot(&server.url, "safe", "calm", 2.5)));
     let mut victim = join(&server.url, "victim", "doomed").await;
     sleep(Duration::from_millis(500)).await;
     assert!(server.control.inject_room_panic("doomed"));
@@ -239,7 +240,7 @@ async fn room_panic_is_isolated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tick_overrun_is_counted_and_contained() {
     let server = start_server(|_| {}).await;
-    let other = tokio::spawn(run_bot(bot(&server.url, "safe", "fine", 2.5)));
+    let other = tokio::spawn(run_bot::<Arena>(bot(&server.url, "safe", "fine", 2.5)));
     let _slow = join(&server.url, "slow", "slow").await;
     sleep(Duration::from_millis(400)).await;
     assert!(
@@ -273,7 +274,7 @@ async fn resume_replace_and_expire() {
         resume: Some(welcome.resume_token),
         ..hello("ann", None)
     };
-    let mut second = Client::connect(&server.url, resume.clone(), 5 * SECOND)
+    let mut second = Client::<Arena>::connect(&server.url, resume.clone(), 5 * SECOND)
         .await
         .expect("resumes");
     let again = second.welcome().clone();
@@ -291,7 +292,7 @@ async fn resume_replace_and_expire() {
     assert_eq!(snapshot.baseline_age, 0);
 
     // Same token while `second` is connected: `second` is replaced.
-    let _third = Client::connect(&server.url, resume.clone(), 5 * SECOND)
+    let _third = Client::<Arena>::connect(&server.url, resume.clone(), 5 * SECOND)
         .await
         .expect("replaces");
     let (code, _) = closed(&mut second).await;
@@ -300,7 +301,7 @@ async fn resume_replace_and_expire() {
     // Drop it and wait out the grace window: the token is refused and the seat is free.
     drop(_third);
     sleep(Duration::from_millis(2200)).await;
-    let expired = Client::connect(&server.url, resume, 5 * SECOND).await;
+    let expired = Client::<Arena>::connect(&server.url, resume, 5 * SECOND).await;
     match expired {
         Err(ClientError::Closed(info)) => assert_eq!(info.code, close::RESUME_FAILED),
         other => panic!("expected resume_failed, got {other:?}"),
@@ -350,10 +351,10 @@ async fn authentication_refusals() {
                 token,
                 ..hello("ann", Some("vip"))
             };
-            Client::connect(&url, hello, 5 * SECOND).await
+            Client::<Arena>::connect(&url, hello, 5 * SECOND).await
         }
     };
-    let code = |result: Result<Client, ClientError>| match result {
+    let code = |result: Result<Client<Arena>, ClientError>| match result {
         Err(ClientError::Closed(info)) => info.code,
         Ok(_) => 0,
         Err(other) => panic!("{other}"),
@@ -414,7 +415,7 @@ async fn bot_report_names_the_shutdown() {
     let server = start_server(|_| {}).await;
     let mut options = bot(&server.url, "ann", "bye", 30.0);
     options.duration = None;
-    let playing = tokio::spawn(run_bot(options));
+    let playing = tokio::spawn(run_bot::<Arena>(options));
     sleep(Duration::from_millis(500)).await;
     server.stop().await;
     let report = timeout(5 * SECOND, playing)
@@ -437,7 +438,7 @@ async fn dead_peer_is_detected_by_heartbeat() {
     })
     .await;
     let proxy = FaultProxy::start(server.addr).await;
-    let _client = Client::connect(&proxy.url(), hello("ghost", Some("dead")), 5 * SECOND)
+    let _client = Client::<Arena>::connect(&proxy.url(), hello("ghost", Some("dead")), 5 * SECOND)
         .await
         .expect("joins");
     assert_eq!(metric(server.addr, "tickwire_clients").await, 1.0);
@@ -472,10 +473,10 @@ async fn dead_peer_is_detected_by_heartbeat() {
 async fn stalled_reader_is_dropped_and_others_unaffected() {
     let server = start_server(|config| config.stall_timeout_s = 1.0).await;
     let proxy = FaultProxy::start(server.addr).await;
-    let steady = tokio::spawn(run_bot(bot(&server.url, "steady", "stall", 3.0)));
+    let steady = tokio::spawn(run_bot::<Arena>(bot(&server.url, "steady", "stall", 3.0)));
     let mut options = bot(&proxy.url(), "stuck", "stall", 6.0);
     options.seed = 9;
-    let stuck = tokio::spawn(run_bot(options));
+    let stuck = tokio::spawn(run_bot::<Arena>(options));
     sleep(Duration::from_millis(500)).await;
     // The stuck bot keeps sending inputs but never reads what the server sends.
     proxy.set(Faults {

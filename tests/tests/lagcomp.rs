@@ -4,22 +4,23 @@
 
 use std::time::Duration;
 
+use tickwire_arena::{Arena, BUTTON_HITSCAN, GameEvent, InputCmd};
 use tickwire_bot::predict::Interpolator;
 use tickwire_net::Client;
-use tickwire_protocol::{ClientMsg, GameEvent, Input, InputCmd, Replica, ServerMsg, quant};
-use tickwire_sim::{BUTTON_HITSCAN, Vec2};
+use tickwire_protocol::{ClientMsg, Input, Replica, ServerMsg, quant};
+use tickwire_sim::Vec2;
 use tickwire_tests::proxy::{FaultProxy, Faults};
-use tickwire_tests::{hello, start_server};
+use tickwire_tests::{hello, set_arena, set_arena_rule, start_server};
 use tokio::time::{Instant, interval};
 
 /// Returns (shots fired, shots that hit the target).
 async fn duel(lag_compensation: bool) -> (u32, u32) {
     let server = start_server(|config| {
-        config.map = "open".into();
-        config.rules.lag_compensation = lag_compensation;
-        config.rules.hitscan_range = 400.0;
-        config.rules.hitscan_damage = 1;
-        config.view_radius = 400.0;
+        set_arena(config, "map", "open");
+        set_arena(config, "view_radius", 400.0);
+        set_arena_rule(config, "lag_compensation", lag_compensation);
+        set_arena_rule(config, "hitscan_range", 400.0);
+        set_arena_rule(config, "hitscan_damage", 1);
     })
     .await;
     let proxy = FaultProxy::start(server.addr).await;
@@ -27,14 +28,14 @@ async fn duel(lag_compensation: bool) -> (u32, u32) {
         latency: Duration::from_millis(100),
         ..Faults::default()
     });
-    let mut target = Client::connect(
+    let mut target = Client::<Arena>::connect(
         &server.url,
         hello("target", Some("duel")),
         Duration::from_secs(5),
     )
     .await
     .expect("target joins");
-    let mut shooter = Client::connect(
+    let mut shooter = Client::<Arena>::connect(
         &proxy.url(),
         hello("shooter", Some("duel")),
         Duration::from_secs(5),
@@ -45,9 +46,9 @@ async fn duel(lag_compensation: bool) -> (u32, u32) {
     let shooter_entity = shooter.welcome().entity;
     let tick_rate = shooter.welcome().tick_rate as u32;
 
-    let mut replica = Replica::default();
+    let mut replica = Replica::<Arena>::default();
     let mut interpolator = Interpolator::new(tick_rate);
-    let mut target_replica = Replica::default();
+    let mut target_replica = Replica::<Arena>::default();
     let started = Instant::now();
     let mut ticker = interval(Duration::from_secs_f64(1.0 / tick_rate as f64));
     let (mut seq, mut target_seq) = (1u32, 1u32);
@@ -61,7 +62,7 @@ async fn duel(lag_compensation: bool) -> (u32, u32) {
                     interpolator.handle_snapshot(snapshot.tick, started.elapsed().as_secs_f64(), replica.view());
                 }
                 ServerMsg::Events(events) => {
-                    for event in events {
+                    for event in events.events {
                         if let GameEvent::Shot { shooter, hit, .. } = event
                             && shooter == shooter_entity
                         {
@@ -81,7 +82,9 @@ async fn duel(lag_compensation: bool) -> (u32, u32) {
                 let now = started.elapsed().as_secs_f64();
                 let render = interpolator.render_tick(now);
                 let own = replica.entity(shooter_entity).map(|s| Vec2::new(quant::pos_from_wire(s.x), quant::pos_from_wire(s.y)));
-                let seen = interpolator.position(target_entity, render);
+                let seen = interpolator
+                    .sample(target_entity, render)
+                    .map(tickwire_arena::client::position);
                 // The target runs at right angles to the line between them.
                 if direction.is_none() && let (Some(own), Some(seen)) = (own, seen) {
                     direction = Some((seen - own).normalize_or_zero().perp());

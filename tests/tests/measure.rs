@@ -3,11 +3,17 @@
 
 use std::time::Duration;
 
+use tickwire_arena::Arena;
+use tickwire_arena::client::ArenaFigures;
 use tickwire_bot::{BotOptions, BotReport, run_bot};
 use tickwire_tests::proxy::{FaultProxy, Faults};
 use tickwire_tests::start_server;
 
-async fn duel(latency_ms: u64, jitter_ms: u64, seconds: f64) -> (BotReport, BotReport) {
+async fn duel(
+    latency_ms: u64,
+    jitter_ms: u64,
+    seconds: f64,
+) -> (BotReport<ArenaFigures>, BotReport<ArenaFigures>) {
     let server = start_server(|_| {}).await;
     let proxy = FaultProxy::start(server.addr).await;
     proxy.set(Faults {
@@ -23,8 +29,8 @@ async fn duel(latency_ms: u64, jitter_ms: u64, seconds: f64) -> (BotReport, BotR
         seed,
         ..BotOptions::default()
     };
-    let near = tokio::spawn(run_bot(options(server.url.clone(), "near", 1)));
-    let far = tokio::spawn(run_bot(options(proxy.url(), "far", 2)));
+    let near = tokio::spawn(run_bot::<Arena>(options(server.url.clone(), "near", 1)));
+    let far = tokio::spawn(run_bot::<Arena>(options(proxy.url(), "far", 2)));
     let far = far.await.unwrap().unwrap();
     let near = near.await.unwrap().unwrap();
     server.stop().await;

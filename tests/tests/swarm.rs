@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use tickwire_arena::Arena;
+use tickwire_arena::client::ArenaFigures;
 use tickwire_bot::swarm::{SwarmOptions, SwarmReport, run_swarm};
 use tickwire_tests::start_server;
 
@@ -17,7 +19,7 @@ async fn swarm_of_50_bots_reports_consistent_counts() {
         ramp_per_s: 500.0,
         ..SwarmOptions::default()
     };
-    let report = run_swarm(options).await.expect("valid options");
+    let report = run_swarm::<Arena>(options).await.expect("valid options");
     server.stop().await;
     check_report(&report, 50);
 }
@@ -37,7 +39,7 @@ async fn soak_churns_sessions_without_leaking() {
         soak: Some((Duration::from_millis(500), Duration::from_millis(1500))),
         ..SwarmOptions::default()
     };
-    let report = run_swarm(options).await.expect("valid options");
+    let report = run_swarm::<Arena>(options).await.expect("valid options");
     server.stop().await;
     let json = serde_json::to_string_pretty(&report).expect("report serializes");
     assert!(
@@ -68,16 +70,16 @@ async fn swarm_rejects_bad_options() {
         bots: 0,
         ..SwarmOptions::default()
     };
-    assert!(run_swarm(options).await.is_err());
+    assert!(run_swarm::<Arena>(options).await.is_err());
     let options = SwarmOptions {
         url: "http://127.0.0.1:1/ws".into(),
         ..SwarmOptions::default()
     };
-    assert!(run_swarm(options).await.is_err());
+    assert!(run_swarm::<Arena>(options).await.is_err());
 }
 
 /// Counts, not timings: the machine is noisy.
-fn check_report(report: &SwarmReport, bots: u64) {
+fn check_report(report: &SwarmReport<ArenaFigures>, bots: u64) {
     let json = serde_json::to_string_pretty(report).expect("report serializes");
     assert_eq!(report.connected, bots, "{json}");
     assert_eq!(report.connect_failures, 0, "{json}");

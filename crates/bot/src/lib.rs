@@ -1,15 +1,16 @@
-//! tickwire's headless client: a bot that connects over WebSocket, plays the arena with a simple
-//! brain, acknowledges every snapshot it decodes, and reports what it saw.
+//! tickwire's headless client, for any game: a bot that connects over WebSocket, plays with the
+//! game's brain, acknowledges every snapshot it decodes, and reports what it saw.
 //!
 //! It is a real client: it speaks only the wire protocol (through tickwire-net's [`Client`]) and
 //! rebuilds its view from snapshot deltas with tickwire-protocol's [`Replica`], checking every
 //! snapshot's checksum, so a delta bug shows up as a counted failure instead of a silent drift.
 //! It never looks at server internals.
 //!
+//! A game plugs in through [`BotGame`] ([`game`]): a brain, optional prediction, and its figures.
 //! Main entry point: [`run_bot`] with [`BotOptions`], returning a [`BotReport`]. The
 //! [`swarm`] module runs many such bots from one process and measures them together.
 
-pub mod brain;
+pub mod game;
 pub mod predict;
 pub mod swarm;
 
@@ -18,16 +19,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tickwire_net::client::ABNORMAL_CLOSE;
-use tickwire_net::convert::input_to_wire;
 use tickwire_net::{Client, ClientError, CloseInfo};
-use tickwire_protocol::delta::kind;
 use tickwire_protocol::limits::INPUTS_PER_MSG_MAX;
-use tickwire_protocol::{
-    ClientMsg, EntityState, Hello, Input, InputCmd, PROTOCOL_VERSION, Replica, ServerMsg,
-};
+use tickwire_protocol::{ClientMsg, Command, Hello, Input, Replica, ServerMsg, Welcome};
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
 
-pub use brain::Brain;
+pub use game::{BotGame, Brain, Context, Figures, NoPrediction, Prediction};
 use predict::{Interpolator, Predictor};
 
 /// What one bot does.
@@ -54,15 +51,13 @@ pub struct BotOptions {
 }
 
 impl BotOptions {
-    /// The Hello this bot opens its session with.
-    pub fn hello(&self) -> Hello {
+    /// The Hello this bot opens its session with, for game `G`.
+    pub fn hello<G: BotGame>(&self) -> Hello {
         Hello {
-            version: PROTOCOL_VERSION,
-            name: self.name.clone(),
             room: self.room.clone(),
             spectate: self.spectate,
-            resume: None,
             token: self.token.clone(),
+            ..Hello::new::<G>(self.name.clone())
         }
     }
 }
@@ -83,9 +78,10 @@ impl Default for BotOptions {
     }
 }
 
-/// What a bot saw, written as JSON by `tickwire bot --report`.
+/// What a bot saw, written as JSON by `tickwire bot --report`. The game's own figures (`F`) are
+/// written next to the engine's, as top-level keys.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
-pub struct BotReport {
+pub struct BotReport<F> {
     /// Room joined.
     pub room: String,
     /// Player id (0 for a spectator).
@@ -98,8 +94,6 @@ pub struct BotReport {
     pub tick_rate: u32,
     /// Snapshots per second received.
     pub snapshots_per_s: f64,
-    /// Most distinct players in one snapshot.
-    pub players_seen_max: usize,
     /// Most entities in one snapshot.
     pub entities_seen_max: usize,
     /// Tick of the last snapshot.
@@ -124,16 +118,18 @@ pub struct BotReport {
     pub full_snapshots: u64,
     /// Snapshots that did not apply (bad delta, missing baseline or checksum mismatch).
     pub snapshot_errors: u64,
-    /// Kills and deaths from the score table at the end.
-    pub kills: u32,
-    /// Deaths.
-    pub deaths: u32,
-    /// Distance (m) between the predicted own position and the server's for the same input.
+    /// Events messages received.
+    pub events_received: u64,
+    /// For games that predict the own entity: the distance between the predicted state and
+    /// the server's for the same command (meters, or the game's unit).
     pub prediction_error_m: ErrorQuantiles,
-    /// Predictions corrected by more than 5 cm.
+    /// Predictions corrected by more than the game's threshold.
     pub corrections: u64,
     /// How the connection ended when it did not end by itself: the close code and reason.
     pub disconnect_reason: Option<CloseInfo>,
+    /// The game's own figures.
+    #[serde(flatten)]
+    pub game: F,
 }
 
 /// Quantiles of a sample.
@@ -147,27 +143,29 @@ pub struct ErrorQuantiles {
     pub max: f32,
 }
 
-/// Connects, plays until the duration ends or the server closes, and reports.
-pub async fn run_bot(options: BotOptions) -> Result<BotReport, ClientError> {
-    let client = Client::connect(&options.url, options.hello(), options.connect_timeout).await?;
+/// Connects, plays game `G` until the duration ends or the server closes, and reports.
+pub async fn run_bot<G: BotGame>(
+    options: BotOptions,
+) -> Result<BotReport<G::Figures>, ClientError> {
+    let client =
+        Client::<G>::connect(&options.url, options.hello::<G>(), options.connect_timeout).await?;
     Ok(play(client, &options).await)
 }
 
 /// Plays on an already welcomed connection.
-pub async fn play(client: Client, options: &BotOptions) -> BotReport {
+pub async fn play<G: BotGame>(client: Client<G>, options: &BotOptions) -> BotReport<G::Figures> {
     play_with_probe(client, options, None).await
 }
 
 /// [`play`], telling a swarm's per-bot probe what happens (inputs sent, snapshots, bytes) and
 /// stopping when the swarm says so. With no probe it is exactly `play`.
-pub(crate) async fn play_with_probe(
-    mut client: Client,
+pub(crate) async fn play_with_probe<G: BotGame>(
+    mut client: Client<G>,
     options: &BotOptions,
     mut probe: Option<&mut swarm::Probe>,
-) -> BotReport {
+) -> BotReport<G::Figures> {
     let welcome = client.welcome().clone();
     let tick_rate = welcome.tick_rate.max(1) as u32;
-    let dt = 1.0 / tick_rate as f32;
     let own = welcome.entity;
     let started = Instant::now();
     let deadline = options.duration.map(|duration| started + duration);
@@ -177,14 +175,15 @@ pub(crate) async fn play_with_probe(
         tick_rate,
         ..BotReport::default()
     };
-    let mut replica = Replica::default();
-    let mut brain = Brain::new(options.seed);
-    let mut predictor = Predictor::new(&welcome);
-    let mut interpolator = Interpolator::new(tick_rate);
-    // Unacknowledged inputs: (seq, cmd, the tick the bot was showing others at when sampled).
-    let mut unacked: VecDeque<(u32, InputCmd, u32)> = VecDeque::new();
+    let mut replica = Replica::<G>::default();
+    let mut brain = G::Brain::new(options.seed, &welcome);
+    let mut predictor = Predictor::<G, G::Prediction>::new(&welcome);
+    let mut interpolator = Interpolator::<G::Record>::new(tick_rate);
+    // Unacknowledged commands: (seq, cmd, the tick the bot was showing others at when sampled).
+    let mut unacked: VecDeque<(u32, G::Input, u32)> = VecDeque::new();
     let mut next_seq = 1u32;
     let mut snapshot_bytes = 0u64;
+    let mut render_tick = 0.0;
     let mut ticker = interval(Duration::from_secs_f64(1.0 / tick_rate as f64));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut chat = options.chat.iter();
@@ -213,30 +212,33 @@ pub(crate) async fn play_with_probe(
                                 report.last_tick = snapshot.tick;
                                 report.last_input_acked = report.last_input_acked.max(snapshot.last_input);
                                 let view = replica.view();
-                                let players = view.iter().filter(|state| state.kind == kind::PLAYER).count();
-                                report.players_seen_max = report.players_seen_max.max(players);
                                 report.entities_seen_max = report.entities_seen_max.max(view.len());
                                 while unacked.front().is_some_and(|(seq, _, _)| *seq <= snapshot.last_input) {
                                     unacked.pop_front();
                                 }
                                 interpolator.handle_snapshot(snapshot.tick, started.elapsed().as_secs_f64(), view);
-                                if let Some(own_state) = replica.entity(own) {
-                                    predictor.handle_snapshot(own_state, snapshot.last_input);
+                                if let Some(predictor) = predictor.as_mut()
+                                    && let Some(own_record) = replica.entity(own)
+                                {
+                                    predictor.handle_snapshot(own_record, snapshot.last_input);
                                 }
+                                brain.observe(&context_of(&welcome, &replica, &interpolator, render_tick));
                             }
                             Err(error) => {
+                                // Counted, never fatal: the bot asks for a full snapshot (ack 0)
+                                // and carries on, in every build.
                                 report.snapshot_errors += 1;
                                 if let Some(probe) = probe.as_deref_mut() {
                                     probe.handle_snapshot_error();
                                 }
                                 tracing::warn!(%error, "snapshot did not apply; asking for a full one");
-                                debug_assert!(
-                                    !matches!(error, tickwire_protocol::ReplicaError::Delta { .. }),
-                                    "delta decode failed: {error}"
-                                );
                                 replica.reset();
                             }
                         }
+                    }
+                    Ok(ServerMsg::Events(events)) => {
+                        report.events_received += 1;
+                        brain.handle_events(events.tick, &events.events);
                     }
                     Ok(ServerMsg::Chat(_)) => report.chat_received += 1,
                     Ok(ServerMsg::Error { code, reason }) => {
@@ -258,19 +260,17 @@ pub(crate) async fn play_with_probe(
             }
             _ = ticker.tick(), if !options.spectate || replica.ack_tick() != 0 => {
                 let ack_tick = replica.ack_tick();
-                let cmds: Vec<InputCmd> = if options.spectate {
+                let cmds: Vec<G::Input> = if options.spectate {
                     Vec::new()
                 } else {
                     // Others are seen where the interpolation shows them, a little in the past;
                     // the brain aims there and the server rewinds its hit test to match.
-                    let render = interpolator.render_tick(started.elapsed().as_secs_f64());
-                    let seen = |state: &EntityState| {
-                        interpolator.position(state.id, render).unwrap_or_else(|| brain::position_of(state))
-                    };
-                    let input = brain.decide(own, replica.view(), dt, tick_rate, &seen);
-                    let cmd = input_to_wire(&input);
-                    predictor.handle_input(next_seq, &cmd);
-                    let view_tick = render.round().max(0.0) as u32;
+                    render_tick = interpolator.render_tick(started.elapsed().as_secs_f64());
+                    let cmd = brain.decide(&context_of(&welcome, &replica, &interpolator, render_tick));
+                    if let Some(predictor) = predictor.as_mut() {
+                        predictor.handle_input(next_seq, &cmd);
+                    }
+                    let view_tick = render_tick.round().max(0.0) as u32;
                     unacked.push_back((next_seq, cmd, view_tick));
                     if let Some(probe) = probe.as_deref_mut() {
                         probe.handle_input_sent(next_seq);
@@ -282,9 +282,8 @@ pub(crate) async fn play_with_probe(
                     }
                     unacked
                         .iter()
-                        .map(|(_, cmd, view_tick)| InputCmd {
-                            view_age: ack_tick.saturating_sub(*view_tick).min(255) as u8,
-                            ..*cmd
+                        .map(|(_, cmd, view_tick)| {
+                            cmd.with_view_age(ack_tick.saturating_sub(*view_tick).min(255) as u8)
                         })
                         .collect()
                 };
@@ -332,19 +331,31 @@ pub(crate) async fn play_with_probe(
     } else {
         0.0
     };
-    let (p50, p99, _) = predict::quantiles(predictor.errors_m());
-    let max = predictor.max_error_m();
-    report.prediction_error_m = ErrorQuantiles { p50, p99, max };
-    report.corrections = predictor.corrections();
-    if let Some(row) = replica
-        .scores()
-        .iter()
-        .find(|row| row.player == welcome.player)
-    {
-        report.kills = row.kills;
-        report.deaths = row.deaths;
+    if let Some(predictor) = &predictor {
+        let (p50, p99, _) = predict::quantiles(predictor.errors());
+        let max = predictor.max_error();
+        report.prediction_error_m = ErrorQuantiles { p50, p99, max };
+        report.corrections = predictor.corrections();
     }
+    report.game = brain.figures(&context_of(&welcome, &replica, &interpolator, render_tick));
     report
+}
+
+/// What the brain sees now.
+fn context_of<'a, G: BotGame>(
+    welcome: &Welcome<G::Setup>,
+    replica: &'a Replica<G>,
+    interpolator: &'a Interpolator<G::Record>,
+    render_tick: f64,
+) -> Context<'a, G> {
+    Context {
+        player: welcome.player,
+        own: welcome.entity,
+        tick_rate: welcome.tick_rate.max(1) as u32,
+        replica,
+        interpolator,
+        render_tick,
+    }
 }
 
 fn close_info(error: ClientError) -> CloseInfo {

@@ -1,84 +1,74 @@
-//! Client-side prediction of the own player, and interpolation of everyone else.
+//! Client-side prediction of the own entity, and interpolation of everyone else, for any game.
 //!
-//! [`Predictor`] runs tickwire-sim's `move_player` on the inputs the server has not yet
-//! acknowledged, starting from the last authoritative state, so the own player moves at once;
-//! each snapshot corrects it (reconciliation), and a correction is smoothed away over a few
-//! frames instead of snapping. [`Interpolator`] keeps recent snapshots and places other
-//! entities a little in the past, between two snapshots, so they move smoothly whatever the
-//! jitter.
+//! [`Predictor`] runs the game's [`Prediction`] on the commands the server has not yet
+//! acknowledged, starting from the last authoritative state, so the own entity responds at
+//! once; each snapshot corrects it (reconciliation) and the error of each acknowledged
+//! prediction is measured. [`Interpolator`] keeps recent views and finds, for any entity, the
+//! two records around a render time a little in the past ([`Sample`]); the game turns those
+//! into a position, so others move smoothly whatever the jitter.
 
 use std::collections::VecDeque;
 
-use tickwire_net::convert::{input_from_wire, map_from_info};
-use tickwire_protocol::delta::flags;
-use tickwire_protocol::{EntityState, InputCmd, MoveRules, Welcome, quant};
-use tickwire_sim::{Map, PlayerInput, Rules, Vec2, move_player};
+use tickwire_protocol::{Record, Schema, Welcome};
 
-/// A correction larger than this (meters) is counted.
-pub const CORRECTION_THRESHOLD_M: f32 = 0.05;
-/// Inputs remembered for replay at most (older ones are dropped: the server is far behind).
+use crate::game::Prediction;
+
+/// Commands remembered for replay at most (older ones are dropped: the server is far behind).
 const PENDING_MAX: usize = 128;
 /// Prediction errors kept at most (about 36 minutes at 30 Hz). When full, every other one is
 /// dropped and from then on only every other new one is kept (and so on), so a bot that runs
 /// for days keeps an evenly thinned sample in bounded memory.
 const ERRORS_KEPT_MAX: usize = 1 << 16;
 
-/// Predicts the own player's position from unacknowledged inputs.
+/// Predicts the own entity from unacknowledged commands, with a game's [`Prediction`].
 #[derive(Debug)]
-pub struct Predictor {
-    map: Map,
-    rules: Rules,
-    dt: f32,
-    /// Inputs sent and not yet acknowledged, with the position predicted after each.
-    pending: VecDeque<Pending>,
-    /// The predicted state after the newest input.
-    state: Option<(Vec2, Vec2)>,
-    /// Visual offset left by the last correction; decays toward zero.
-    smoothing: Vec2,
-    errors_m: ThinnedSample,
+pub struct Predictor<G: Schema, P: Prediction<G>> {
+    prediction: P,
+    /// Commands sent and not yet acknowledged, with the state predicted after each.
+    pending: VecDeque<Pending<G, P::State>>,
+    /// The predicted state after the newest command.
+    state: Option<P::State>,
+    errors: ThinnedSample,
     corrections: u64,
-    /// Whether the own entity was alive in the last snapshot.
-    alive: bool,
+    /// Whether the server alone decided the own entity in the last snapshot.
+    following: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Pending {
+#[derive(Debug)]
+struct Pending<G: Schema, S> {
     seq: u32,
-    input: PlayerInput,
-    /// Where the prediction put the player after this input (None: made before any snapshot).
-    predicted: Option<Vec2>,
+    input: G::Input,
+    /// The prediction after this command (None: made before any snapshot, or while following
+    /// the server).
+    predicted: Option<S>,
 }
 
-impl Predictor {
-    /// A predictor for the room a Welcome describes.
-    pub fn new(welcome: &Welcome) -> Predictor {
-        Predictor {
-            map: map_from_info(&welcome.map),
-            rules: rules_from_wire(&welcome.rules),
-            dt: 1.0 / welcome.tick_rate.max(1) as f32,
+impl<G: Schema, P: Prediction<G>> Predictor<G, P> {
+    /// A predictor for the session a Welcome describes; None when the game predicts nothing.
+    pub fn new(welcome: &Welcome<G::Setup>) -> Option<Predictor<G, P>> {
+        Some(Predictor {
+            prediction: P::new(welcome)?,
             pending: VecDeque::new(),
             state: None,
-            smoothing: Vec2::ZERO,
-            errors_m: ThinnedSample::new(ERRORS_KEPT_MAX),
+            errors: ThinnedSample::new(ERRORS_KEPT_MAX),
             corrections: 0,
-            alive: true,
-        }
+            following: false,
+        })
     }
 
-    /// Applies a new input at once (it is what the player just did). `cmd` is the quantized
-    /// input exactly as sent, so the prediction sees what the server will see.
-    pub fn handle_input(&mut self, seq: u32, cmd: &InputCmd) {
-        let input = input_from_wire(cmd);
-        // Before the first snapshot there is nothing to predict from, but the input is kept:
+    /// Applies a new command at once (it is what the player just did): `input` exactly as
+    /// sent, so the prediction sees what the server will see.
+    pub fn handle_input(&mut self, seq: u32, input: &G::Input) {
+        // Before the first snapshot there is nothing to predict from, but the command is kept:
         // the first reconciliation replays it.
-        let predicted = self.state.map(|(pos, vel)| {
-            let (pos, vel) = move_player(&self.rules, &self.map, self.dt, pos, vel, &input);
-            self.state = Some((pos, vel));
-            pos
+        let predicted = self.state.map(|state| {
+            let next = self.prediction.step(state, input);
+            self.state = Some(next);
+            next
         });
         self.pending.push_back(Pending {
             seq,
-            input,
+            input: *input,
             predicted,
         });
         while self.pending.len() > PENDING_MAX {
@@ -86,54 +76,44 @@ impl Predictor {
         }
     }
 
-    /// Reconciles with a snapshot: `own` is the authoritative state, after the server applied
-    /// inputs up to `last_input`. Records the prediction error for that input and replays the
-    /// inputs after it.
-    pub fn handle_snapshot(&mut self, own: &EntityState, last_input: u32) {
-        let authoritative = (
-            Vec2::new(quant::pos_from_wire(own.x), quant::pos_from_wire(own.y)),
-            Vec2::new(
-                quant::vel_from_wire(own.vx, self.dt),
-                quant::vel_from_wire(own.vy, self.dt),
-            ),
-        );
-        // Death and respawn are the server's to decide: while dead, and on the snapshot that
-        // brings the player back (a teleport to a spawn point), follow the server without
-        // counting errors or corrections.
-        let alive = own.flags & flags::ALIVE != 0;
-        let was_alive = std::mem::replace(&mut self.alive, alive);
-        if !alive || !was_alive {
-            self.state = Some(if alive {
-                self.reconcile(authoritative, last_input)
-            } else {
+    /// Reconciles with a snapshot: `own` is the authoritative record, after the server applied
+    /// commands up to `last_input`. Records the prediction error for that command and replays
+    /// the commands after it.
+    pub fn handle_snapshot(&mut self, own: &G::Record, last_input: u32) {
+        let authoritative = self.prediction.state(own);
+        // What the server alone decides (death, respawn: a teleport) is followed without
+        // counting errors or corrections, on the snapshot that ends it too.
+        let following = self.prediction.follows_server(own);
+        let was_following = std::mem::replace(&mut self.following, following);
+        if following || was_following {
+            self.state = Some(if following {
                 self.forget(last_input);
                 for pending in &mut self.pending {
                     pending.predicted = None;
                 }
                 authoritative
+            } else {
+                self.reconcile(authoritative, last_input)
             });
-            self.smoothing = Vec2::ZERO;
             return;
         }
-        let before = self.state.map(|(pos, _)| pos);
-        // The error of the prediction made for exactly this input.
+        let before = self.state;
+        // The error of the prediction made for exactly this command.
         if let Some(predicted) = self
             .pending
             .iter()
             .find(|pending| pending.seq == last_input)
             .and_then(|pending| pending.predicted)
         {
-            self.errors_m.record(predicted.distance(authoritative.0));
+            self.errors
+                .record(self.prediction.error(&predicted, &authoritative));
         }
-        let (pos, vel) = self.reconcile(authoritative, last_input);
-        self.state = Some((pos, vel));
-        if let Some(before) = before {
-            let jump = before - pos;
-            if jump.length() > CORRECTION_THRESHOLD_M {
-                self.corrections += 1;
-                // Show the old position and glide to the new one.
-                self.smoothing += jump;
-            }
+        let state = self.reconcile(authoritative, last_input);
+        self.state = Some(state);
+        if let Some(before) = before
+            && self.prediction.error(&before, &state) > self.prediction.correction_threshold()
+        {
+            self.corrections += 1;
         }
     }
 
@@ -148,48 +128,40 @@ impl Predictor {
         }
     }
 
-    /// Replays the inputs after `last_input` on the authoritative state; returns the new
+    /// Replays the commands after `last_input` on the authoritative state; returns the new
     /// predicted state.
-    fn reconcile(&mut self, authoritative: (Vec2, Vec2), last_input: u32) -> (Vec2, Vec2) {
+    fn reconcile(&mut self, authoritative: P::State, last_input: u32) -> P::State {
         self.forget(last_input);
-        let (mut pos, mut vel) = authoritative;
+        let mut state = authoritative;
         for pending in &mut self.pending {
-            (pos, vel) = move_player(&self.rules, &self.map, self.dt, pos, vel, &pending.input);
-            pending.predicted = Some(pos);
+            state = self.prediction.step(state, &pending.input);
+            pending.predicted = Some(state);
         }
-        (pos, vel)
+        state
     }
 
-    /// The position to show for the own player (prediction plus the fading correction), and
-    /// advances the smoothing by one frame of `frame_dt` seconds.
-    pub fn display_position(&mut self, frame_dt: f32) -> Option<Vec2> {
-        let (pos, _) = self.state?;
-        let shown = pos + self.smoothing;
-        // Halve the offset every 50 ms.
-        self.smoothing *= 0.5f32.powf(frame_dt / 0.05);
-        if self.smoothing.length() < 0.001 {
-            self.smoothing = Vec2::ZERO;
-        }
-        Some(shown)
+    /// The predicted state after the newest command (None before the first snapshot).
+    pub fn state(&self) -> Option<P::State> {
+        self.state
     }
 
-    /// The predicted position (no smoothing).
-    pub fn position(&self) -> Option<Vec2> {
-        self.state.map(|(pos, _)| pos)
+    /// The game's prediction rules.
+    pub fn prediction(&self) -> &P {
+        &self.prediction
     }
 
-    /// Prediction errors measured so far, in meters, one per acknowledged input that was
-    /// predicted (an evenly thinned sample of them after [`ERRORS_KEPT_MAX`]).
-    pub fn errors_m(&self) -> &[f32] {
-        &self.errors_m.kept
+    /// Prediction errors measured so far, one per acknowledged command that was predicted (an
+    /// evenly thinned sample of them after [`ERRORS_KEPT_MAX`]).
+    pub fn errors(&self) -> &[f32] {
+        &self.errors.kept
     }
 
-    /// The largest prediction error measured, in meters (0 before any).
-    pub fn max_error_m(&self) -> f32 {
-        self.errors_m.max
+    /// The largest prediction error measured (0 before any).
+    pub fn max_error(&self) -> f32 {
+        self.errors.max
     }
 
-    /// Corrections larger than [`CORRECTION_THRESHOLD_M`].
+    /// Corrections larger than the game's threshold.
     pub fn corrections(&self) -> u64 {
         self.corrections
     }
@@ -240,23 +212,30 @@ impl ThinnedSample {
     }
 }
 
-/// The simulation rules from the Welcome's movement rules (other fields keep their defaults:
-/// only movement is predicted).
-pub fn rules_from_wire(rules: &MoveRules) -> Rules {
-    Rules {
-        player_radius: rules.player_radius,
-        player_max_speed: rules.max_speed,
-        player_accel: rules.accel,
-        player_friction: rules.friction,
-        ..Rules::default()
-    }
+/// Where a render time falls for one entity, between the views an [`Interpolator`] holds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Sample<'a, R> {
+    /// Between two snapshots: `from` at 0, `to` at 1, and how far along.
+    Between {
+        /// The record in the snapshot before.
+        from: &'a R,
+        /// The record in the snapshot after.
+        to: &'a R,
+        /// 0..=1.
+        t: f32,
+    },
+    /// Only one record is usable (the entity entered or left in between, or the render time
+    /// is before the oldest view): show it as it is.
+    At(&'a R),
+    /// Past the newest snapshot by this many ticks: extrapolate if the game can.
+    Ahead(&'a R, f32),
 }
 
-/// Places other entities between past snapshots.
+/// Keeps recent views and places entities between them, a little in the past.
 #[derive(Debug)]
-pub struct Interpolator {
+pub struct Interpolator<R> {
     /// Recent snapshots (tick, arrival time in seconds, view), oldest first.
-    frames: VecDeque<(u32, f64, Vec<EntityState>)>,
+    frames: VecDeque<(u32, f64, Vec<R>)>,
     tick_length: f64,
     /// Running estimate of arrival jitter (seconds).
     jitter: f64,
@@ -265,16 +244,16 @@ pub struct Interpolator {
     /// Offset between server ticks and local time, smoothed.
     clock_offset: Option<f64>,
     /// A dropped frame's view buffer, reused for the next snapshot.
-    spare: Option<Vec<EntityState>>,
+    spare: Option<Vec<R>>,
 }
 
 /// Snapshots an interpolator holds at most (when nothing is rendered, nothing is dropped as
 /// used up, so this is the bound).
 const FRAMES_MAX: usize = 32;
 
-impl Interpolator {
+impl<R: Record> Interpolator<R> {
     /// An interpolator for a room with this tick rate.
-    pub fn new(tick_rate: u32) -> Interpolator {
+    pub fn new(tick_rate: u32) -> Interpolator<R> {
         Interpolator {
             frames: VecDeque::new(),
             tick_length: 1.0 / tick_rate.max(1) as f64,
@@ -286,7 +265,7 @@ impl Interpolator {
     }
 
     /// Records a decoded snapshot that arrived at local time `now` (seconds).
-    pub fn handle_snapshot(&mut self, tick: u32, now: f64, view: &[EntityState]) {
+    pub fn handle_snapshot(&mut self, tick: u32, now: f64, view: &[R]) {
         // Estimate the server clock: tick * tick_length ~ now + offset.
         let offset = tick as f64 * self.tick_length - now;
         match self.clock_offset {
@@ -346,19 +325,15 @@ impl Interpolator {
         render
     }
 
-    /// Where entity `id` is shown at `render_tick` (meters), interpolated between the two
-    /// snapshots around it, or extrapolated from the newest along its velocity. `render_tick`
-    /// comes from [`Interpolator::render_tick`]: snapshots older than the last one returned
-    /// are dropped once used up.
-    pub fn position(&self, id: u32, render_tick: f64) -> Option<Vec2> {
-        let find = |view: &Vec<EntityState>| {
-            view.binary_search_by_key(&id, |state| state.id)
+    /// Where entity `id` is at `render_tick`: the records around it (see [`Sample`]), or None
+    /// when no held view has it. `render_tick` comes from [`Interpolator::render_tick`]:
+    /// snapshots older than the last one returned are dropped once used up.
+    pub fn sample(&self, id: u32, render_tick: f64) -> Option<Sample<'_, R>> {
+        fn find<R: Record>(view: &[R], id: u32) -> Option<&R> {
+            view.binary_search_by_key(&id, |record| record.id())
                 .ok()
-                .map(|index| view[index])
-        };
-        let at = |state: &EntityState| {
-            Vec2::new(quant::pos_from_wire(state.x), quant::pos_from_wire(state.y))
-        };
+                .map(|index| &view[index])
+        }
         let after = self
             .frames
             .iter()
@@ -367,28 +342,29 @@ impl Interpolator {
             Some(0) => self
                 .frames
                 .front()
-                .and_then(|(_, _, view)| find(view))
-                .map(|state| at(&state)),
+                .and_then(|(_, _, view)| find(view, id))
+                .map(Sample::At),
             Some(index) => {
                 let (tick_b, _, view_b) = &self.frames[index];
                 let (tick_a, _, view_a) = &self.frames[index - 1];
-                match (find(view_a), find(view_b)) {
-                    (Some(a), Some(b)) => {
+                match (find(view_a, id), find(view_b, id)) {
+                    (Some(from), Some(to)) => {
                         let t = ((render_tick - *tick_a as f64) / (*tick_b as f64 - *tick_a as f64))
                             as f32;
-                        Some(at(&a).lerp(at(&b), t.clamp(0.0, 1.0)))
+                        Some(Sample::Between {
+                            from,
+                            to,
+                            t: t.clamp(0.0, 1.0),
+                        })
                     }
-                    (None, Some(b)) => Some(at(&b)),
-                    (Some(a), None) => Some(at(&a)),
+                    (None, Some(only)) | (Some(only), None) => Some(Sample::At(only)),
                     (None, None) => None,
                 }
             }
             None => {
                 let (tick, _, view) = self.frames.back()?;
-                let state = find(view)?;
-                let ahead = (render_tick - *tick as f64) as f32;
-                let velocity = Vec2::new(state.vx as f32, state.vy as f32) / quant::POS_UNITS_PER_M;
-                Some(at(&state) + velocity * ahead)
+                let record = find(view, id)?;
+                Some(Sample::Ahead(record, (render_tick - *tick as f64) as f32))
             }
         }
     }

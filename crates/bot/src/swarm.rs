@@ -1,7 +1,8 @@
 //! The swarm load tester: many bots from one process, one report.
 //!
-//! [`run_swarm`] starts [`SwarmOptions::bots`] bots at a steady ramp rate. Each is the same client
-//! and [`Brain`](crate::Brain) as `tickwire bot`: a [`Client`] driven by the bot's own play loop,
+//! [`run_swarm`] starts [`SwarmOptions::bots`] bots of one game at a steady ramp rate. Each is the
+//! same client and [`Brain`](crate::Brain) as `tickwire bot`: a [`Client`] driven by the bot's own
+//! play loop,
 //! with a per-bot [`Probe`] attached. Once every bot has connected or failed, and a warm-up has
 //! passed, the swarm measures a fixed window: snapshot arrivals and intervals, input-to-ack
 //! latency, payload bytes and errors on the client side, and the server's tick duration
@@ -36,7 +37,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, interval, sleep, sleep_until, timeout, timeout_at};
 
-use crate::{BotOptions, play_with_probe};
+use crate::{BotGame, BotOptions, Figures, play_with_probe};
 
 /// What a swarm run does.
 #[derive(Clone, Debug)]
@@ -129,7 +130,9 @@ pub enum SwarmError {
 /// the measured window, which starts `warmup_s` after the last bot connected or failed.
 /// Connection outcomes (`connected`, `connect_failures`, `disconnects`) cover the whole run.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
-pub struct SwarmReport {
+pub struct SwarmReport<F> {
+    /// The game played.
+    pub game: String,
     /// Server URL.
     pub url: String,
     /// Bots started.
@@ -214,6 +217,8 @@ pub struct SwarmReport {
     /// Bots that had not ended a few seconds after being told to stop (their window figures are
     /// missing from this report).
     pub unfinished_bots: u64,
+    /// The game's figures, summed over every bot session of the run (not only the window).
+    pub game_figures: F,
     /// How to read this report.
     pub notes: Vec<String>,
 }
@@ -250,7 +255,9 @@ pub struct BucketQuantiles {
 ///
 /// Bots that fail to connect or get disconnected are counted in the report, not returned as
 /// errors; only invalid options are.
-pub async fn run_swarm(options: SwarmOptions) -> Result<SwarmReport, SwarmError> {
+pub async fn run_swarm<G: BotGame>(
+    options: SwarmOptions,
+) -> Result<SwarmReport<G::Figures>, SwarmError> {
     options.validate()?;
     let authority = metrics_authority(&options.url)?;
     let stats = Arc::new(SwarmStats::new());
@@ -260,7 +267,7 @@ pub async fn run_swarm(options: SwarmOptions) -> Result<SwarmReport, SwarmError>
 
     // Ramp-up: bot i starts i / ramp seconds after the first.
     let ramp_started = Instant::now();
-    let mut bots: Vec<JoinHandle<BotOutcome>> = Vec::with_capacity(options.bots);
+    let mut bots: Vec<JoinHandle<BotOutcome<G::Figures>>> = Vec::with_capacity(options.bots);
     for index in 0..options.bots {
         sleep_until(ramp_started + Duration::from_secs_f64(index as f64 / options.ramp_per_s))
             .await;
@@ -277,7 +284,7 @@ pub async fn run_swarm(options: SwarmOptions) -> Result<SwarmReport, SwarmError>
             connect_timeout: options.connect_timeout,
             ..BotOptions::default()
         };
-        bots.push(tokio::spawn(swarm_slot(
+        bots.push(tokio::spawn(swarm_slot::<G>(
             bot_options,
             Arc::clone(&stats),
             options.soak,
@@ -292,7 +299,8 @@ pub async fn run_swarm(options: SwarmOptions) -> Result<SwarmReport, SwarmError>
     }
     let ramp_s = ramp_started.elapsed().as_secs_f64();
 
-    let mut report = SwarmReport {
+    let mut report = SwarmReport::<G::Figures> {
+        game: G::NAME.to_string(),
         url: options.url.clone(),
         bots: options.bots,
         rooms: options.rooms,
@@ -346,10 +354,14 @@ pub async fn run_swarm(options: SwarmOptions) -> Result<SwarmReport, SwarmError>
             Ok(Ok(BotOutcome::ConnectFailed(reason))) => {
                 *report.connect_failure_reasons.entry(reason).or_default() += 1;
             }
-            Ok(Ok(BotOutcome::Played { disconnect })) => {
+            Ok(Ok(BotOutcome::Played {
+                disconnect,
+                figures,
+            })) => {
                 if let Some(reason) = disconnect {
                     *report.disconnects.entry(reason.to_string()).or_default() += 1;
                 }
+                report.game_figures.merge(&figures);
             }
             Ok(Err(error)) => {
                 tracing::warn!(%error, "a swarm bot task failed");
@@ -383,7 +395,7 @@ pub async fn run_swarm(options: SwarmOptions) -> Result<SwarmReport, SwarmError>
     Ok(report)
 }
 
-impl fmt::Display for SwarmReport {
+impl<F> fmt::Display for SwarmReport<F> {
     /// A short human summary.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let rooms = self.rooms.map_or_else(
@@ -751,24 +763,29 @@ impl Probe {
 
 /// How one bot's run ended.
 #[derive(Debug)]
-enum BotOutcome {
+enum BotOutcome<F> {
     /// No Welcome: why.
     ConnectFailed(String),
-    /// Played until stopped (`disconnect` None) or until the connection ended.
-    Played { disconnect: Option<&'static str> },
+    /// Played until stopped (`disconnect` None) or until the connection ended, with the game's
+    /// figures (summed over the sessions of a soak slot).
+    Played {
+        disconnect: Option<&'static str>,
+        figures: F,
+    },
 }
 
 /// One bot slot: a single bot, or in soak mode a bot that plays a random while, leaves, and is
 /// replaced by a fresh one until the swarm stops.
-async fn swarm_slot(
+async fn swarm_slot<G: BotGame>(
     mut options: BotOptions,
     stats: Arc<SwarmStats>,
     soak: Option<(Duration, Duration)>,
-) -> BotOutcome {
+) -> BotOutcome<G::Figures> {
     let Some((shortest, longest)) = soak else {
-        return swarm_bot(options, stats).await;
+        return swarm_bot::<G>(options, stats).await;
     };
     let mut rng = options.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut total = G::Figures::default();
     loop {
         rng ^= rng << 13;
         rng ^= rng >> 7;
@@ -777,10 +794,25 @@ async fn swarm_slot(
         let lifetime = shortest + Duration::from_secs_f64(spread * (rng % 1000) as f64 / 1000.0);
         options.duration = Some(lifetime);
         options.seed = options.seed.wrapping_add(1);
-        let outcome = swarm_bot(options.clone(), Arc::clone(&stats)).await;
-        let ended_by_itself = matches!(outcome, BotOutcome::Played { disconnect: None });
+        let outcome = swarm_bot::<G>(options.clone(), Arc::clone(&stats)).await;
+        let ended_by_itself = match &outcome {
+            BotOutcome::Played {
+                disconnect,
+                figures,
+            } => {
+                total.merge(figures);
+                disconnect.is_none()
+            }
+            BotOutcome::ConnectFailed(_) => false,
+        };
         if *stats.stop.subscribe().borrow() || !ended_by_itself {
-            return outcome;
+            return match outcome {
+                BotOutcome::Played { disconnect, .. } => BotOutcome::Played {
+                    disconnect,
+                    figures: total,
+                },
+                failed => failed,
+            };
         }
         if stats.measuring.load(Relaxed) {
             stats.soak_sessions.fetch_add(1, Relaxed);
@@ -789,16 +821,21 @@ async fn swarm_slot(
 }
 
 /// One swarm bot: connect, then the same play loop as `tickwire bot`, with a probe attached.
-async fn swarm_bot(options: BotOptions, stats: Arc<SwarmStats>) -> BotOutcome {
-    let client = match Client::connect(&options.url, options.hello(), options.connect_timeout).await
-    {
-        Ok(client) => client,
-        Err(error) => {
-            tracing::debug!(bot = %options.name, %error, "swarm bot could not connect");
-            stats.connect_failures.fetch_add(1, Relaxed);
-            return BotOutcome::ConnectFailed(connect_failure_reason(&error));
-        }
-    };
+async fn swarm_bot<G: BotGame>(
+    options: BotOptions,
+    stats: Arc<SwarmStats>,
+) -> BotOutcome<G::Figures> {
+    let client =
+        match Client::<G>::connect(&options.url, options.hello::<G>(), options.connect_timeout)
+            .await
+        {
+            Ok(client) => client,
+            Err(error) => {
+                tracing::debug!(bot = %options.name, %error, "swarm bot could not connect");
+                stats.connect_failures.fetch_add(1, Relaxed);
+                return BotOutcome::ConnectFailed(connect_failure_reason(&error));
+            }
+        };
     let welcome = client.welcome();
     stats.tick_rate.store(u32::from(welcome.tick_rate), Relaxed);
     stats
@@ -815,7 +852,10 @@ async fn swarm_bot(options: BotOptions, stats: Arc<SwarmStats>) -> BotOutcome {
     if disconnect.is_some() {
         stats.disconnects.fetch_add(1, Relaxed);
     }
-    BotOutcome::Played { disconnect }
+    BotOutcome::Played {
+        disconnect,
+        figures: report.game,
+    }
 }
 
 /// A report key for a close code: its name, or `abnormal` when there was no close frame.
@@ -836,7 +876,7 @@ fn connect_failure_reason(error: &ClientError) -> String {
 }
 
 /// Copies the merged client-side window figures into the report.
-fn fill_client_figures(report: &mut SwarmReport, stats: &SwarmStats, window_s: f64) {
+fn fill_client_figures<F>(report: &mut SwarmReport<F>, stats: &SwarmStats, window_s: f64) {
     report.connected = stats.connected.load(Relaxed);
     report.connect_failures = stats.connect_failures.load(Relaxed);
     report.tick_rate = stats.tick_rate.load(Relaxed);
@@ -867,8 +907,8 @@ fn fill_client_figures(report: &mut SwarmReport, stats: &SwarmStats, window_s: f
 }
 
 /// Fills the server figures from the /metrics scrapes at both ends of the window.
-fn fill_server_figures(
-    report: &mut SwarmReport,
+fn fill_server_figures<F>(
+    report: &mut SwarmReport<F>,
     start: Result<MetricsSample, String>,
     end: Result<MetricsSample, String>,
     between_scrapes_s: f64,

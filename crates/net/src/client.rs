@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tickwire_protocol::limits::SERVER_MSG_MAX;
 use tickwire_protocol::{
-    ClientMsg, DecodeError, Hello, ServerMsg, Welcome, close, decode_server, encode_client,
+    ClientMsg, DecodeError, Hello, Schema, ServerMsg, Welcome, close, decode_server, encode_client,
 };
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -54,12 +54,12 @@ pub enum ClientError {
 /// Code used when the connection ended without a close frame.
 pub const ABNORMAL_CLOSE: u16 = 1006;
 
-/// A connected, welcomed client.
+/// A connected, welcomed client of a game `G`.
 #[derive(Debug)]
-pub struct Client {
+pub struct Client<G: Schema> {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// Set by `connect` before it returns the client.
-    welcome: Option<Welcome>,
+    welcome: Option<Welcome<G::Setup>>,
     encoded: Vec<u8>,
     bytes_received: u64,
     bytes_sent: u64,
@@ -67,13 +67,13 @@ pub struct Client {
     server_error: Option<CloseInfo>,
 }
 
-impl Client {
+impl<G: Schema> Client<G> {
     /// Connects to `url` (ws://host:port/ws), sends `hello` and waits for the Welcome.
     pub async fn connect(
         url: &str,
         hello: Hello,
         connect_timeout: Duration,
-    ) -> Result<Client, ClientError> {
+    ) -> Result<Client<G>, ClientError> {
         let config = WebSocketConfig::default()
             .read_buffer_size(8 * 1024)
             .write_buffer_size(0)
@@ -118,13 +118,13 @@ impl Client {
     }
 
     /// The server's Welcome.
-    pub fn welcome(&self) -> &Welcome {
+    pub fn welcome(&self) -> &Welcome<G::Setup> {
         // Invariant: `connect` only returns a client once the Welcome arrived.
         self.welcome.as_ref().expect("connect stores the Welcome")
     }
 
     /// Sends one message and flushes it.
-    pub async fn send(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
+    pub async fn send(&mut self, msg: &ClientMsg<G>) -> Result<(), ClientError> {
         self.encoded.clear();
         encode_client(msg, &mut self.encoded);
         self.send_raw(Message::Binary(self.encoded.clone().into()))
@@ -142,7 +142,7 @@ impl Client {
 
     /// Waits for the next server message. A server `Error` message is returned as a message; the
     /// close that follows it comes back as [`ClientError::Closed`].
-    pub async fn recv(&mut self) -> Result<ServerMsg, ClientError> {
+    pub async fn recv(&mut self) -> Result<ServerMsg<G>, ClientError> {
         loop {
             let frame = self.ws.next().await;
             let bytes = match frame {

@@ -1,11 +1,19 @@
 //! Server configuration: assets/server.toml is the default and the documentation of every key.
+//!
+//! The engine's keys sit at the top level; each game's settings sit in a table named after the
+//! game (`[arena]`, `[cards]`, ...), which the engine hands, as written, to the game it runs
+//! ([`ServerConfig::game_config`]). One file can configure several games; `game` says which
+//! one `tickwire serve` runs.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use tickwire_sim::{Map, MapError, Rules};
+use tickwire_protocol::Schema;
+
+use crate::game::Game;
 
 /// The built-in default configuration (every key, documented).
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../../assets/server.toml");
@@ -14,24 +22,20 @@ pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../../assets/server.toml"
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
+    /// The game `tickwire serve` runs (a name from `tickwire serve --help`).
+    pub game: String,
     /// Address to listen on.
     pub addr: SocketAddr,
     /// Simulation ticks per second (10..=128).
     pub tick_rate: u32,
     /// A snapshot every this many ticks (1..=16).
     pub snapshot_interval: u32,
-    /// Built-in map name or path to a map file.
-    pub map: String,
     /// Player seats per room.
     pub max_players_per_room: usize,
     /// Spectator seats per room.
     pub max_spectators_per_room: usize,
     /// Rooms at once.
     pub max_rooms: usize,
-    /// Non-player entities per room.
-    pub npcs: usize,
-    /// View radius in meters.
-    pub view_radius: f32,
     /// Snapshots kept per room as delta baselines (2..=255).
     pub history: u32,
     /// Base RNG seed.
@@ -62,10 +66,14 @@ pub struct ServerConfig {
     pub auth_secret: String,
     /// Allowed browser origins; empty allows any.
     pub allowed_origins: Vec<String>,
-    /// Game rules (speeds, damage, cooldowns); defaults from tickwire-sim.
-    #[serde(default)]
-    pub rules: Rules,
+    /// Each game's table (`[arena]`, ...), as written: every top-level table of the file.
+    #[serde(skip)]
+    pub games: BTreeMap<String, toml::Table>,
 }
+
+/// Keys that were engine keys before games had their own tables, with where they live now, so
+/// an old config file gets a clear error instead of "unknown field".
+const MOVED_TO_ARENA: &[&str] = &["map", "npcs", "view_radius", "rules"];
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -90,9 +98,14 @@ pub enum ConfigError {
     /// A value is out of its range.
     #[error("invalid config: {0}")]
     Invalid(String),
-    /// The map could not be loaded.
-    #[error(transparent)]
-    Map(#[from] MapError),
+    /// The game's own table is unusable (a bad key, a map that does not load, ...).
+    #[error("invalid [{game}] config: {message}")]
+    Game {
+        /// The game.
+        game: &'static str,
+        /// What is wrong, in one line.
+        message: String,
+    },
 }
 
 impl Default for ServerConfig {
@@ -119,16 +132,56 @@ impl ServerConfig {
                     origin: origin.into(),
                     message: error.message().to_string(),
                 })?;
-        merged.extend(overrides);
-        let config: ServerConfig =
+        if let Some(moved) = MOVED_TO_ARENA
+            .iter()
+            .find(|key| overrides.contains_key(**key))
+        {
+            return Err(ConfigError::Parse {
+                origin: origin.into(),
+                message: format!(
+                    "`{moved}` is an arena setting now: move it under an [arena] table"
+                ),
+            });
+        }
+        merge_tables(&mut merged, overrides);
+        // Every table at the top level is a game's; the engine's keys are all plain values.
+        let games: BTreeMap<String, toml::Table> = merged
+            .iter()
+            .filter_map(|(key, value)| Some((key.clone(), value.as_table()?.clone())))
+            .collect();
+        merged.retain(|key, _| !games.contains_key(key));
+        let mut config: ServerConfig =
             merged
                 .try_into()
                 .map_err(|error: toml::de::Error| ConfigError::Parse {
                     origin: origin.into(),
                     message: error.message().to_string(),
                 })?;
+        config.games = games;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The game's table, as `G::Config` (keys left out take the game's defaults).
+    pub fn game_config<G: Game>(&self) -> Result<G::Config, ConfigError> {
+        let name = G::Wire::NAME;
+        match self.games.get(name) {
+            None => Ok(G::Config::default()),
+            Some(table) => {
+                table
+                    .clone()
+                    .try_into()
+                    .map_err(|error: toml::de::Error| ConfigError::Game {
+                        game: name,
+                        message: error.message().trim().to_string(),
+                    })
+            }
+        }
+    }
+
+    /// The game's table for changing it by hand (command-line overrides), created if missing.
+    pub fn game_table_mut(&mut self, game: &str) -> &mut toml::Table {
+        self.games.entry(game.to_string()).or_default()
     }
 
     /// Reads a configuration file (keys left out keep their defaults).
@@ -166,10 +219,9 @@ impl ServerConfig {
             "max_spectators_per_room must be at most 256",
         )?;
         check(self.max_rooms >= 1, "max_rooms must be at least 1")?;
-        check(self.npcs <= 4096, "npcs must be at most 4096")?;
         check(
-            self.view_radius.is_finite() && self.view_radius > 0.0,
-            "view_radius must be a positive number",
+            tickwire_protocol::validate_game_name(&self.game).is_ok(),
+            "game must be 1-32 of a-z 0-9 - _",
         )?;
         check(
             (2..=255).contains(&self.history),
@@ -222,14 +274,6 @@ impl ServerConfig {
         Ok(())
     }
 
-    /// Loads the configured map: a built-in name, or else a file path.
-    pub fn load_map(&self) -> Result<Map, ConfigError> {
-        if let Some(map) = Map::builtin(&self.map) {
-            return Ok(map);
-        }
-        Ok(Map::load(Path::new(&self.map))?)
-    }
-
     /// The handshake deadline.
     pub fn handshake_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.handshake_timeout_s)
@@ -269,6 +313,21 @@ impl ServerConfig {
     }
 }
 
+/// Merges `overrides` into `base`: tables merge key by key (so `[arena] npcs = 5` keeps the
+/// arena's other defaults), anything else replaces.
+fn merge_tables(base: &mut toml::Table, overrides: toml::Table) {
+    for (key, value) in overrides {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(inner)), toml::Value::Table(value)) => {
+                merge_tables(inner, value)
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,16 +337,19 @@ mod tests {
         let config = ServerConfig::default();
         assert_eq!(config.tick_rate, 30);
         assert_eq!(config.addr.port(), 7700);
-        config.load_map().expect("default map loads");
+        assert_eq!(config.game, "arena");
     }
 
     #[test]
     fn overrides_and_errors() {
-        let config = ServerConfig::from_toml_str("tick_rate = 60\nnpcs = 5", "test").unwrap();
-        assert_eq!(
-            (config.tick_rate, config.npcs, config.snapshot_interval),
-            (60, 5, 1)
-        );
+        let config =
+            ServerConfig::from_toml_str("tick_rate = 60\n[arena]\nnpcs = 5", "test").unwrap();
+        assert_eq!((config.tick_rate, config.snapshot_interval), (60, 1));
+        assert_eq!(config.games["arena"]["npcs"].as_integer(), Some(5));
+        // The default file's other arena keys are kept.
+        assert!(config.games["arena"].contains_key("map"));
+        let moved = ServerConfig::from_toml_str("npcs = 5", "test").unwrap_err();
+        assert!(moved.to_string().contains("[arena]"), "{moved}");
         let unknown = ServerConfig::from_toml_str("tick_rat = 60", "test").unwrap_err();
         assert!(unknown.to_string().contains("tick_rat"), "{unknown}");
         let range = ServerConfig::from_toml_str("tick_rate = 500", "test").unwrap_err();

@@ -1,5 +1,6 @@
-//! The room core, sans-IO: one world, its players and spectators, their input queues and their
-//! snapshot baselines. No sockets, no clock: the driver calls it.
+//! The room core, sans-IO: one game, its players and spectators, their input queues and their
+//! snapshot baselines. No sockets, no clock: the driver calls it. Generic over the [`Game`]; it
+//! never looks inside the game's types.
 //!
 //! Call order: `handle_*` for whatever arrived (joins, leaves, inputs, chat, pings) at any time;
 //! [`Room::tick`] once per fixed step; then drain [`Room::poll_transmit`] and hand each
@@ -11,14 +12,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tickwire_protocol::bits::BitWriter;
-use tickwire_protocol::limits::{BASELINE_AGE_MAX, CLIENT_BASELINES};
+use tickwire_protocol::limits::{BASELINE_AGE_MAX, CLIENT_BASELINES, EVENTS_MAX};
 use tickwire_protocol::{
-    ChatBroadcast, EntityState, GameEvent, Hello, Input, InputCmd, MoveRules, PROTOCOL_VERSION,
-    ScoreEntry, ServerMsg, Snapshot, Welcome, delta, encode_server, quant,
+    ChatBroadcast, Command, Events, Hello, Input, PROTOCOL_VERSION, Record, Schema, ServerMsg,
+    Snapshot, StatsRow, Welcome, delta, encode_server,
 };
-use tickwire_sim::{Event, Map, NetId, PlayerId, PlayerInput, Rules, World};
+use tickwire_sim::{NetId, PlayerId, TickInput};
 
-use crate::convert;
+use crate::game::{Game, Targeted, View, Viewer};
 
 /// A connection's identity inside a room (the driver picks it; unique per process).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -39,14 +40,8 @@ pub struct RoomSettings {
     pub max_players: usize,
     /// Spectator seats.
     pub max_spectators: usize,
-    /// Wandering NPCs added at creation.
-    pub npcs: usize,
-    /// View radius in meters.
-    pub view_radius: f32,
     /// Snapshots kept as delta baselines.
     pub history: u32,
-    /// RNG seed of the world.
-    pub seed: u64,
     /// Ticks a dropped player's entity and score are kept, waiting for it to resume.
     pub resume_grace_ticks: u32,
     /// Ticks a client may go without acknowledging a snapshot before it is dropped as too slow
@@ -61,10 +56,7 @@ impl Default for RoomSettings {
             snapshot_interval: 1,
             max_players: 32,
             max_spectators: 8,
-            npcs: 0,
-            view_radius: 40.0,
             history: 33,
-            seed: 1,
             resume_grace_ticks: 15 * 30,
             ack_timeout_ticks: 10 * 30,
         }
@@ -163,31 +155,40 @@ const JITTER_TARGET: usize = 3;
 /// once, so consuming several can never move a player faster.
 const INPUTS_PER_TICK_MAX: usize = 3;
 
-/// A room: one world and everyone in it.
+/// The wire types of a room's game.
+type Wire<G> = <G as Game>::Wire;
+/// A room's game's command, record and stats row.
+type Cmd<G> = <Wire<G> as Schema>::Input;
+type Rec<G> = <Wire<G> as Schema>::Record;
+type Row<G> = <Wire<G> as Schema>::Stats;
+type Evt<G> = <Wire<G> as Schema>::Event;
+
+/// A room: one game and everyone in it.
 #[derive(Debug)]
-pub struct Room {
+pub struct Room<G: Game> {
     name: String,
     settings: RoomSettings,
-    world: World,
-    clients: BTreeMap<ClientId, Client>,
+    game: G,
+    clients: BTreeMap<ClientId, Client<G>>,
     players: usize,
     spectators: usize,
-    /// Snapshot frames (quantized entities sorted by id), oldest first, at most `settings.history`.
-    frames: VecDeque<Frame>,
+    /// Snapshot frames (the tick's records sorted by id), oldest first, at most
+    /// `settings.history`.
+    frames: VecDeque<Frame<G>>,
     /// Spare frame buffers.
-    spare_frames: Vec<Vec<EntityState>>,
-    /// Bumped whenever the score table changes.
-    score_version: u64,
-    /// The score table (sorted by player id) as of `scores_version_built`; frames share it.
-    scores: Arc<Vec<ScoreEntry>>,
-    scores_version_built: u64,
+    spare_frames: Vec<Vec<Rec<G>>>,
+    /// The stats table (sorted by player id) as of game stats version `stats_version_built`;
+    /// frames share it.
+    scores: Arc<Vec<Row<G>>>,
+    stats_version_built: Option<u64>,
     outgoing: VecDeque<Transmit>,
-    events: Vec<Event>,
-    inputs: Vec<(PlayerId, PlayerInput)>,
-    scratch: Scratch,
+    /// This tick's events, with their audiences.
+    events: Vec<Targeted<Evt<G>>>,
+    /// The commands consumed this tick, handed to the game's step.
+    inputs: Vec<TickInput<Cmd<G>>>,
+    scratch: Scratch<G>,
     input_stats: InputStats,
     departed: VecDeque<Departed>,
-    game_events: Vec<GameEvent>,
     /// Clients to disconnect as too slow.
     too_slow: VecDeque<ClientId>,
     /// Chat lines relayed since the last tick (capped by `CHAT_PER_TICK`).
@@ -195,37 +196,55 @@ pub struct Room {
 }
 
 #[derive(Debug)]
-struct Frame {
+struct Frame<G: Game> {
     tick: u32,
-    entities: Vec<EntityState>,
-    /// The score table at this tick (shared between frames while it does not change).
-    scores: Arc<Vec<ScoreEntry>>,
-}
-
-#[derive(Debug, Default)]
-struct Scratch {
-    ids: Vec<u32>,
-    /// The current view's members (see [`SentView::members`]).
-    members: Vec<u64>,
-    base: Vec<EntityState>,
-    view: Vec<EntityState>,
-    bits: BitWriter,
-    encoded: Vec<u8>,
-    /// The snapshot message being built, reused for every client.
-    snapshot: Snapshot,
-    /// This tick's encodings of whole-frame views (spectators, and players whose view covers
-    /// the map): (baseline tick, checksum, body).
-    shared: Vec<(u32, u32, Vec<u8>)>,
+    entities: Vec<Rec<G>>,
+    /// The stats table at this tick (shared between frames while it does not change).
+    scores: Arc<Vec<Row<G>>>,
 }
 
 #[derive(Debug)]
-struct Client {
+struct Scratch<G: Game> {
+    ids: Vec<u32>,
+    /// The current view's members (see [`SentView::members`]).
+    members: Vec<u64>,
+    base: Vec<Rec<G>>,
+    view: Vec<Rec<G>>,
+    bits: BitWriter,
+    encoded: Vec<u8>,
+    /// The snapshot message being built, reused for every client.
+    snapshot: Snapshot<Row<G>>,
+    /// This tick's encodings of whole-frame views (spectators and players who see everything):
+    /// (baseline tick, checksum, body).
+    shared: Vec<(u32, u32, Vec<u8>)>,
+    /// The events one client may hear, while they are encoded.
+    events: Vec<Evt<G>>,
+}
+
+impl<G: Game> Default for Scratch<G> {
+    fn default() -> Self {
+        Scratch {
+            ids: Vec::new(),
+            members: Vec::new(),
+            base: Vec::new(),
+            view: Vec::new(),
+            bits: BitWriter::default(),
+            encoded: Vec::new(),
+            snapshot: Snapshot::default(),
+            shared: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Client<G: Game> {
     name: String,
     player: Option<PlayerId>,
     entity: Option<NetId>,
-    /// Received inputs not yet applied, sorted by sequence number.
+    /// Received commands not yet applied, sorted by sequence number.
     /// Each with the absolute tick the client was showing others at (ack_tick - view_age).
-    pending: VecDeque<(u32, InputCmd, u32)>,
+    pending: VecDeque<(u32, Cmd<G>, u32)>,
     /// Sequence number of the last input applied (0 = none).
     last_applied: u32,
     /// Newest snapshot tick the client acknowledged (0 = none).
@@ -253,38 +272,32 @@ struct SentView {
     members: Option<Vec<u64>>,
 }
 
-impl Room {
-    /// A new room with its world (and NPCs) ready at tick 0.
-    pub fn new(name: String, mut settings: RoomSettings, map: Map, rules: Rules) -> Room {
-        // The score table has a row per player and a wire limit.
+impl<G: Game> Room<G> {
+    /// A new room around `game` (a game the driver made with [`Game::new`], at its tick 0).
+    pub fn new(name: String, mut settings: RoomSettings, game: G) -> Room<G> {
+        // The stats table has a row per player and a wire limit.
         settings.max_players = settings
             .max_players
             .min(tickwire_protocol::limits::SCORES_MAX);
         // A baseline older than the snapshots a client holds is never used: keep no more.
         settings.history = settings.history.min(CLIENT_BASELINES as u32 + 1);
-        let mut world = World::new(map, rules, settings.tick_rate, settings.seed);
-        for _ in 0..settings.npcs {
-            world.add_npc();
-        }
         Room {
             name,
             settings,
-            world,
+            game,
             clients: BTreeMap::new(),
             players: 0,
             spectators: 0,
             frames: VecDeque::new(),
             spare_frames: Vec::new(),
-            score_version: 1,
             scores: Arc::new(Vec::new()),
-            scores_version_built: 0,
+            stats_version_built: None,
             outgoing: VecDeque::new(),
             events: Vec::new(),
             inputs: Vec::new(),
             scratch: Scratch::default(),
             input_stats: InputStats::default(),
             departed: VecDeque::new(),
-            game_events: Vec::new(),
             too_slow: VecDeque::new(),
             chats_this_tick: 0,
         }
@@ -312,10 +325,8 @@ impl Room {
                 return Err(JoinError::RoomFull);
             }
             self.players += 1;
-            let player = self.world.add_player(&hello.name);
-            let entity = self.world.player(player).map(|p| p.entity);
-            self.score_version += 1;
-            (Some(player), entity)
+            let seat = self.game.join(&hello.name);
+            (Some(seat.player), seat.entity)
         };
         self.clients.insert(
             client,
@@ -329,7 +340,7 @@ impl Room {
                 sent: VecDeque::new(),
                 token: player.map(|_| token),
                 detached_since: None,
-                joined_tick: self.world.tick(),
+                joined_tick: self.game.tick(),
                 stand_still: false,
                 last_chat_tick: None,
             },
@@ -362,7 +373,7 @@ impl Room {
         let mut state = self.clients.remove(&old).expect("found above");
         let replaced = state.detached_since.is_none().then_some(old);
         state.detached_since = None;
-        state.joined_tick = self.world.tick();
+        state.joined_tick = self.game.tick();
         state.acked = 0;
         state.sent.clear();
         let joined = Joined {
@@ -398,7 +409,7 @@ impl Room {
             self.handle_leave(client);
             return;
         }
-        let tick = self.world.tick();
+        let tick = self.game.tick();
         if let Some(state) = self.clients.get_mut(&client) {
             state.detached_since = Some(tick);
             state.pending.clear();
@@ -422,12 +433,11 @@ impl Room {
         self.departed.pop_front()
     }
 
-    fn remove_state(&mut self, state: Client) {
+    fn remove_state(&mut self, state: Client<G>) {
         match state.player {
             Some(player) => {
-                self.world.remove_player(player);
+                self.game.leave(player);
                 self.players -= 1;
-                self.score_version += 1;
             }
             None => self.spectators -= 1,
         }
@@ -442,34 +452,27 @@ impl Room {
         let Some(state) = self.clients.get(&client) else {
             return;
         };
-        let rules = self.world.rules();
-        let welcome = ServerMsg::Welcome(Welcome {
+        let welcome = ServerMsg::<Wire<G>>::Welcome(Welcome {
             version: PROTOCOL_VERSION,
             player: state.player.map_or(0, |p| p.0),
             entity: state.entity.map_or(0, |e| e.0),
             room: self.name.clone(),
             tick_rate: self.settings.tick_rate as u16,
             snapshot_interval: self.settings.snapshot_interval as u8,
-            tick: self.world.tick(),
-            map: convert::map_info(self.world.map()),
-            rules: MoveRules {
-                player_radius: rules.player_radius,
-                max_speed: rules.player_max_speed,
-                accel: rules.player_accel,
-                friction: rules.player_friction,
-            },
+            tick: self.game.tick(),
+            setup: self.game.setup(),
             resume_token: state.token.unwrap_or_default(),
             resumed,
         });
         self.queue_reliable(client, &welcome);
     }
 
-    /// Queues a client's inputs (each sequence number once, in order) and records its ack.
-    pub fn handle_input(&mut self, client: ClientId, input: &Input) {
+    /// Queues a client's commands (each sequence number once, in order) and records its ack.
+    pub fn handle_input(&mut self, client: ClientId, input: &Input<Cmd<G>>) {
         let Some(state) = self.clients.get_mut(&client) else {
             return;
         };
-        if input.ack_tick > state.acked && input.ack_tick <= self.world.tick() {
+        if input.ack_tick > state.acked && input.ack_tick <= self.game.tick() {
             state.acked = input.ack_tick;
         }
         if state.player.is_none() {
@@ -492,7 +495,7 @@ impl Room {
                 Ok(_) => self.input_stats.duplicates += 1,
                 Err(_) if state.pending.len() >= INPUT_QUEUE_MAX => self.input_stats.dropped += 1,
                 Err(position) => {
-                    let view_tick = input.ack_tick.saturating_sub(cmd.view_age as u32);
+                    let view_tick = input.ack_tick.saturating_sub(cmd.view_age() as u32);
                     state.pending.insert(position, (seq, *cmd, view_tick));
                 }
             }
@@ -501,7 +504,7 @@ impl Room {
 
     /// Relays a chat line to everyone in the room (the sender too), in arrival order.
     pub fn handle_chat(&mut self, client: ClientId, text: &str) {
-        let tick = self.world.tick();
+        let tick = self.game.tick();
         let gap = (self.settings.tick_rate / CHAT_PER_SECOND).max(1);
         let Some(state) = self.clients.get_mut(&client) else {
             return;
@@ -516,7 +519,7 @@ impl Room {
         state.last_chat_tick = Some(tick);
         self.chats_this_tick += 1;
         let state = &self.clients[&client];
-        let msg = ServerMsg::Chat(ChatBroadcast {
+        let msg = ServerMsg::<Wire<G>>::Chat(ChatBroadcast {
             from: state.player.map_or(0, |p| p.0),
             name: state.name.clone(),
             text: text.to_string(),
@@ -538,81 +541,90 @@ impl Room {
     /// Answers a ping.
     pub fn handle_ping(&mut self, client: ClientId, nonce: u32) {
         if self.clients.contains_key(&client) {
-            let msg = ServerMsg::Pong {
+            let msg = ServerMsg::<Wire<G>>::Pong {
                 nonce,
-                tick: self.world.tick(),
+                tick: self.game.tick(),
             };
             self.queue_reliable(client, &msg);
         }
     }
 
-    /// Runs one fixed step: applies inputs, steps the world, expires players whose resume
-    /// window ran out, and on snapshot ticks queues one snapshot per attached client.
+    /// Runs one fixed step: hands the consumed commands to the game's step, sends the tick's
+    /// events to their audiences, expires players whose resume window ran out, and on snapshot
+    /// ticks queues one snapshot per attached client.
     pub fn tick(&mut self) {
         self.chats_this_tick = 0;
         self.apply_inputs();
         self.events.clear();
-        self.world.step(&self.inputs, &mut self.events);
+        self.game.step(&self.inputs, &mut self.events);
         self.publish_events();
         self.expire_detached();
-        let tick = self.world.tick();
+        let tick = self.game.tick();
         if tick.is_multiple_of(self.settings.snapshot_interval) {
             self.record_frame();
             self.queue_snapshots();
         }
     }
 
+    /// Sends the tick's events: one Events message per client with every event it may hear.
+    /// When every event is for everyone (the usual case) all clients share one encoding.
     fn publish_events(&mut self) {
-        self.game_events.clear();
-        for event in &self.events {
-            if let Event::Killed { victim, killer } = event {
-                self.game_events.push(GameEvent::Killed {
-                    killer: killer.map_or(0, |p| p.0),
-                    victim: victim.0,
-                });
-            }
-            if let Event::HitscanFired {
-                shooter,
-                from,
-                to,
-                hit,
-            } = event
-            {
-                self.game_events.push(GameEvent::Shot {
-                    shooter: shooter.0,
-                    from_x: quant::pos_to_wire(from.x),
-                    from_y: quant::pos_to_wire(from.y),
-                    to_x: quant::pos_to_wire(to.x),
-                    to_y: quant::pos_to_wire(to.y),
-                    hit: hit.map_or(0, |id| id.0),
-                });
-            }
-        }
-        if self
-            .game_events
-            .iter()
-            .any(|event| matches!(event, GameEvent::Killed { .. }))
-        {
-            self.score_version += 1;
-        }
-        if self.game_events.is_empty() {
+        if self.events.is_empty() {
             return;
         }
-        let events = std::mem::take(&mut self.game_events);
-        let bytes = self.encode(&ServerMsg::Events(events));
+        let tick = self.game.tick();
+        let everyone = self
+            .events
+            .iter()
+            .all(|targeted| targeted.audience == crate::game::Audience::Everyone);
+        let mut shared: Option<Bytes> = None;
         for (&to, state) in &self.clients {
-            if state.detached_since.is_none() {
-                self.outgoing.push_back(Transmit {
-                    to,
-                    kind: TransmitKind::Reliable,
-                    bytes: bytes.clone(),
-                });
+            if state.detached_since.is_some() {
+                continue;
             }
+            let bytes = match &shared {
+                Some(bytes) => bytes.clone(),
+                None => {
+                    let events = &mut self.scratch.events;
+                    events.clear();
+                    events.extend(
+                        self.events
+                            .iter()
+                            .filter(|targeted| targeted.audience.includes(state.player))
+                            .map(|targeted| targeted.event.clone()),
+                    );
+                    if events.is_empty() {
+                        continue;
+                    }
+                    // A game that makes more events in a tick than one message may carry
+                    // keeps the first ones (the limit is far above what a tick produces).
+                    events.truncate(EVENTS_MAX);
+                    let msg = ServerMsg::<Wire<G>>::Events(Events {
+                        tick,
+                        events: std::mem::take(events),
+                    });
+                    self.scratch.encoded.clear();
+                    encode_server(&msg, &mut self.scratch.encoded);
+                    if let ServerMsg::Events(back) = msg {
+                        self.scratch.events = back.events;
+                    }
+                    let bytes = Bytes::copy_from_slice(&self.scratch.encoded);
+                    if everyone {
+                        shared = Some(bytes.clone());
+                    }
+                    bytes
+                }
+            };
+            self.outgoing.push_back(Transmit {
+                to,
+                kind: TransmitKind::Reliable,
+                bytes,
+            });
         }
     }
 
     fn expire_detached(&mut self) {
-        let tick = self.world.tick();
+        let tick = self.game.tick();
         let grace = self.settings.resume_grace_ticks;
         while let Some(expired) = self
             .clients
@@ -640,9 +652,9 @@ impl Room {
         &self.name
     }
 
-    /// The world's tick.
+    /// The game's tick.
     pub fn tick_number(&self) -> u32 {
-        self.world.tick()
+        self.game.tick()
     }
 
     /// Players in the room.
@@ -660,9 +672,9 @@ impl Room {
         self.clients.is_empty()
     }
 
-    /// The world, read-only (tests and tools).
-    pub fn world(&self) -> &World {
-        &self.world
+    /// The game, read-only (tests and tools).
+    pub fn game(&self) -> &G {
+        &self.game
     }
 
     /// The room's settings.
@@ -675,8 +687,8 @@ impl Room {
         self.input_stats
     }
 
-    /// The events of the last tick.
-    pub fn events(&self) -> &[Event] {
+    /// The events of the last tick, with their audiences.
+    pub fn events(&self) -> &[Targeted<Evt<G>>] {
         &self.events
     }
 
@@ -713,43 +725,49 @@ impl Room {
         self.clients.get(&client).and_then(|state| state.player)
     }
 
+    /// Takes this tick's commands from the queues: one per player, more (up to
+    /// `INPUTS_PER_TICK_MAX`) when a player is ahead; each becomes a [`TickInput`] with its
+    /// rewind. The game receives all of them and folds them by its own rules.
     fn apply_inputs(&mut self) {
         self.inputs.clear();
+        let now = self.game.tick();
         for state in self.clients.values_mut() {
             let Some(player) = state.player else { continue };
             if std::mem::take(&mut state.stand_still) {
-                self.inputs.push((player, PlayerInput::default()));
+                // Nobody is at the controls: the idle command, without using up a sequence
+                // number (the resumed client continues its own sequence).
+                self.inputs.push(TickInput {
+                    player,
+                    seq: 0,
+                    rewind: 0,
+                    input: Cmd::<G>::default(),
+                });
                 continue;
             }
             if state.pending.is_empty() {
                 self.input_stats.repeated += 1;
                 continue;
             }
-            // One input per tick; more when the client is ahead, to drain its backlog.
+            // One command per tick; more when the client is ahead, to drain its backlog.
             let take = if state.pending.len() > JITTER_TARGET {
                 (state.pending.len() - JITTER_TARGET + 1).min(INPUTS_PER_TICK_MAX)
             } else {
                 1
             };
-            let mut merged = InputCmd::default();
-            let mut view_tick = 0;
             for _ in 0..take {
                 // Invariant: take <= pending.len(), checked above.
-                let (seq, cmd, cmd_view_tick) = state.pending.pop_front().expect("take <= pending");
-                view_tick = cmd_view_tick;
-                // Later inputs' movement and aim win; a button pressed in any of them counts.
-                merged = InputCmd {
-                    buttons: merged.buttons | cmd.buttons,
-                    ..cmd
-                };
+                let (seq, cmd, view_tick) = state.pending.pop_front().expect("take <= pending");
+                self.inputs.push(TickInput {
+                    player,
+                    seq,
+                    // How far back from now the client's view was: it showed the absolute tick
+                    // `view_tick` (the game caps the rewind at its own maximum).
+                    rewind: now.saturating_sub(view_tick),
+                    input: cmd,
+                });
                 state.last_applied = seq;
                 self.input_stats.applied += 1;
             }
-            // The sim wants how far back from now the client's view was: rewind from the
-            // absolute tick it showed (the sim caps it at its maximum rewind).
-            merged.view_age = self.world.tick().saturating_sub(view_tick).min(255) as u8;
-            self.inputs
-                .push((player, convert::input_from_wire(&merged)));
         }
     }
 
@@ -760,13 +778,22 @@ impl Room {
             }
         }
         let mut entities = self.spare_frames.pop().unwrap_or_default();
-        convert::world_to_wire(&self.world, &mut entities);
-        if self.scores_version_built != self.score_version {
-            self.scores = Arc::new(self.world.players().map(convert::score_entry).collect());
-            self.scores_version_built = self.score_version;
+        entities.clear();
+        self.game.records(&mut entities);
+        debug_assert!(
+            entities.windows(2).all(|pair| pair[0].id() < pair[1].id()),
+            "Game::records must be sorted by id"
+        );
+        let version = self.game.stats_version();
+        if self.stats_version_built != Some(version) {
+            let mut rows = Vec::with_capacity(self.players);
+            self.game.stats(&mut rows);
+            rows.sort_by_key(|row| row.player());
+            self.scores = Arc::new(rows);
+            self.stats_version_built = Some(version);
         }
         self.frames.push_back(Frame {
-            tick: self.world.tick(),
+            tick: self.game.tick(),
             entities,
             scores: Arc::clone(&self.scores),
         });
@@ -776,8 +803,6 @@ impl Room {
         // Invariant: record_frame ran just before.
         let current = self.frames.back().expect("a frame was just recorded");
         let tick = current.tick;
-        let radius = self.settings.view_radius;
-        let map_size = (self.world.map().width, self.world.map().height);
         self.scratch.shared.clear();
         for (&client_id, client) in self.clients.iter_mut() {
             if client.detached_since.is_some() {
@@ -794,28 +819,19 @@ impl Room {
             }
             let scratch = &mut self.scratch;
 
-            // This tick's view: everything for spectators, else what is near the player.
-            let own_position = client
-                .entity
-                .and_then(|id| self.world.entity(id))
-                .map(|entity| entity.pos);
-            let ids = match (client.player, own_position) {
-                // A view circle that holds the whole map sees everything, like a spectator,
-                // and so shares its encoding with every other such client on the same baseline.
-                (Some(_), Some(center)) if covers_map(center, radius, map_size) => None,
-                (Some(_), Some(center)) => {
-                    scratch.ids.clear();
-                    self.world.for_each_within(center, radius, |entity| {
-                        scratch.ids.push(entity.net_id.0)
-                    });
-                    if let Some(own) = client.entity {
-                        scratch.ids.push(own.0);
-                    }
+            // This tick's view, as the game decides: everything, or a list of ids.
+            let viewer = match client.player {
+                Some(player) => Viewer::Player(player),
+                None => Viewer::Spectator,
+            };
+            scratch.ids.clear();
+            let ids = match self.game.view(viewer, &mut scratch.ids) {
+                View::Everything => None,
+                View::Listed => {
                     scratch.ids.sort_unstable();
                     scratch.ids.dedup();
                     Some(&scratch.ids)
                 }
-                _ => None,
             };
 
             // The baseline: the acknowledged view, if we still have both it and its frame.
@@ -833,7 +849,7 @@ impl Room {
                     let frame = self.frames.iter().find(|frame| frame.tick == sent.tick)?;
                     Some((sent, frame))
                 });
-            let (baseline_age, base_scores): (u32, &[ScoreEntry]) = match baseline {
+            let (baseline_age, base_scores): (u32, &[Row<G>]) = match baseline {
                 Some((sent, frame)) => (tick - sent.tick, &frame.scores),
                 None => (0, &[]),
             };
@@ -910,7 +926,7 @@ impl Room {
                 );
             }
             // Moved in and out of the message so its buffers are reused, not reallocated.
-            let msg = ServerMsg::Snapshot(std::mem::take(snapshot));
+            let msg = ServerMsg::<Wire<G>>::Snapshot(std::mem::take(snapshot));
             scratch.encoded.clear();
             encode_server(&msg, &mut scratch.encoded);
             if let ServerMsg::Snapshot(back) = msg {
@@ -945,7 +961,7 @@ impl Room {
         }
     }
 
-    fn queue_reliable(&mut self, to: ClientId, msg: &ServerMsg) {
+    fn queue_reliable(&mut self, to: ClientId, msg: &ServerMsg<Wire<G>>) {
         let bytes = self.encode(msg);
         self.outgoing.push_back(Transmit {
             to,
@@ -954,44 +970,37 @@ impl Room {
         });
     }
 
-    fn encode(&mut self, msg: &ServerMsg) -> Bytes {
+    fn encode(&mut self, msg: &ServerMsg<Wire<G>>) -> Bytes {
         self.scratch.encoded.clear();
         encode_server(msg, &mut self.scratch.encoded);
         Bytes::copy_from_slice(&self.scratch.encoded)
     }
 }
 
-/// Whether the circle of `radius` around `center` contains the whole map (all four corners).
-fn covers_map(center: tickwire_sim::Vec2, radius: f32, (width, height): (f32, f32)) -> bool {
-    let far_x = center.x.max(width - center.x);
-    let far_y = center.y.max(height - center.y);
-    far_x * far_x + far_y * far_y <= radius * radius
-}
-
 /// The rows of `current` that are new or differ from `base`, and the players of `base` that
 /// are gone (both tables sorted by player id).
-fn diff_scores(
-    base: &[ScoreEntry],
-    current: &[ScoreEntry],
-    changed: &mut Vec<ScoreEntry>,
+fn diff_scores<S: StatsRow>(
+    base: &[S],
+    current: &[S],
+    changed: &mut Vec<S>,
     removed: &mut Vec<u32>,
 ) {
     let (mut b, mut c) = (0, 0);
     while b < base.len() || c < current.len() {
         match (base.get(b), current.get(c)) {
-            (Some(old), Some(new)) if old.player == new.player => {
+            (Some(old), Some(new)) if old.player() == new.player() => {
                 if old != new {
                     changed.push(new.clone());
                 }
                 b += 1;
                 c += 1;
             }
-            (Some(old), Some(new)) if old.player < new.player => {
-                removed.push(old.player);
+            (Some(old), Some(new)) if old.player() < new.player() => {
+                removed.push(old.player());
                 b += 1;
             }
             (Some(old), None) => {
-                removed.push(old.player);
+                removed.push(old.player());
                 b += 1;
             }
             (_, Some(new)) => {
@@ -1005,16 +1014,11 @@ fn diff_scores(
 
 /// Fills `out` with the entities of `frame` whose ids are in `ids` (both sorted by id), and
 /// `members` with their frame indices as bits (see [`SentView::members`]).
-fn select_view(
-    frame: &[EntityState],
-    ids: &[u32],
-    out: &mut Vec<EntityState>,
-    members: &mut Vec<u64>,
-) {
+fn select_view<R: Record>(frame: &[R], ids: &[u32], out: &mut Vec<R>, members: &mut Vec<u64>) {
     out.clear();
     members.clear();
     members.resize(frame.len().div_ceil(64), 0);
-    let mut take = |index: usize, out: &mut Vec<EntityState>| {
+    let mut take = |index: usize, out: &mut Vec<R>| {
         out.push(frame[index]);
         members[index / 64] |= 1 << (index % 64);
     };
@@ -1022,10 +1026,10 @@ fn select_view(
         // A view that is a good part of the frame: one merge pass over both sorted lists.
         let mut index = 0;
         for &id in ids {
-            while index < frame.len() && frame[index].id < id {
+            while index < frame.len() && frame[index].id() < id {
                 index += 1;
             }
-            if index < frame.len() && frame[index].id == id {
+            if index < frame.len() && frame[index].id() == id {
                 take(index, out);
                 index += 1;
             }
@@ -1034,7 +1038,7 @@ fn select_view(
         // A small view of a big frame: binary search what is left of the frame.
         let mut start = 0;
         for id in ids {
-            if let Ok(found) = frame[start..].binary_search_by_key(id, |state| state.id) {
+            if let Ok(found) = frame[start..].binary_search_by_key(id, |record| record.id()) {
                 take(start + found, out);
                 start += found + 1;
             }
@@ -1043,7 +1047,7 @@ fn select_view(
 }
 
 /// Fills `out` with the entities of `frame` whose indices are set in `members`.
-fn members_view(frame: &[EntityState], members: &[u64], out: &mut Vec<EntityState>) {
+fn members_view<R: Record>(frame: &[R], members: &[u64], out: &mut Vec<R>) {
     out.clear();
     for (word_index, &word) in members.iter().enumerate() {
         let mut bits = word;
@@ -1060,8 +1064,38 @@ fn members_view(frame: &[EntityState], members: &[u64], out: &mut Vec<EntityStat
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
+    use serde::{Deserialize, Serialize};
+    use tickwire_protocol::bits::BitReader;
+    use tickwire_protocol::{Checksum, DeltaError};
 
     use super::*;
+
+    /// A record with only an id, enough for view selection.
+    #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+    struct Tag(u32);
+
+    impl Record for Tag {
+        fn id(&self) -> u32 {
+            self.0
+        }
+        fn write_full(&self, _: &mut BitWriter) {}
+        fn read_full(id: u32, _: &mut BitReader<'_>) -> Result<Self, DeltaError> {
+            Ok(Tag(id))
+        }
+        fn changes(&self, _: &Self, _: u32) -> u32 {
+            0
+        }
+        fn write_changes(&self, _: &Self, _: u32, _: u32, _: &mut BitWriter) {}
+        fn read_changes(base: &Self, _: u32, _: &mut BitReader<'_>) -> Result<Self, DeltaError> {
+            Ok(*base)
+        }
+        fn is_valid(&self) -> bool {
+            self.0 != 0
+        }
+        fn checksum(&self, sum: &mut Checksum) {
+            sum.word(self.0);
+        }
+    }
 
     proptest! {
         /// A view picked by ids and rebuilt from its member bits is the same view, whatever the
@@ -1072,15 +1106,12 @@ mod tests {
             frame_ids in proptest::collection::btree_set(1u32..5000, 0..300),
             wanted in proptest::collection::btree_set(1u32..5000, 0..300),
         ) {
-            let frame: Vec<EntityState> = frame_ids
-                .iter()
-                .map(|&id| EntityState { id, x: id, ..EntityState::default() })
-                .collect();
+            let frame: Vec<Tag> = frame_ids.iter().map(|&id| Tag(id)).collect();
             let ids: Vec<u32> = wanted.iter().copied().collect();
             let (mut view, mut members, mut rebuilt) = (Vec::new(), Vec::new(), Vec::new());
             select_view(&frame, &ids, &mut view, &mut members);
-            let expected: Vec<EntityState> =
-                frame.iter().filter(|state| wanted.contains(&state.id)).copied().collect();
+            let expected: Vec<Tag> =
+                frame.iter().filter(|tag| wanted.contains(&tag.0)).copied().collect();
             prop_assert_eq!(&view, &expected);
             members_view(&frame, &members, &mut rebuilt);
             prop_assert_eq!(&rebuilt, &expected);

@@ -19,9 +19,9 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tickwire_protocol::limits::CLIENT_MSG_MAX;
 use tickwire_protocol::{
-    ClientMsg, Hello, Input, PROTOCOL_VERSION, ServerMsg, close, decode_client, encode_server,
+    ClientMsg, Hello, Input, PROTOCOL_VERSION, Schema, ServerMsg, close, decode_client,
+    encode_server,
 };
-use tickwire_sim::Map;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior, sleep_until, timeout, timeout_at};
@@ -34,6 +34,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::auth;
 use crate::config::{ConfigError, ServerConfig};
+use crate::game::Game;
 use crate::http;
 use crate::metrics::Metrics;
 use crate::room::{ClientId, Departed, JoinError, Room, RoomSettings, SessionToken, TransmitKind};
@@ -55,20 +56,27 @@ pub enum ServerError {
     },
 }
 
-/// A bound, not yet running server.
+/// The wire types and command of a server's game.
+type Wire<G> = <G as Game>::Wire;
+type Cmd<G> = <Wire<G> as Schema>::Input;
+
+/// A bound, not yet running server for the game `G`.
 #[derive(Debug)]
-pub struct Server {
+pub struct Server<G: Game> {
     listener: TcpListener,
-    shared: Arc<Shared>,
+    shared: Arc<Shared<G>>,
     shutdown: watch::Sender<bool>,
 }
 
 /// State every task of one server shares.
 #[derive(Debug)]
-struct Shared {
+struct Shared<G: Game> {
     config: ServerConfig,
-    map: Map,
-    lobby: Mutex<Lobby>,
+    /// The game's settings, checked and loaded once; every room is made from them.
+    settings: G::Settings,
+    /// Player seats per room: the config's, capped by the game's own limit.
+    max_players: usize,
+    lobby: Mutex<Lobby<G>>,
     metrics: Arc<Metrics>,
     next_client: AtomicU64,
     /// Open connections per source address, for the per-IP cap.
@@ -81,9 +89,9 @@ struct Shared {
 /// one lock, before a connection joins a room, so two joiners never both take the last seat and
 /// a room is never removed while someone is on the way in. Seats are given back by the room
 /// task when the room says a player is gone for good.
-#[derive(Debug, Default)]
-struct Lobby {
-    rooms: BTreeMap<String, RoomEntry>,
+#[derive(Debug)]
+struct Lobby<G: Game> {
+    rooms: BTreeMap<String, RoomEntry<G>>,
     /// Resume token -> room holding that player.
     sessions: HashMap<SessionToken, String>,
     /// Signed session tokens in use, with how many live connections use each (more than one
@@ -93,12 +101,24 @@ struct Lobby {
     rooms_created: u64,
 }
 
+impl<G: Game> Default for Lobby<G> {
+    fn default() -> Self {
+        Lobby {
+            rooms: BTreeMap::new(),
+            sessions: HashMap::new(),
+            auth_in_use: HashMap::new(),
+            next_room: 0,
+            rooms_created: 0,
+        }
+    }
+}
+
 #[derive(Debug)]
-struct RoomEntry {
+struct RoomEntry<G: Game> {
     /// Unique per room ever created, so a seat is never given back to a newer room that
     /// happens to have the same name.
     id: u64,
-    inbox: mpsc::Sender<RoomCmd>,
+    inbox: mpsc::Sender<RoomCmd<G>>,
     players: usize,
     spectators: usize,
     stats: Arc<RoomStats>,
@@ -141,7 +161,7 @@ impl RoomStats {
 
 /// What connection tasks tell a room task.
 #[derive(Debug)]
-enum RoomCmd {
+enum RoomCmd<G: Game> {
     Join {
         client: ClientId,
         hello: Hello,
@@ -165,7 +185,7 @@ enum RoomCmd {
     },
     Input {
         client: ClientId,
-        input: Input,
+        input: Input<Cmd<G>>,
     },
     Chat {
         client: ClientId,
@@ -236,11 +256,18 @@ impl Outbox {
 /// A handle for tests to reach into a running server (built only with the `fault-injection`
 /// feature; never part of the wire protocol).
 #[cfg(feature = "fault-injection")]
-#[derive(Debug, Clone)]
-pub struct ServerControl(Arc<Shared>);
+#[derive(Debug)]
+pub struct ServerControl<G: Game>(Arc<Shared<G>>);
 
 #[cfg(feature = "fault-injection")]
-impl ServerControl {
+impl<G: Game> Clone for ServerControl<G> {
+    fn clone(&self) -> Self {
+        ServerControl(Arc::clone(&self.0))
+    }
+}
+
+#[cfg(feature = "fault-injection")]
+impl<G: Game> ServerControl<G> {
     /// Makes the named room's task panic. Returns whether the room exists.
     pub fn inject_room_panic(&self, room: &str) -> bool {
         let inbox = match self.0.lobby.lock() {
@@ -261,11 +288,19 @@ impl ServerControl {
     }
 }
 
-impl Server {
-    /// Loads the map and binds the configured address.
-    pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
+impl<G: Game> Server<G> {
+    /// Checks the config and the game's settings (loading what they name), then binds the
+    /// configured address.
+    pub async fn bind(config: ServerConfig) -> Result<Server<G>, ServerError> {
         config.validate()?;
-        let map = config.load_map()?;
+        let settings =
+            G::configure(config.game_config::<G>()?).map_err(|message| ConfigError::Game {
+                game: G::Wire::NAME,
+                message,
+            })?;
+        let max_players = G::max_players(&settings).map_or(config.max_players_per_room, |cap| {
+            cap.min(config.max_players_per_room)
+        });
         let listener =
             TcpListener::bind(config.addr)
                 .await
@@ -278,7 +313,8 @@ impl Server {
             listener,
             shared: Arc::new(Shared {
                 config,
-                map,
+                settings,
+                max_players,
                 lobby: Mutex::new(Lobby::default()),
                 metrics: Arc::new(Metrics::default()),
                 next_client: AtomicU64::new(1),
@@ -304,7 +340,7 @@ impl Server {
 
     /// A handle for tests to inject faults.
     #[cfg(feature = "fault-injection")]
-    pub fn control(&self) -> ServerControl {
+    pub fn control(&self) -> ServerControl<G> {
         ServerControl(Arc::clone(&self.shared))
     }
 
@@ -345,7 +381,7 @@ impl Server {
 }
 
 /// Admits a connection under the caps (or refuses it at once) and spawns its task.
-fn accept(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+fn accept<G: Game>(shared: &Arc<Shared<G>>, stream: TcpStream, peer: SocketAddr) {
     let metrics = &shared.metrics;
     metrics.connections_total.fetch_add(1, Relaxed);
     let slot = ConnectionSlot::take(shared, peer.ip());
@@ -375,15 +411,15 @@ fn accept(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
 
 /// One admitted connection, counted globally and per IP for as long as it lives.
 #[derive(Debug)]
-struct ConnectionSlot {
-    shared: Arc<Shared>,
+struct ConnectionSlot<G: Game> {
+    shared: Arc<Shared<G>>,
     ip: IpAddr,
     /// Past the per-IP cap: may use the HTTP routes, not /ws.
     http_only: bool,
 }
 
-impl ConnectionSlot {
-    fn take(shared: &Arc<Shared>, ip: IpAddr) -> Option<ConnectionSlot> {
+impl<G: Game> ConnectionSlot<G> {
+    fn take(shared: &Arc<Shared<G>>, ip: IpAddr) -> Option<ConnectionSlot<G>> {
         let config = &shared.config;
         let Ok(mut per_ip) = shared.per_ip.lock() else {
             return None;
@@ -410,7 +446,7 @@ impl ConnectionSlot {
 /// operator's /metrics scrape or health check still gets through from a busy address.
 const HTTP_ONLY_PER_IP: usize = 4;
 
-impl Drop for ConnectionSlot {
+impl<G: Game> Drop for ConnectionSlot<G> {
     fn drop(&mut self) {
         if let Ok(mut per_ip) = self.shared.per_ip.lock()
             && let Some(count) = per_ip.get_mut(&self.ip)
@@ -443,11 +479,11 @@ fn websocket_config() -> WebSocketConfig {
 
 type Socket = WebSocketStream<TcpStream>;
 
-async fn handle_connection(
-    shared: Arc<Shared>,
+async fn handle_connection<G: Game>(
+    shared: Arc<Shared<G>>,
     mut stream: TcpStream,
     peer: SocketAddr,
-    slot: ConnectionSlot,
+    slot: ConnectionSlot<G>,
 ) {
     let _ = stream.set_nodelay(true);
     let deadline = Instant::now() + shared.config.handshake_timeout();
@@ -595,7 +631,10 @@ async fn handle_connection(
 
 /// Checks the session token when authentication is on; the guard frees the token when the
 /// connection ends.
-fn authenticate(shared: &Arc<Shared>, hello: &Hello) -> Result<Option<AuthGuard>, (u16, String)> {
+fn authenticate<G: Game>(
+    shared: &Arc<Shared<G>>,
+    hello: &Hello,
+) -> Result<Option<AuthGuard<G>>, (u16, String)> {
     let Some(secret) = shared.config.auth_secret() else {
         return Ok(None);
     };
@@ -637,12 +676,12 @@ fn authenticate(shared: &Arc<Shared>, hello: &Hello) -> Result<Option<AuthGuard>
 }
 
 #[derive(Debug)]
-struct AuthGuard {
-    shared: Arc<Shared>,
+struct AuthGuard<G: Game> {
+    shared: Arc<Shared<G>>,
     token: String,
 }
 
-impl Drop for AuthGuard {
+impl<G: Game> Drop for AuthGuard<G> {
     fn drop(&mut self) {
         if let Ok(mut lobby) = self.shared.lobby.lock()
             && let Some(uses) = lobby.auth_in_use.get_mut(&self.token)
@@ -656,12 +695,12 @@ impl Drop for AuthGuard {
 }
 
 /// Joins (or resumes) a room; returns its name and inbox, or the close code and reason.
-async fn join(
-    shared: &Arc<Shared>,
+async fn join<G: Game>(
+    shared: &Arc<Shared<G>>,
     client: ClientId,
     hello: &Hello,
     outbox: &Arc<Outbox>,
-) -> Result<(String, mpsc::Sender<RoomCmd>), (u16, String)> {
+) -> Result<(String, mpsc::Sender<RoomCmd<G>>), (u16, String)> {
     let (reply, joined) = oneshot::channel();
     if let Some(token) = hello.resume {
         let found = match shared.lobby.lock() {
@@ -737,8 +776,8 @@ async fn join(
 
 type Frame = Option<Result<Message, WsError>>;
 
-/// Checks that the first frame is a valid Hello of our version.
-fn first_hello(shared: &Shared, frame: Frame) -> Result<Hello, (u16, String)> {
+/// Checks that the first frame is a valid Hello of our protocol version and game.
+fn first_hello<G: Game>(shared: &Shared<G>, frame: Frame) -> Result<Hello, (u16, String)> {
     let bytes = match frame {
         Some(Ok(Message::Binary(bytes))) => bytes,
         Some(Ok(Message::Text(_))) => {
@@ -764,7 +803,22 @@ fn first_hello(shared: &Shared, frame: Frame) -> Result<Hello, (u16, String)> {
             format!("protocol version mismatch: client {version}, server {PROTOCOL_VERSION}"),
         ));
     }
-    match decode_client(&bytes) {
+    // Then the game: a client of another game may not even decode as this one.
+    let game = G::Wire::NAME;
+    let schema = G::Wire::VERSION;
+    if let Some((client_game, client_schema)) = tickwire_protocol::hello_game(&bytes)
+        && (client_game != game || client_schema != schema)
+    {
+        return Err((
+            close::GAME_MISMATCH,
+            format!(
+                "wrong game: this server runs {game} (schema {schema}), the client speaks {} \
+                 (schema {client_schema})",
+                truncate(&client_game, tickwire_protocol::limits::GAME_NAME_MAX)
+            ),
+        ));
+    }
+    match decode_client::<Wire<G>>(&bytes) {
         Ok(ClientMsg::Hello(hello)) if hello.version != PROTOCOL_VERSION => Err((
             close::VERSION_MISMATCH,
             format!(
@@ -875,12 +929,12 @@ impl RateBudget {
 }
 
 /// Runs a joined client until it leaves or must be closed.
-async fn session(
-    shared: &Shared,
+async fn session<G: Game>(
+    shared: &Shared<G>,
     ws: &mut Socket,
     client: ClientId,
     room: &str,
-    inbox: &mpsc::Sender<RoomCmd>,
+    inbox: &mpsc::Sender<RoomCmd<G>>,
     outbox: &Outbox,
 ) -> SessionEnd {
     let config = &shared.config;
@@ -929,7 +983,7 @@ async fn session(
                     }
                     Err(()) => return SessionEnd::kick(close::POLICY_VIOLATION, "message rate limit exceeded"),
                 }
-                let cmd = match decode_client(&bytes) {
+                let cmd = match decode_client::<Wire<G>>(&bytes) {
                     Ok(ClientMsg::Input(input)) => RoomCmd::Input { client, input },
                     Ok(ClientMsg::Chat { text }) => RoomCmd::Chat { client, text },
                     Ok(ClientMsg::Ping { nonce }) => {
@@ -938,7 +992,7 @@ async fn session(
                             lobby.rooms.get(room).map(|entry| entry.stats.tick.load(Relaxed))
                         });
                         let mut pong = Vec::new();
-                        encode_server(&ServerMsg::Pong { nonce, tick: tick.unwrap_or(0) }, &mut pong);
+                        encode_server(&ServerMsg::<Wire<G>>::Pong { nonce, tick: tick.unwrap_or(0) }, &mut pong);
                         outbox.push(TransmitKind::Reliable, pong.into(), config.reliable_queue_max);
                         continue;
                     }
@@ -996,12 +1050,12 @@ async fn session(
 
 /// Sends an Error message and a close frame with the same code and reason, then waits briefly
 /// for the peer's close.
-async fn close_ws(shared: &Shared, ws: &mut Socket, code: u16, reason: &str) {
+async fn close_ws<G: Game>(shared: &Shared<G>, ws: &mut Socket, code: u16, reason: &str) {
     shared.metrics.record_disconnect(code);
     let reason: String = truncate(reason, tickwire_protocol::limits::REASON_MAX).to_string();
     let mut bytes = Vec::new();
     encode_server(
-        &ServerMsg::Error {
+        &ServerMsg::<Wire<G>>::Error {
             code,
             reason: reason.clone(),
         },
@@ -1032,21 +1086,24 @@ fn truncate(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// A seat taken in a room: the room's name, its inbox and its id.
+type ReservedSeat<G> = (String, mpsc::Sender<RoomCmd<G>>, u64);
+
 /// Takes a seat in the named room (or the fullest room with one free), creating the room if
 /// needed. Returns the room's name and inbox.
-fn reserve_seat(
-    shared: &Arc<Shared>,
+fn reserve_seat<G: Game>(
+    shared: &Arc<Shared<G>>,
     hello: &Hello,
-) -> Result<(String, mpsc::Sender<RoomCmd>, u64), (u16, &'static str)> {
+) -> Result<ReservedSeat<G>, (u16, &'static str)> {
     let config = &shared.config;
     let Ok(mut lobby) = shared.lobby.lock() else {
         return Err((close::INTERNAL_ERROR, "internal error"));
     };
-    let has_seat = |entry: &RoomEntry| {
+    let has_seat = |entry: &RoomEntry<G>| {
         if hello.spectate {
             entry.spectators < config.max_spectators_per_room
         } else {
-            entry.players < config.max_players_per_room
+            entry.players < shared.max_players
         }
     };
     let name = match &hello.room {
@@ -1088,9 +1145,9 @@ fn reserve_seat(
     Ok((name, entry.inbox.clone(), entry.id))
 }
 
-fn create_room(
-    shared: &Arc<Shared>,
-    lobby: &mut Lobby,
+fn create_room<G: Game>(
+    shared: &Arc<Shared<G>>,
+    lobby: &mut Lobby<G>,
     name: String,
 ) -> Result<String, (u16, &'static str)> {
     let config = &shared.config;
@@ -1103,23 +1160,17 @@ fn create_room(
     let settings = RoomSettings {
         tick_rate: config.tick_rate,
         snapshot_interval: config.snapshot_interval,
-        max_players: config.max_players_per_room,
+        max_players: shared.max_players,
         max_spectators: config.max_spectators_per_room,
-        npcs: config.npcs,
-        view_radius: config.view_radius,
         history: config.history,
-        seed: config.seed.wrapping_add(lobby.rooms_created),
         resume_grace_ticks: config.resume_grace_ticks(),
         ack_timeout_ticks: (config.stall_timeout_s * config.tick_rate as f64).round() as u32,
     };
+    let seed = config.seed.wrapping_add(lobby.rooms_created);
     let room_id = lobby.rooms_created;
     lobby.rooms_created += 1;
-    let room = Room::new(
-        name.clone(),
-        settings,
-        shared.map.clone(),
-        config.rules.clone(),
-    );
+    let game = G::new(&shared.settings, config.tick_rate, seed);
+    let room = Room::new(name.clone(), settings, game);
     let (inbox, commands) = mpsc::channel(config.room_inbox);
     let stats = Arc::new(RoomStats::default());
     tokio::spawn(run_room(
@@ -1145,16 +1196,16 @@ fn create_room(
 }
 
 /// Frees a seat; the last one out removes the room (its task ends when its inbox closes).
-fn release_seat(shared: &Shared, name: &str, room_id: u64, spectate: bool) {
+fn release_seat<G: Game>(shared: &Shared<G>, name: &str, room_id: u64, spectate: bool) {
     let Ok(mut lobby) = shared.lobby.lock() else {
         return;
     };
     release_seat_locked(shared, &mut lobby, name, room_id, spectate);
 }
 
-fn release_seat_locked(
-    shared: &Shared,
-    lobby: &mut Lobby,
+fn release_seat_locked<G: Game>(
+    shared: &Shared<G>,
+    lobby: &mut Lobby<G>,
     name: &str,
     room_id: u64,
     spectate: bool,
@@ -1180,11 +1231,11 @@ fn release_seat_locked(
 
 /// A room's task: once per tick, drain the inbox, step, and hand the results to the writers.
 /// A panic anywhere in the room ends this room only: its players are told and its seats freed.
-async fn run_room(
-    shared: Arc<Shared>,
-    room: Room,
+async fn run_room<G: Game>(
+    shared: Arc<Shared<G>>,
+    room: Room<G>,
     room_id: u64,
-    mut commands: mpsc::Receiver<RoomCmd>,
+    mut commands: mpsc::Receiver<RoomCmd<G>>,
     stats: Arc<RoomStats>,
 ) {
     let name = room.name().to_string();
@@ -1231,17 +1282,17 @@ async fn run_room(
 }
 
 /// A room and the writers of its clients.
-struct RoomDriver {
-    shared: Arc<Shared>,
-    room: Room,
+struct RoomDriver<G: Game> {
+    shared: Arc<Shared<G>>,
+    room: Room<G>,
     room_id: u64,
     outboxes: HashMap<ClientId, Arc<Outbox>>,
 }
 
-impl RoomDriver {
+impl<G: Game> RoomDriver<G> {
     /// Drains the inbox, ticks and routes the output. Returns false when the room is done
     /// (every sender gone: nobody in it and the lobby forgot it).
-    fn step(&mut self, commands: &mut mpsc::Receiver<RoomCmd>, stats: &RoomStats) -> bool {
+    fn step(&mut self, commands: &mut mpsc::Receiver<RoomCmd<G>>, stats: &RoomStats) -> bool {
         loop {
             match commands.try_recv() {
                 Ok(command) => self.handle(command),
@@ -1258,7 +1309,7 @@ impl RoomDriver {
         true
     }
 
-    fn handle(&mut self, command: RoomCmd) {
+    fn handle(&mut self, command: RoomCmd<G>) {
         match command {
             RoomCmd::Join {
                 client,
@@ -1409,7 +1460,7 @@ impl RoomDriver {
 }
 
 /// The plain HTTP routes: health, metrics and the rooms listing.
-async fn serve_http(shared: &Shared, stream: &mut TcpStream, request: &http::Request) {
+async fn serve_http<G: Game>(shared: &Shared<G>, stream: &mut TcpStream, request: &http::Request) {
     if request.method != "GET" {
         let _ = http::respond(stream, "405 Method Not Allowed", "text/plain", b"only GET").await;
         return;
@@ -1430,7 +1481,7 @@ async fn serve_http(shared: &Shared, stream: &mut TcpStream, request: &http::Req
             let body = rooms_json(shared);
             http::respond(stream, "200 OK", "application/json", body.as_bytes()).await
         }
-        path => match crate::web::asset(path) {
+        path => match crate::web::asset(path, G::web_assets()) {
             Some(asset) => http::respond(stream, "200 OK", asset.content_type, asset.body).await,
             None => http::respond(stream, "404 Not Found", "text/plain", b"not found\n").await,
         },
@@ -1440,7 +1491,7 @@ async fn serve_http(shared: &Shared, stream: &mut TcpStream, request: &http::Req
     }
 }
 
-fn rooms_json(shared: &Shared) -> String {
+fn rooms_json<G: Game>(shared: &Shared<G>) -> String {
     let Ok(lobby) = shared.lobby.lock() else {
         return "[]".into();
     };
@@ -1452,7 +1503,7 @@ fn rooms_json(shared: &Shared) -> String {
                 "id": name,
                 "players": entry.players,
                 "spectators": entry.spectators,
-                "max_players": shared.config.max_players_per_room,
+                "max_players": shared.max_players,
                 "tick": entry.stats.tick.load(Relaxed),
                 "tick_rate": shared.config.tick_rate,
                 "tick_p99_ms": entry.stats.tick_p99_ms(),

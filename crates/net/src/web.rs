@@ -1,4 +1,5 @@
-//! The browser client (assets/web), embedded into the binary at build time and served at `/`.
+//! The browser client: the engine's core page (assets/web), embedded into the binary at build
+//! time and served at `/`, and the game's module next to it ([`crate::Game::web_assets`]).
 
 /// One embedded file.
 #[derive(Debug, Clone, Copy)]
@@ -11,7 +12,7 @@ pub struct Asset {
     pub body: &'static [u8],
 }
 
-/// Every file of the browser client. `/` serves index.html.
+/// Every file of the engine's browser core. `/` serves index.html.
 pub const ASSETS: &[Asset] = &[
     Asset {
         path: "/index.html",
@@ -35,8 +36,8 @@ pub const ASSETS: &[Asset] = &[
     },
 ];
 
-/// The asset for a request path, if any.
-pub fn asset(path: &str) -> Option<&'static Asset> {
+/// The asset for a request path, if any: the core's first, then the game's.
+pub fn asset(path: &str, game: &'static [Asset]) -> Option<&'static Asset> {
     let path = if path == "/" { "/index.html" } else { path };
-    ASSETS.iter().find(|asset| asset.path == path)
+    ASSETS.iter().chain(game).find(|asset| asset.path == path)
 }

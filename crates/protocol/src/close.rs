@@ -42,6 +42,8 @@ pub const AUTH_INVALID: u16 = 4008;
 pub const AUTH_EXPIRED: u16 = 4009;
 /// The session token is already in use by a live connection.
 pub const TOKEN_IN_USE: u16 = 4010;
+/// The client speaks another game, or another version of this game's wire types.
+pub const GAME_MISMATCH: u16 = 4011;
 
 /// A short name for a close code, for logs, metrics and reports.
 pub fn name(code: u16) -> &'static str {
@@ -65,6 +67,7 @@ pub fn name(code: u16) -> &'static str {
         AUTH_INVALID => "auth_invalid",
         AUTH_EXPIRED => "auth_expired",
         TOKEN_IN_USE => "token_in_use",
+        GAME_MISMATCH => "game_mismatch",
         _ => "other",
     }
 }

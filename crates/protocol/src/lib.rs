@@ -1,12 +1,16 @@
 //! tickwire's wire protocol: the bytes players and the server exchange, and nothing else.
 //!
-//! This crate defines every message ([`ClientMsg`], [`ServerMsg`]), the one codec that turns them
-//! into bytes and back ([`codec`], the only module that calls bincode), the quantized entity state
-//! the wire carries ([`EntityState`], [`quant`]), and the bit-packed snapshot delta ([`delta`]) with
-//! its client-side counterpart ([`Replica`]), which rebuilds a player's view from deltas.
+//! The engine defines an envelope ([`ClientMsg`], [`ServerMsg`]) generic over a game's
+//! [`Schema`]: the game brings its setup data, its input command, its per-entity [`Record`], its
+//! stats row and its events, and the engine brings everything around them: the handshake
+//! (which names the game and its schema version), the one codec that turns messages into bytes
+//! and back ([`codec`], the only module that calls bincode), bit I/O ([`bits`]), the snapshot
+//! delta container ([`delta`]) that codes a view of records against the view a client
+//! acknowledged, and its client-side counterpart ([`Replica`]), which rebuilds the view from
+//! deltas. [`quant`] holds reusable quantization helpers for 2D games.
 //!
-//! It deliberately knows nothing of the game rules (tickwire-sim) or of sockets and tokio: it is pure
-//! data in, data out, so it can be tested exhaustively and reimplemented in another language from
+//! It deliberately knows nothing of any game's rules or of sockets and tokio: it is pure data in,
+//! data out, so it can be tested exhaustively and reimplemented in another language from
 //! docs/PROTOCOL.md alone (the browser client is one such implementation).
 //!
 //! How a session goes: the client sends [`Hello`]; the server answers [`Welcome`], then one
@@ -22,13 +26,17 @@ pub mod limits;
 pub mod msg;
 pub mod quant;
 mod replica;
+pub mod schema;
 
 pub use codec::{
-    DecodeError, decode_client, decode_server, encode_client, encode_server, hello_version,
+    DecodeError, decode_client, decode_server, encode_client, encode_server, hello_game,
+    hello_version,
 };
-pub use delta::{DeltaError, EntityState};
+pub use delta::{Checksum, DeltaError};
 pub use msg::*;
 pub use replica::{Replica, ReplicaError};
+pub use schema::{Command, Record, Schema, StatsRow, Wire};
 
-/// The protocol version a client states in [`Hello`]; a server refuses any other.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// The protocol version a client states in [`Hello`]; a server refuses any other. Version 3
+/// made the envelope generic over the game and named the game in the Hello.
+pub const PROTOCOL_VERSION: u16 = 3;

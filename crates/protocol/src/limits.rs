@@ -6,6 +6,8 @@ pub const CLIENT_MSG_MAX: usize = 1024;
 pub const SERVER_MSG_MAX: usize = 256 * 1024;
 /// Longest player name (bytes of UTF-8).
 pub const NAME_MAX: usize = 24;
+/// Longest game name in a Hello (bytes; `a-z`, `0-9`, `-` and `_`).
+pub const GAME_NAME_MAX: usize = 32;
 /// Longest room name (bytes; ASCII letters, digits, `-` and `_`).
 pub const ROOM_NAME_MAX: usize = 32;
 /// Longest chat text (bytes of UTF-8).
@@ -16,10 +18,8 @@ pub const REASON_MAX: usize = 120;
 pub const INPUTS_PER_MSG_MAX: usize = 8;
 /// Most entities one snapshot may describe (in view at once).
 pub const VIEW_ENTITIES_MAX: usize = 8192;
-/// Most rows in a score table (and so most players in a room).
+/// Most rows in a stats (score) table, and so most players in a room.
 pub const SCORES_MAX: usize = 1024;
-/// Most walls a map sent in [`crate::Welcome`] may have.
-pub const WALLS_MAX: usize = 1024;
 /// Snapshots a client keeps as possible baselines: the newest this many it decoded. A server
 /// never encodes against an older one (it sends a full snapshot instead).
 pub const CLIENT_BASELINES: usize = 32;

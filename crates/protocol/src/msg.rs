@@ -1,17 +1,20 @@
-//! The typed messages. One message travels in one binary WebSocket frame; [`crate::codec`] turns
-//! them into bytes. Field order is wire order: changing it changes the protocol version.
+//! The typed messages: an envelope the engine defines, generic over a game's [`Schema`]. One
+//! message travels in one binary WebSocket frame; [`crate::codec`] turns them into bytes. Field
+//! order is wire order: changing it changes the protocol version.
 
 use serde::{Deserialize, Serialize};
 
 use crate::limits;
+use crate::schema::{Schema, Wire};
 
 /// Messages a client sends to the server.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum ClientMsg {
+#[serde(bound = "")]
+pub enum ClientMsg<G: Schema> {
     /// First message of every session; anything else first is a protocol error.
     Hello(Hello),
-    /// The client's newest inputs (with redundant resends) and its snapshot acknowledgement.
-    Input(Input),
+    /// The client's newest commands (with redundant resends) and its snapshot acknowledgement.
+    Input(Input<G::Input>),
     /// A chat line for everyone in the room.
     Chat {
         /// UTF-8 text, at most [`limits::CHAT_MAX`] bytes.
@@ -25,67 +28,71 @@ pub enum ClientMsg {
 }
 
 /// Opens a session.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
     /// Must equal [`crate::PROTOCOL_VERSION`].
     pub version: u16,
+    /// The game the client speaks ([`Schema::NAME`]); must be the server's.
+    pub game: String,
+    /// The version of that game's wire types ([`Schema::VERSION`]); must be the server's.
+    pub schema: u16,
     /// Display name, 1..=[`limits::NAME_MAX`] bytes, no control characters.
     pub name: String,
     /// Room to join or create; `None` joins the fullest room with a free seat.
     pub room: Option<String>,
-    /// Join as a spectator: sees the whole room, has no entity, sends no game inputs.
+    /// Join as a spectator: sees what the game shows spectators, has no seat, sends no
+    /// commands.
     pub spectate: bool,
-    /// A resume token from an earlier [`Welcome`]: take that player back (same entity, score
-    /// and input sequence) if the server still holds it. `room` and `spectate` are then ignored.
+    /// A resume token from an earlier [`Welcome`]: take that player back (same seat, stats and
+    /// input sequence) if the server still holds it. `room` and `spectate` are then ignored.
     pub resume: Option<[u8; 16]>,
     /// A signed session token, required when the server has authentication on (at most
     /// [`limits::TOKEN_MAX`] bytes; see docs/PROTOCOL.md for its format).
     pub token: Option<String>,
 }
 
-/// One tick's worth of player intent, quantized on the client so client and server agree.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InputCmd {
-    /// Horizontal movement, -127..=127 maps to -1.0..=1.0 (-128 is treated as -127).
-    pub move_x: i8,
-    /// Vertical movement, same scale as `move_x`.
-    pub move_y: i8,
-    /// Aim angle: 0..=65535 maps to [0, 2π).
-    pub aim: u16,
-    /// Button bits: bit 0 fires the projectile weapon, bit 1 the hitscan weapon. Unknown bits
-    /// are ignored.
-    pub buttons: u8,
-    /// How many ticks before the message's `ack_tick` the client was showing other entities
-    /// when it sampled this input (its interpolation delay, rounded). The server rewinds
-    /// hitscan targets by this much (bounded by its maximum rewind).
-    pub view_age: u8,
+impl Hello {
+    /// A Hello for game `G` with everything optional left out.
+    pub fn new<G: Schema>(name: impl Into<String>) -> Hello {
+        Hello {
+            version: crate::PROTOCOL_VERSION,
+            game: G::NAME.to_string(),
+            schema: G::VERSION,
+            name: name.into(),
+            room: None,
+            spectate: false,
+            resume: None,
+            token: None,
+        }
+    }
 }
 
-/// Inputs `first_seq`, `first_seq + 1`, ... in order, plus the snapshot acknowledgement.
+/// Commands `first_seq`, `first_seq + 1`, ... in order, plus the snapshot acknowledgement.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Input {
-    /// Tick of the newest snapshot the client has decoded (0 = none yet). The server encodes later
-    /// snapshots as deltas against it.
+pub struct Input<C> {
+    /// Tick of the newest snapshot the client has decoded (0 = none yet, which also asks for a
+    /// full snapshot). The server encodes later snapshots as deltas against it.
     pub ack_tick: u32,
     /// Sequence number of `cmds[0]`; sequence numbers start at 1 and increase by one per tick.
     pub first_seq: u32,
-    /// At most [`limits::INPUTS_PER_MSG_MAX`] commands: the newest last, older unacknowledged ones
-    /// before it so a lost message loses no input.
-    pub cmds: Vec<InputCmd>,
+    /// At most [`limits::INPUTS_PER_MSG_MAX`] commands: the newest last, older unacknowledged
+    /// ones before it so a lost message loses no command.
+    pub cmds: Vec<C>,
 }
 
 /// Messages the server sends to a client.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum ServerMsg {
+#[serde(bound = "")]
+pub enum ServerMsg<G: Schema> {
     /// Answer to [`Hello`]: who you are and how the room runs.
-    Welcome(Welcome),
+    Welcome(Welcome<G::Setup>),
     /// The world as this client may see it at one tick.
-    Snapshot(Snapshot),
-    /// A chat line from a player in the room, in the order the server received them.
+    Snapshot(Snapshot<G::Stats>),
+    /// A chat line from someone in the room, in the order the server received them.
     Chat(ChatBroadcast),
-    /// Things that happened this tick that a snapshot does not show (kills, hitscan shots);
-    /// reliable, so none is lost when a snapshot is replaced.
-    Events(Vec<GameEvent>),
+    /// Things that happened in one tick that a snapshot does not show; reliable, so none is
+    /// lost when a snapshot is replaced.
+    Events(Events<G::Event>),
     /// Answer to [`ClientMsg::Ping`].
     Pong {
         /// The nonce from the ping.
@@ -105,12 +112,12 @@ pub enum ServerMsg {
 
 /// The server's answer to a [`Hello`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Welcome {
+pub struct Welcome<S> {
     /// The server's protocol version.
     pub version: u16,
     /// Your player id (0 for a spectator).
     pub player: u32,
-    /// The network id of your entity (0 for a spectator).
+    /// The network id of your own entity (0 for a spectator, or in a game without avatars).
     pub entity: u32,
     /// The room you joined.
     pub room: String,
@@ -120,10 +127,8 @@ pub struct Welcome {
     pub snapshot_interval: u8,
     /// The room's tick now.
     pub tick: u32,
-    /// The arena.
-    pub map: MapInfo,
-    /// The movement rules, so the client can predict its own movement exactly.
-    pub rules: MoveRules,
+    /// The game's setup data (its map and rules, say).
+    pub setup: S,
     /// Present this in a later [`Hello::resume`] to get this player back after a dropped
     /// connection (within the server's grace window).
     pub resume_token: [u8; 16],
@@ -131,99 +136,54 @@ pub struct Welcome {
     pub resumed: bool,
 }
 
-/// The player movement rules (tickwire-sim's `move_player`), for client-side prediction.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MoveRules {
-    /// Player radius in meters.
-    pub player_radius: f32,
-    /// Top speed in m/s.
-    pub max_speed: f32,
-    /// Acceleration toward the input direction in m/s².
-    pub accel: f32,
-    /// Deceleration without movement input in m/s².
-    pub friction: f32,
-}
-
-/// Something that happened in a tick.
+/// One viewer's view of the world at one tick, as a delta against an acknowledged baseline.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum GameEvent {
-    /// An entity was killed.
-    Killed {
-        /// Player id of the killer (0: none, e.g. self-inflicted).
-        killer: u32,
-        /// Entity id of the victim.
-        victim: u32,
-    },
-    /// A hitscan shot, from the shooter to where it stopped (a wall, a target or its range).
-    Shot {
-        /// Entity id of the shooter.
-        shooter: u32,
-        /// Start x, in position units (1/256 m).
-        from_x: u32,
-        /// Start y.
-        from_y: u32,
-        /// End x.
-        to_x: u32,
-        /// End y.
-        to_y: u32,
-        /// Entity id hit (0: none).
-        hit: u32,
-    },
-}
-
-/// The arena's geometry, enough to draw it and to predict movement against its walls.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MapInfo {
-    /// Map name.
-    pub name: String,
-    /// Width in meters (x from 0 to width).
-    pub width: f32,
-    /// Height in meters (y from 0 to height).
-    pub height: f32,
-    /// Axis-aligned walls as `[min_x, min_y, max_x, max_y]`, at most [`limits::WALLS_MAX`].
-    pub walls: Vec<[f32; 4]>,
-}
-
-/// One player's view of the world at one tick, as a delta against an acknowledged baseline.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Snapshot {
+pub struct Snapshot<R> {
     /// Server tick this snapshot describes.
     pub tick: u32,
     /// How many ticks before `tick` the baseline is (0 = no baseline: a full snapshot). At most
     /// [`limits::BASELINE_AGE_MAX`].
     pub baseline_age: u8,
-    /// Sequence number of the last input the server applied for you (0 = none).
+    /// Sequence number of the last command the server applied for you (0 = none).
     pub last_input: u32,
-    /// FNV-1a checksum of the whole view after applying this delta ([`crate::delta::checksum`]).
+    /// Checksum of the whole view after applying this delta ([`crate::delta::checksum`]).
     pub checksum: u32,
-    /// Score rows that are new or changed since the baseline (every row in a full snapshot),
+    /// Stats rows that are new or changed since the baseline (every row in a full snapshot),
     /// sorted by player id.
-    pub scores: Vec<ScoreEntry>,
+    pub scores: Vec<R>,
     /// Player ids whose rows were in the baseline's table and are gone (players who left).
     pub scores_removed: Vec<u32>,
     /// The entity delta, bit-packed as in [`crate::delta`].
     pub body: Vec<u8>,
 }
 
-/// One row of the score table.
+impl<R> Default for Snapshot<R> {
+    fn default() -> Self {
+        Snapshot {
+            tick: 0,
+            baseline_age: 0,
+            last_input: 0,
+            checksum: 0,
+            scores: Vec::new(),
+            scores_removed: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+}
+
+/// The events of one tick that this client may hear.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScoreEntry {
-    /// Player id.
-    pub player: u32,
-    /// The player's entity network id.
-    pub entity: u32,
-    /// Display name.
-    pub name: String,
-    /// Kills.
-    pub kills: u32,
-    /// Deaths.
-    pub deaths: u32,
+pub struct Events<E> {
+    /// The tick they happened in (the snapshot of that tick shows their outcome).
+    pub tick: u32,
+    /// The events, in the order the game produced them; at most [`limits::EVENTS_MAX`].
+    pub events: Vec<E>,
 }
 
 /// A chat line relayed to a room.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatBroadcast {
-    /// Sender's player id.
+    /// Sender's player id (0 for a spectator).
     pub from: u32,
     /// Sender's name.
     pub name: String,
@@ -255,7 +215,8 @@ pub enum ValidationError {
     },
 }
 
-fn check_len(field: &'static str, len: usize, max: usize) -> Result<(), ValidationError> {
+/// Checks a length against its limit (a helper for [`Wire::validate`] implementations).
+pub fn check_len(field: &'static str, len: usize, max: usize) -> Result<(), ValidationError> {
     if len > max {
         Err(ValidationError::TooLong { field, len, max })
     } else {
@@ -263,7 +224,8 @@ fn check_len(field: &'static str, len: usize, max: usize) -> Result<(), Validati
     }
 }
 
-fn no_control(field: &'static str, text: &str) -> Result<(), ValidationError> {
+/// Refuses text with control characters (a helper for [`Wire::validate`] implementations).
+pub fn no_control(field: &'static str, text: &str) -> Result<(), ValidationError> {
     if text.chars().any(char::is_control) {
         Err(ValidationError::Invalid {
             field,
@@ -283,13 +245,7 @@ pub fn validate_name(name: &str) -> Result<(), ValidationError> {
             why: "empty",
         });
     }
-    if name.chars().any(char::is_control) {
-        return Err(ValidationError::Invalid {
-            field: "name",
-            why: "control characters",
-        });
-    }
-    Ok(())
+    no_control("name", name)
 }
 
 /// Checks a room name: 1..=ROOM_NAME_MAX bytes of ASCII letters, digits, `-` and `_`.
@@ -308,11 +264,28 @@ pub fn validate_room(room: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
-impl ClientMsg {
+/// Checks a game name: 1..=GAME_NAME_MAX bytes of `a-z`, `0-9`, `-` and `_`.
+pub fn validate_game_name(game: &str) -> Result<(), ValidationError> {
+    check_len("game", game.len(), limits::GAME_NAME_MAX)?;
+    if game.is_empty()
+        || !game
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    {
+        return Err(ValidationError::Invalid {
+            field: "game",
+            why: "must be 1-32 of a-z 0-9 - _",
+        });
+    }
+    Ok(())
+}
+
+impl<G: Schema> ClientMsg<G> {
     /// Checks every limit and value rule of the message (the codec calls this after decoding).
     pub fn validate(&self) -> Result<(), ValidationError> {
         match self {
             ClientMsg::Hello(hello) => {
+                validate_game_name(&hello.game)?;
                 validate_name(&hello.name)?;
                 if let Some(room) = &hello.room {
                     validate_room(room)?;
@@ -340,62 +313,23 @@ impl ClientMsg {
                         why: "sequence overflows",
                     });
                 }
-                Ok(())
+                input.cmds.iter().try_for_each(Wire::validate)
             }
             ClientMsg::Chat { text } => {
                 check_len("text", text.len(), limits::CHAT_MAX)?;
-                if text.chars().any(char::is_control) {
-                    return Err(ValidationError::Invalid {
-                        field: "text",
-                        why: "control characters",
-                    });
-                }
-                Ok(())
+                no_control("text", text)
             }
             ClientMsg::Ping { .. } => Ok(()),
         }
     }
 }
 
-impl ServerMsg {
+impl<G: Schema> ServerMsg<G> {
     /// Checks every limit of the message (the codec calls this after decoding).
     pub fn validate(&self) -> Result<(), ValidationError> {
         match self {
             ServerMsg::Welcome(welcome) => {
                 validate_room(&welcome.room)?;
-                check_len("map.name", welcome.map.name.len(), limits::ROOM_NAME_MAX)?;
-                check_len("map.walls", welcome.map.walls.len(), limits::WALLS_MAX)?;
-                let map = &welcome.map;
-                let size_ok = map.width.is_finite()
-                    && map.height.is_finite()
-                    && map.width > 0.0
-                    && map.height > 0.0;
-                let walls_ok = map
-                    .walls
-                    .iter()
-                    .all(|w| w.iter().all(|v| v.is_finite()) && w[0] <= w[2] && w[1] <= w[3]);
-                if !size_ok || !walls_ok {
-                    return Err(ValidationError::Invalid {
-                        field: "map",
-                        why: "non-finite or inverted geometry",
-                    });
-                }
-                let rules = &welcome.rules;
-                let rules_ok = [
-                    rules.player_radius,
-                    rules.max_speed,
-                    rules.accel,
-                    rules.friction,
-                ]
-                .iter()
-                .all(|v| v.is_finite() && *v >= 0.0)
-                    && rules.player_radius > 0.0;
-                if !rules_ok {
-                    return Err(ValidationError::Invalid {
-                        field: "rules",
-                        why: "non-finite, negative or zero radius",
-                    });
-                }
                 if welcome.tick_rate == 0 {
                     return Err(ValidationError::Invalid {
                         field: "tick_rate",
@@ -408,7 +342,7 @@ impl ServerMsg {
                         why: "zero",
                     });
                 }
-                Ok(())
+                welcome.setup.validate()
             }
             ServerMsg::Snapshot(snapshot) => {
                 check_len("scores", snapshot.scores.len(), limits::SCORES_MAX)?;
@@ -417,11 +351,7 @@ impl ServerMsg {
                     snapshot.scores_removed.len(),
                     limits::SCORES_MAX,
                 )?;
-                for row in &snapshot.scores {
-                    check_len("scores.name", row.name.len(), limits::NAME_MAX)?;
-                    no_control("scores.name", &row.name)?;
-                }
-                Ok(())
+                snapshot.scores.iter().try_for_each(Wire::validate)
             }
             ServerMsg::Chat(chat) => {
                 check_len("name", chat.name.len(), limits::NAME_MAX)?;
@@ -429,7 +359,10 @@ impl ServerMsg {
                 check_len("text", chat.text.len(), limits::CHAT_MAX)?;
                 no_control("text", &chat.text)
             }
-            ServerMsg::Events(events) => check_len("events", events.len(), limits::EVENTS_MAX),
+            ServerMsg::Events(events) => {
+                check_len("events", events.events.len(), limits::EVENTS_MAX)?;
+                events.events.iter().try_for_each(Wire::validate)
+            }
             ServerMsg::Pong { .. } => Ok(()),
             ServerMsg::Error { reason, .. } => {
                 check_len("reason", reason.len(), limits::REASON_MAX)

@@ -3,32 +3,46 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::delta::{self, DeltaError, EntityState};
+use crate::delta::{self, DeltaError};
 use crate::limits::{BASELINE_AGE_MAX, SCORES_MAX};
-use crate::msg::{ScoreEntry, Snapshot};
+use crate::msg::Snapshot;
+use crate::schema::{Record, Schema, StatsRow};
 
 /// Most decoded views a replica keeps as possible baselines.
 /// One more than the protocol promises, so the newest snapshot plus
 /// [`CLIENT_BASELINES`](crate::limits::CLIENT_BASELINES) before it are held.
 const HISTORY_MAX: usize = crate::limits::CLIENT_BASELINES + 1;
 
-/// Rebuilds a client's view of the world from a stream of [`Snapshot`]s.
+/// Rebuilds a client's view of the world (a game's records and stats table) from a stream of
+/// [`Snapshot`]s.
 ///
 /// Feed every snapshot to [`Replica::handle_snapshot`] in arrival order; read the newest view
 /// with [`Replica::view`]; put [`Replica::ack_tick`] into every [`crate::Input`] so the server
 /// encodes against a baseline this replica still has. The replica drops baselines the server can
 /// no longer use (older than the baseline of the newest snapshot), so it holds only a few views.
-#[derive(Debug, Default)]
-pub struct Replica {
+#[derive(Debug)]
+pub struct Replica<G: Schema> {
     /// Decoded views, oldest first, ticks strictly increasing.
-    history: VecDeque<Frame>,
+    history: VecDeque<Frame<G>>,
     /// Spare view buffers, reused to avoid allocating per snapshot.
-    spare: Vec<Vec<EntityState>>,
-    /// Spare score tables (their rows' name buffers too), reused the same way.
-    spare_scores: Vec<Vec<ScoreEntry>>,
+    spare: Vec<Vec<G::Record>>,
+    /// Spare score tables (their rows' buffers too), reused the same way.
+    spare_scores: Vec<Vec<G::Stats>>,
     /// The score table before any snapshot, shared rather than allocated per snapshot.
-    no_scores: Arc<Vec<ScoreEntry>>,
+    no_scores: Arc<Vec<G::Stats>>,
     decoded: u64,
+}
+
+impl<G: Schema> Default for Replica<G> {
+    fn default() -> Self {
+        Replica {
+            history: VecDeque::new(),
+            spare: Vec::new(),
+            spare_scores: Vec::new(),
+            no_scores: Arc::new(Vec::new()),
+            decoded: 0,
+        }
+    }
 }
 
 /// Spare score tables kept at most (tables are shared by the frames until their rows change, so
@@ -36,10 +50,10 @@ pub struct Replica {
 const SPARE_SCORES_MAX: usize = 4;
 
 #[derive(Debug)]
-struct Frame {
+struct Frame<G: Schema> {
     tick: u32,
-    view: Vec<EntityState>,
-    scores: Arc<Vec<ScoreEntry>>,
+    view: Vec<G::Record>,
+    scores: Arc<Vec<G::Stats>>,
 }
 
 /// Why a snapshot could not be applied.
@@ -81,10 +95,10 @@ pub enum ReplicaError {
     },
 }
 
-impl Replica {
+impl<G: Schema> Replica<G> {
     /// Applies one snapshot. On error the replica is unchanged, so the client can keep going (it
     /// keeps acknowledging its newest good tick, or 0 to ask for a full snapshot).
-    pub fn handle_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), ReplicaError> {
+    pub fn handle_snapshot(&mut self, snapshot: &Snapshot<G::Stats>) -> Result<(), ReplicaError> {
         let tick = snapshot.tick;
         if let Some(newest) = self.history.back()
             && tick <= newest.tick
@@ -108,7 +122,7 @@ impl Replica {
                 }
             }
         };
-        let (base_view, base_scores): (&[EntityState], &Arc<Vec<ScoreEntry>>) = match base_index {
+        let (base_view, base_scores): (&[G::Record], &Arc<Vec<G::Stats>>) = match base_index {
             Some(index) => (&self.history[index].view, &self.history[index].scores),
             None => (&[], &self.no_scores),
         };
@@ -172,12 +186,12 @@ impl Replica {
     }
 
     /// The newest view, sorted by entity id (empty before the first snapshot).
-    pub fn view(&self) -> &[EntityState] {
+    pub fn view(&self) -> &[G::Record] {
         self.history.back().map_or(&[], |frame| &frame.view)
     }
 
     /// The score table as of the newest snapshot.
-    pub fn scores(&self) -> &[ScoreEntry] {
+    pub fn scores(&self) -> &[G::Stats] {
         self.history.back().map_or(&[], |frame| &frame.scores)
     }
 
@@ -197,9 +211,9 @@ impl Replica {
     }
 
     /// Looks an entity up in the newest view.
-    pub fn entity(&self, id: u32) -> Option<&EntityState> {
+    pub fn entity(&self, id: u32) -> Option<&G::Record> {
         let view = self.view();
-        view.binary_search_by_key(&id, |state| state.id)
+        view.binary_search_by_key(&id, |record| record.id())
             .ok()
             .map(|index| &view[index])
     }
@@ -232,30 +246,19 @@ impl Replica {
 /// `base` is always sorted with unique players (it is an earlier result). When `changed` and
 /// `removed` are too, as the server sends them, one merge pass writes over `table`'s existing
 /// rows, reusing their name buffers, so a score change allocates nothing in steady state.
-fn apply_scores(
-    table: &mut Vec<ScoreEntry>,
-    base: &[ScoreEntry],
-    changed: &[ScoreEntry],
-    removed: &[u32],
-) {
+fn apply_scores<S: StatsRow>(table: &mut Vec<S>, base: &[S], changed: &[S], removed: &[u32]) {
     if !changed
         .windows(2)
-        .all(|pair| pair[0].player < pair[1].player)
+        .all(|pair| pair[0].player() < pair[1].player())
         || !removed.windows(2).all(|pair| pair[0] < pair[1])
     {
         *table = apply_scores_unordered(base, changed, removed);
         return;
     }
     let mut len = 0;
-    let mut put = |row: &ScoreEntry| {
+    let mut put = |row: &S| {
         match table.get_mut(len) {
-            Some(slot) => {
-                slot.player = row.player;
-                slot.entity = row.entity;
-                slot.name.clone_from(&row.name);
-                slot.kills = row.kills;
-                slot.deaths = row.deaths;
-            }
+            Some(slot) => slot.assign(row),
             None => table.push(row.clone()),
         }
         len += 1;
@@ -263,12 +266,13 @@ fn apply_scores(
     let mut changed = changed.iter().peekable();
     let mut removed = removed.iter().peekable();
     for row in base {
-        while let Some(new) = changed.next_if(|new| new.player < row.player) {
+        let player = row.player();
+        while let Some(new) = changed.next_if(|new| new.player() < player) {
             put(new);
         }
-        while removed.next_if(|&&gone| gone < row.player).is_some() {}
-        let is_removed = removed.next_if(|&&gone| gone == row.player).is_some();
-        if let Some(new) = changed.next_if(|new| new.player == row.player) {
+        while removed.next_if(|&&gone| gone < player).is_some() {}
+        let is_removed = removed.next_if(|&&gone| gone == player).is_some();
+        if let Some(new) = changed.next_if(|new| new.player() == player) {
             put(new);
         } else if !is_removed {
             put(row);
@@ -280,21 +284,18 @@ fn apply_scores(
 
 /// [`apply_scores`] for a `changed` list in any order (possibly with repeats; the first row of
 /// a player wins). A server never sends one; it is handled all the same.
-fn apply_scores_unordered(
-    base: &[ScoreEntry],
-    changed: &[ScoreEntry],
-    removed: &[u32],
-) -> Vec<ScoreEntry> {
-    let mut table: Vec<ScoreEntry> = base
+fn apply_scores_unordered<S: StatsRow>(base: &[S], changed: &[S], removed: &[u32]) -> Vec<S> {
+    let mut table: Vec<S> = base
         .iter()
         .filter(|row| {
-            !removed.contains(&row.player) && !changed.iter().any(|new| new.player == row.player)
+            !removed.contains(&row.player())
+                && !changed.iter().any(|new| new.player() == row.player())
         })
         .cloned()
         .collect();
     table.extend(changed.iter().cloned());
-    table.sort_by_key(|row| row.player);
-    table.dedup_by_key(|row| row.player);
+    table.sort_by_key(|row| row.player());
+    table.dedup_by_key(|row| row.player());
     table
 }
 
@@ -304,9 +305,10 @@ mod tests {
 
     use super::*;
     use crate::bits::BitWriter;
-    use crate::delta::{flags, kind};
+    use crate::delta::test_record::Dot;
+    use crate::schema::test_game::{Row, TestGame};
 
-    fn snapshot(tick: u32, base: Option<(u32, &[EntityState])>, cur: &[EntityState]) -> Snapshot {
+    fn snapshot(tick: u32, base: Option<(u32, &[Dot])>, cur: &[Dot]) -> Snapshot<Row> {
         let mut writer = BitWriter::default();
         let (age, base_view) = match base {
             Some((base_tick, view)) => (tick - base_tick, view),
@@ -324,26 +326,30 @@ mod tests {
         }
     }
 
-    fn npc(id: u32, x: u32) -> EntityState {
-        EntityState {
+    fn dot(id: u32, x: u32) -> Dot {
+        Dot {
             id,
-            kind: kind::NPC,
+            kind: 1,
             x,
-            y: 100,
             vx: 1,
-            vy: 0,
-            aim: 0,
-            health: 100,
-            flags: flags::ALIVE,
+            color: 9,
+        }
+    }
+
+    fn row(player: u32, points: u32) -> Row {
+        Row {
+            player,
+            name: format!("p{player}"),
+            points,
         }
     }
 
     #[test]
     fn follows_deltas_and_prunes_old_baselines() {
-        let mut replica = Replica::default();
-        let v1 = [npc(1, 10), npc(2, 20)];
-        let v2 = [npc(1, 11), npc(3, 5)];
-        let v3 = [npc(1, 12), npc(3, 6)];
+        let mut replica = Replica::<TestGame>::default();
+        let v1 = [dot(1, 10), dot(2, 20)];
+        let v2 = [dot(1, 11), dot(3, 5)];
+        let v3 = [dot(1, 12), dot(3, 6)];
         replica.handle_snapshot(&snapshot(1, None, &v1)).unwrap();
         replica
             .handle_snapshot(&snapshot(2, Some((1, &v1)), &v2))
@@ -369,14 +375,7 @@ mod tests {
 
     #[test]
     fn score_rows_follow_their_baseline() {
-        let row = |player: u32, kills: u32| ScoreEntry {
-            player,
-            entity: player + 100,
-            name: format!("p{player}"),
-            kills,
-            deaths: 0,
-        };
-        let mut replica = Replica::default();
+        let mut replica = Replica::<TestGame>::default();
         let mut full = snapshot(1, None, &[]);
         full.scores = vec![row(1, 0), row(2, 0), row(3, 0)];
         replica.handle_snapshot(&full).unwrap();
@@ -393,25 +392,21 @@ mod tests {
         assert_eq!(replica.scores(), &[row(1, 0), row(2, 1), row(4, 0)]);
     }
 
-    fn arb_rows(
-        players: impl Strategy<Value = Vec<u32>>,
-    ) -> impl Strategy<Value = Vec<ScoreEntry>> {
+    fn arb_rows(players: impl Strategy<Value = Vec<u32>>) -> impl Strategy<Value = Vec<Row>> {
         players.prop_flat_map(|players| {
             let count = players.len();
             (
                 Just(players),
-                proptest::collection::vec(("[a-z]{0,24}", 0u32..5, 0u32..5), count),
+                proptest::collection::vec(("[a-z]{0,24}", 0u32..5), count),
             )
                 .prop_map(|(players, fields)| {
                     players
                         .into_iter()
                         .zip(fields)
-                        .map(|(player, (name, kills, deaths))| ScoreEntry {
+                        .map(|(player, (name, points))| Row {
                             player,
-                            entity: player + 1,
                             name,
-                            kills,
-                            deaths,
+                            points,
                         })
                         .collect()
                 })
@@ -449,20 +444,15 @@ mod tests {
     /// A hostile server cannot grow the score table past the limit a few rows at a time.
     #[test]
     fn score_table_cannot_outgrow_the_limit() {
-        let row = |player: u32| ScoreEntry {
-            player,
-            entity: player + 1,
-            name: String::new(),
-            kills: 0,
-            deaths: 0,
-        };
-        let mut replica = Replica::default();
+        let mut replica = Replica::<TestGame>::default();
         let mut full = snapshot(1, None, &[]);
-        full.scores = (0..SCORES_MAX as u32).map(row).collect();
+        full.scores = (0..SCORES_MAX as u32)
+            .map(|player| row(player, 0))
+            .collect();
         replica.handle_snapshot(&full).unwrap();
         assert_eq!(replica.scores().len(), SCORES_MAX);
         let mut more = snapshot(2, Some((1, &[])), &[]);
-        more.scores = vec![row(SCORES_MAX as u32)];
+        more.scores = vec![row(SCORES_MAX as u32, 0)];
         assert_eq!(
             replica.handle_snapshot(&more),
             Err(ReplicaError::ScoresOverflow {
@@ -479,8 +469,8 @@ mod tests {
 
     #[test]
     fn bad_checksum_is_caught() {
-        let mut replica = Replica::default();
-        let mut bad = snapshot(1, None, &[npc(1, 10)]);
+        let mut replica = Replica::<TestGame>::default();
+        let mut bad = snapshot(1, None, &[dot(1, 10)]);
         bad.checksum ^= 1;
         assert!(matches!(
             replica.handle_snapshot(&bad),

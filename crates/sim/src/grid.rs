@@ -20,7 +20,7 @@ const NO_CELL: u32 = u32::MAX;
 /// Uniform grid of cells covering `(0, 0)..(width, height)`; points outside fall in the border
 /// cells.
 #[derive(Clone, Debug)]
-pub(crate) struct SpatialGrid<K: Key> {
+pub struct SpatialGrid<K: Key> {
     inverse_cell_size: f32,
     columns: usize,
     rows: usize,
@@ -41,7 +41,7 @@ struct Node<K> {
 }
 
 impl<K: Key> SpatialGrid<K> {
-    pub(crate) fn new(width: f32, height: f32) -> Self {
+    pub fn new(width: f32, height: f32) -> Self {
         let extent = width.max(height).max(1.0);
         let cell_size = CELL_SIZE.max(extent / MAX_CELLS_PER_AXIS as f32);
         let count = |size: f32| ((size / cell_size).ceil() as usize).clamp(1, MAX_CELLS_PER_AXIS);
@@ -59,7 +59,7 @@ impl<K: Key> SpatialGrid<K> {
     /// Empties every cell, keeping the allocations. `keys` must name every key in the grid (it
     /// may name others too): only their nodes are dropped, so clearing a grid that holds a few
     /// of many keys does not visit every key ever seen.
-    pub(crate) fn clear(&mut self, keys: impl IntoIterator<Item = K>) {
+    pub fn clear(&mut self, keys: impl IntoIterator<Item = K>) {
         self.heads.fill(None);
         for key in keys {
             self.nodes.remove(key);
@@ -67,13 +67,13 @@ impl<K: Key> SpatialGrid<K> {
     }
 
     /// Adds `key` (not in the grid yet) at `pos`.
-    pub(crate) fn insert(&mut self, key: K, pos: Vec2) {
+    pub fn insert(&mut self, key: K, pos: Vec2) {
         let cell = self.cell_index(pos);
         self.link(key, cell, pos);
     }
 
     /// Removes `key` if it is in the grid.
-    pub(crate) fn remove(&mut self, key: K) {
+    pub fn remove(&mut self, key: K) {
         let Some(node) = self.nodes.get(key) else {
             return;
         };
@@ -83,7 +83,7 @@ impl<K: Key> SpatialGrid<K> {
     }
 
     /// Moves `key` (in the grid or not) to `pos`; only a change of cell relinks it.
-    pub(crate) fn relocate(&mut self, key: K, pos: Vec2) {
+    pub fn relocate(&mut self, key: K, pos: Vec2) {
         let cell = self.cell_index(pos);
         if let Some(node) = self.nodes.get_mut(key) {
             if node.cell as usize == cell {
@@ -100,7 +100,7 @@ impl<K: Key> SpatialGrid<K> {
 
     /// Calls `visit` with every key in the cells overlapping the rectangle `min..=max`, and the
     /// position the key was last given.
-    pub(crate) fn for_each_in_rect(&self, min: Vec2, max: Vec2, mut visit: impl FnMut(K, Vec2)) {
+    pub fn for_each_in_rect(&self, min: Vec2, max: Vec2, mut visit: impl FnMut(K, Vec2)) {
         let (column_low, row_low) = self.cell_coords(min);
         let (column_high, row_high) = self.cell_coords(max);
         for row in row_low..=row_high {

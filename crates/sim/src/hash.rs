@@ -7,37 +7,43 @@ const PRIME: u64 = 0x0000_0100_0000_01b3;
 
 /// An FNV-1a 64-bit hasher fed field by field, little endian.
 #[derive(Clone, Debug)]
-pub(crate) struct Fnv64(u64);
+pub struct Fnv64(u64);
+
+impl Default for Fnv64 {
+    fn default() -> Self {
+        Fnv64::new()
+    }
+}
 
 impl Fnv64 {
-    pub(crate) fn new() -> Fnv64 {
+    pub fn new() -> Fnv64 {
         Fnv64(OFFSET_BASIS)
     }
 
-    pub(crate) fn bytes(&mut self, bytes: &[u8]) {
+    pub fn bytes(&mut self, bytes: &[u8]) {
         for &byte in bytes {
             self.0 ^= u64::from(byte);
             self.0 = self.0.wrapping_mul(PRIME);
         }
     }
 
-    pub(crate) fn u8(&mut self, value: u8) {
+    pub fn u8(&mut self, value: u8) {
         self.bytes(&[value]);
     }
 
-    pub(crate) fn u32(&mut self, value: u32) {
+    pub fn u32(&mut self, value: u32) {
         self.bytes(&value.to_le_bytes());
     }
 
-    pub(crate) fn u64(&mut self, value: u64) {
+    pub fn u64(&mut self, value: u64) {
         self.bytes(&value.to_le_bytes());
     }
 
-    pub(crate) fn f32(&mut self, value: f32) {
+    pub fn f32(&mut self, value: f32) {
         self.u32(value.to_bits());
     }
 
-    pub(crate) fn finish(&self) -> u64 {
+    pub fn finish(&self) -> u64 {
         self.0
     }
 }

@@ -8,11 +8,11 @@ use crate::hash::Fnv64;
 
 /// Where one hittable entity (a player's body or an NPC) was at the end of a step.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Hitbox {
-    pub(crate) net_id: NetId,
-    pub(crate) pos: Vec2,
-    pub(crate) radius: f32,
-    pub(crate) alive: bool,
+pub struct Hitbox {
+    pub net_id: NetId,
+    pub pos: Vec2,
+    pub radius: f32,
+    pub alive: bool,
 }
 
 /// The hitboxes of the last `capacity` steps, one record per step, each sorted by NetId.
@@ -20,7 +20,7 @@ pub(crate) struct Hitbox {
 /// The records' buffers are allocated once and cleared for reuse, so once every record has seen
 /// the largest entity count, recording allocates nothing.
 #[derive(Debug)]
-pub(crate) struct HitboxHistory {
+pub struct HitboxHistory {
     /// A ring of records; `records[newest]` is the latest one.
     records: Vec<Vec<Hitbox>>,
     /// Index of the latest record (meaningless while `filled` is 0).
@@ -31,7 +31,7 @@ pub(crate) struct HitboxHistory {
 
 impl HitboxHistory {
     /// An empty history that keeps the last `capacity` records (at least one).
-    pub(crate) fn new(capacity: usize) -> HitboxHistory {
+    pub fn new(capacity: usize) -> HitboxHistory {
         let capacity = capacity.max(1);
         HitboxHistory {
             records: (0..capacity).map(|_| Vec::new()).collect(),
@@ -42,7 +42,7 @@ impl HitboxHistory {
 
     /// Starts a new record, overwriting the oldest one once the ring is full, and returns its
     /// (empty) buffer for the caller to fill in NetId order.
-    pub(crate) fn start_record(&mut self) -> &mut Vec<Hitbox> {
+    pub fn start_record(&mut self) -> &mut Vec<Hitbox> {
         let capacity = self.records.len();
         self.newest = (self.newest + 1) % capacity;
         self.filled = (self.filled + 1).min(capacity);
@@ -53,7 +53,7 @@ impl HitboxHistory {
 
     /// The record made `ticks_ago` records before the latest one, or the oldest one kept if the
     /// history does not reach that far; `None` before the first record.
-    pub(crate) fn record(&self, ticks_ago: u32) -> Option<&[Hitbox]> {
+    pub fn record(&self, ticks_ago: u32) -> Option<&[Hitbox]> {
         if self.filled == 0 {
             return None;
         }
@@ -66,7 +66,7 @@ impl HitboxHistory {
     /// Whether `net_id` is alive in every record from `ticks_ago` (clamped as in
     /// [`HitboxHistory::record`]) to the latest: it has not died, and perhaps come back as a new
     /// life, since. A shot at an earlier life must not hit the current one.
-    pub(crate) fn alive_since(&self, net_id: NetId, ticks_ago: u32) -> bool {
+    pub fn alive_since(&self, net_id: NetId, ticks_ago: u32) -> bool {
         if self.filled == 0 {
             return false;
         }
@@ -81,7 +81,7 @@ impl HitboxHistory {
     }
 
     /// Feeds every record, oldest first, into `hasher`.
-    pub(crate) fn hash_into(&self, hasher: &mut Fnv64) {
+    pub fn hash_into(&self, hasher: &mut Fnv64) {
         hasher.u64(self.filled as u64);
         for ticks_ago in (0..self.filled).rev() {
             let Some(record) = self.record(ticks_ago as u32) else {
@@ -100,8 +100,7 @@ impl HitboxHistory {
 }
 
 /// The hitbox with this id in a record sorted by NetId.
-#[cfg(test)]
-pub(crate) fn find(record: &[Hitbox], net_id: NetId) -> Option<&Hitbox> {
+pub fn find(record: &[Hitbox], net_id: NetId) -> Option<&Hitbox> {
     record
         .binary_search_by_key(&net_id, |hitbox| hitbox.net_id)
         .ok()

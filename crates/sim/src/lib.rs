@@ -1,58 +1,112 @@
-//! tickwire's game simulation: a deterministic, IO-free top-down 2D arena shooter.
+//! tickwire's fixed-tick simulation crate: the contract a game's simulation implements, and the
+//! deterministic toolkit games build on.
 //!
-//! This crate owns the rules of the reference game: players move, aim, shoot projectiles and a
-//! lag-compensated hitscan weapon, take damage, die and respawn; wandering NPCs populate the
-//! arena; maps describe the arena's size, walls and spawn points. Units are meters and seconds,
-//! vectors are [`Vec2`].
+//! - [`Simulation`]: the fixed-step contract. A game's state advances only through
+//!   [`Simulation::step`], which takes every command consumed this tick ([`TickInput`]s, in
+//!   order) and pushes the tick's events. The same commands applied to the same state give the
+//!   same state, bit for bit, which [`Simulation::state_hash`] proves cheaply; replays and the
+//!   determinism tests rely on it.
+//! - The toolkit: a seeded RNG ([`rng::Pcg32`]), a stable state hash ([`hash::Fnv64`]),
+//!   position snapping to a power-of-two grid ([`snap`], so a wire delta can predict motion
+//!   exactly), a uniform spatial grid for neighbour queries ([`grid::SpatialGrid`]), and a ring
+//!   of past hitboxes for lag compensation ([`history::HitboxHistory`]).
+//! - Identities: [`PlayerId`] and [`NetId`].
 //!
 //! What it deliberately does not do: no networking, no async runtime, no wall clock, no thread
-//! RNG, no file IO except [`Map::load`], and no wire types. The same inputs applied to the same
-//! state give the same state, bit for bit: the world owns a seeded RNG, iterates in id order, and
-//! snaps every position to [`POS_GRID`] so the wire can predict positions exactly.
+//! RNG, no wire types, and no game rules: each game is its own crate (the arena shooter is
+//! `tickwire-arena`).
 //!
-//! Main types:
-//! - [`World`]: all the game state and the fixed-step [`World::step`].
-//! - [`Map`] (loaded from TOML, see `assets/maps/`) and [`Rules`] (tunable numbers).
-//! - [`Entity`], [`Player`], [`Event`]: what a caller observes after each step.
-//! - [`move_player`]: the movement rule, shared with client-side prediction.
-//!
-//! How to drive it:
+//! A game's simulation, driven as the room drives it:
 //!
 //! ```
-//! use tickwire_sim::{Map, PlayerInput, Rules, Vec2, World};
+//! use tickwire_sim::{PlayerId, Simulation, TickInput};
 //!
-//! let map = Map::builtin("arena").expect("arena is built in");
-//! let mut world = World::new(map, Rules::default(), 30, 42);
-//! let player = world.add_player("alice");
-//! let mut events = Vec::new();
-//! let input = PlayerInput { move_dir: Vec2::X, aim: 0.0, buttons: 0, view_age: 0 };
-//! for _ in 0..30 {
-//!     events.clear();
-//!     world.step(&[(player, input)], &mut events);
+//! /// Counts presses; the simplest deterministic game.
+//! #[derive(Default)]
+//! struct Counter {
+//!     tick: u32,
+//!     presses: u64,
 //! }
-//! assert_eq!(world.tick(), 30);
+//!
+//! impl Simulation for Counter {
+//!     type Input = bool;
+//!     type Event = PlayerId;
+//!
+//!     fn tick(&self) -> u32 {
+//!         self.tick
+//!     }
+//!
+//!     fn step(&mut self, inputs: &[TickInput<bool>], events: &mut Vec<PlayerId>) {
+//!         for input in inputs.iter().filter(|input| input.input) {
+//!             self.presses += 1;
+//!             events.push(input.player);
+//!         }
+//!         self.tick += 1;
+//!     }
+//!
+//!     fn state_hash(&self) -> u64 {
+//!         let mut hasher = tickwire_sim::hash::Fnv64::new();
+//!         hasher.u32(self.tick);
+//!         hasher.u64(self.presses);
+//!         hasher.finish()
+//!     }
+//! }
+//!
+//! let mut game = Counter::default();
+//! let mut events = Vec::new();
+//! let press = TickInput { player: PlayerId(1), seq: 1, rewind: 0, input: true };
+//! game.step(&[press], &mut events);
+//! assert_eq!((game.tick(), events), (1, vec![PlayerId(1)]));
 //! ```
 
-mod grid;
-mod hash;
-mod history;
-mod input;
-mod map;
-mod physics;
-mod rng;
-mod rules;
-mod walls;
-mod world;
+pub mod grid;
+pub mod hash;
+pub mod history;
+pub mod rng;
 
 pub use glam::Vec2;
 
-pub use input::{BUTTON_FIRE, BUTTON_HITSCAN, KNOWN_BUTTONS, PlayerInput};
-pub use map::{
-    MAX_MAP_SIZE, MAX_MAP_TEXT_BYTES, MAX_SPAWNS, MAX_WALLS, MIN_MAP_SIZE, Map, MapError, Wall,
-};
-pub use physics::move_player;
-pub use rules::{MAX_HITSCAN_RANGE, MAX_REWIND_S, Rules};
-pub use world::{Entity, EntityKind, Event, MAX_NAME_CHARS, Player, World};
+/// The fixed-step contract every game's simulation implements.
+///
+/// Call order: build the state (each game has its own constructor), then one
+/// [`Simulation::step`] per tick, reading state in between. Players join and leave between
+/// steps (through the game's own methods). Nothing else may change the state, so a recorded
+/// match (the constructor's arguments, the joins and leaves, and every step's inputs) replays
+/// to the same hashes.
+pub trait Simulation {
+    /// One player's command for one tick, as the rules take it.
+    type Input;
+    /// Something that happened during a step.
+    type Event;
+
+    /// Steps done so far (0 before the first).
+    fn tick(&self) -> u32;
+
+    /// Advances one fixed step. `inputs` holds every command consumed this tick, grouped by
+    /// player and in sequence order within a player; the game folds several commands of one
+    /// player as its rules say (buttons pressed in any, the last movement, every card played).
+    /// Pushes this tick's events into `events` (without clearing it). Cannot fail or panic:
+    /// invalid commands are clamped or refused as data.
+    fn step(&mut self, inputs: &[TickInput<Self::Input>], events: &mut Vec<Self::Event>);
+
+    /// A hash of the whole state, stable across runs and builds (see [`hash::Fnv64`]).
+    fn state_hash(&self) -> u64;
+}
+
+/// One command a player sent, consumed in this tick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TickInput<I> {
+    /// Whose command.
+    pub player: PlayerId,
+    /// Its sequence number (each is consumed once); 0 for the idle command the room feeds
+    /// once when a player's connection drops.
+    pub seq: u32,
+    /// Lag compensation: how many ticks before this one the player was showing the world
+    /// when it sampled the command (0 for games that do not compensate). The game caps it.
+    pub rewind: u32,
+    /// The command.
+    pub input: I,
+}
 
 /// Positions are snapped to this grid after every move (exact in f32 for |x| < 65536).
 pub const POS_GRID: f32 = 1.0 / 256.0;

@@ -5,7 +5,7 @@
 
 /// A PCG32 generator: 64-bit state, 32-bit output, a fixed stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Pcg32 {
+pub struct Pcg32 {
     state: u64,
 }
 
@@ -14,7 +14,7 @@ const INCREMENT: u64 = 1_442_695_040_888_963_407;
 
 impl Pcg32 {
     /// A generator seeded with `seed` (the reference PCG32 seeding procedure).
-    pub(crate) fn new(seed: u64) -> Pcg32 {
+    pub fn new(seed: u64) -> Pcg32 {
         let mut rng = Pcg32 { state: 0 };
         rng.next_u32();
         rng.state = rng.state.wrapping_add(seed);
@@ -23,11 +23,11 @@ impl Pcg32 {
     }
 
     /// The internal state, for hashing the world.
-    pub(crate) fn state(&self) -> u64 {
+    pub fn state(&self) -> u64 {
         self.state
     }
 
-    pub(crate) fn next_u32(&mut self) -> u32 {
+    pub fn next_u32(&mut self) -> u32 {
         let old = self.state;
         self.state = old.wrapping_mul(MULTIPLIER).wrapping_add(INCREMENT);
         let xorshifted = (((old >> 18) ^ old) >> 27) as u32;
@@ -36,17 +36,17 @@ impl Pcg32 {
     }
 
     /// A uniform integer in `0..bound` (0 when `bound` is 0), by multiply-shift.
-    pub(crate) fn below(&mut self, bound: u32) -> u32 {
+    pub fn below(&mut self, bound: u32) -> u32 {
         ((u64::from(self.next_u32()) * u64::from(bound)) >> 32) as u32
     }
 
     /// A uniform float in `[0, 1)` with 24 random bits.
-    pub(crate) fn unit_f32(&mut self) -> f32 {
+    pub fn unit_f32(&mut self) -> f32 {
         (self.next_u32() >> 8) as f32 * (1.0 / 16_777_216.0)
     }
 
     /// A uniform float in `[low, high)`.
-    pub(crate) fn range_f32(&mut self, low: f32, high: f32) -> f32 {
+    pub fn range_f32(&mut self, low: f32, high: f32) -> f32 {
         low + (high - low) * self.unit_f32()
     }
 }

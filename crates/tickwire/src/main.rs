@@ -3,6 +3,10 @@
 //! - `tickwire serve`: run the game server.
 //! - `tickwire bot`: run one headless bot against a server.
 //! - `tickwire swarm`: run many bots from one process and report load figures.
+//!
+//! Each command runs one game, chosen by name from the games this binary links ([`GAMES`]);
+//! [`with_game!`] turns the name into the game's types, so everything below is compiled once
+//! per game with static dispatch.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,9 +15,30 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use tickwire_bot::swarm::{SwarmOptions, run_swarm};
-use tickwire_bot::{BotOptions, BotReport, run_bot};
-use tickwire_net::{Server, ServerConfig};
+use tickwire_bot::{BotGame, BotOptions, BotReport, run_bot};
+use tickwire_net::{Game, Server, ServerConfig};
 use tracing_subscriber::EnvFilter;
+
+/// The games this binary runs, by name.
+const GAMES: &[&str] = &["arena"];
+
+/// Runs `$body` with `$Server` (the game's [`Game`]) and `$Wire` (its schema, a [`BotGame`])
+/// bound to the types of the game named `$name`, or fails with the list of games.
+macro_rules! with_game {
+    ($name:expr, |$Server:ident, $Wire:ident| $body:expr) => {
+        match $name {
+            "arena" => {
+                type $Server = tickwire_arena::ArenaGame;
+                type $Wire = tickwire_arena::Arena;
+                $body
+            }
+            other => Err(anyhow::anyhow!(
+                "unknown game {other:?}: this binary runs {}",
+                GAMES.join(", ")
+            )),
+        }
+    };
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -59,22 +84,28 @@ struct ServeArgs {
     /// Configuration file (TOML; keys as in assets/server.toml). Flags below override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// The game to run: arena (default), cards or tag (overrides the file's `game`).
+    #[arg(long, value_name = "NAME")]
+    game: Option<String>,
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, value_name = "HOST:PORT")]
     addr: Option<std::net::SocketAddr>,
     /// Simulation ticks per second (10-128).
     #[arg(long, value_name = "HZ")]
     tick_rate: Option<u32>,
-    /// Wandering non-player entities per room.
+    /// Arena only: wandering non-player entities per room (the [arena] table's `npcs`).
     #[arg(long, value_name = "N")]
     npcs: Option<usize>,
-    /// Map: a built-in name (arena, open) or a map file.
+    /// Arena only: a built-in map name (arena, open) or a map file (the [arena] table's `map`).
     #[arg(long, value_name = "MAP")]
     map: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
 struct BotArgs {
+    /// The game the server runs: arena (default), cards or tag.
+    #[arg(long, value_name = "NAME", default_value = "arena")]
+    game: String,
     /// Server WebSocket URL.
     #[arg(long, default_value = "ws://127.0.0.1:7700/ws")]
     url: String,
@@ -106,6 +137,9 @@ struct BotArgs {
 
 #[derive(Debug, clap::Args)]
 struct SwarmArgs {
+    /// The game the server runs: arena (default), cards or tag.
+    #[arg(long, value_name = "NAME", default_value = "arena")]
+    game: String,
     /// Server WebSocket URL; /metrics is scraped from the same host and port.
     #[arg(long, default_value = "ws://127.0.0.1:7700/ws")]
     url: String,
@@ -183,15 +217,32 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if let Some(tick_rate) = args.tick_rate {
         config.tick_rate = tick_rate;
     }
-    if let Some(npcs) = args.npcs {
-        config.npcs = npcs;
+    if let Some(game) = args.game {
+        config.game = game;
     }
-    if let Some(map) = args.map {
-        config.map = map;
+    if args.npcs.is_some() || args.map.is_some() {
+        if config.game != "arena" {
+            anyhow::bail!(
+                "--npcs and --map are arena settings; this server runs {}",
+                config.game
+            );
+        }
+        let arena = config.game_table_mut("arena");
+        if let Some(npcs) = args.npcs {
+            arena.insert("npcs".into(), (npcs.min(i64::MAX as usize) as i64).into());
+        }
+        if let Some(map) = args.map {
+            arena.insert("map".into(), map.into());
+        }
     }
     config.apply_env();
     config.validate()?;
-    let server = Server::bind(config).await?;
+    let game = config.game.clone();
+    with_game!(game.as_str(), |G, _W| serve_game::<G>(config).await)
+}
+
+async fn serve_game<G: Game>(config: ServerConfig) -> Result<()> {
+    let server = Server::<G>::bind(config).await?;
     println!("listening on {}", server.url());
     server.run(shutdown_signal(), Duration::from_secs(5)).await;
     println!("server stopped");
@@ -248,19 +299,24 @@ async fn bot(args: BotArgs) -> Result<()> {
     });
     let options = BotOptions {
         url: args.url.clone(),
-        name: args.name,
-        room: args.room,
+        name: args.name.clone(),
+        room: args.room.clone(),
         spectate: args.spectate,
         duration,
         seed,
-        chat: args.chat,
-        token: args.token,
+        chat: args.chat.clone(),
+        token: args.token.clone(),
         ..BotOptions::default()
     };
-    let report = run_bot(options)
+    let game = args.game.clone();
+    with_game!(game.as_str(), |_G, W| bot_game::<W>(options, &args).await)
+}
+
+async fn bot_game<W: BotGame>(options: BotOptions, args: &BotArgs) -> Result<()> {
+    let report = run_bot::<W>(options)
         .await
         .with_context(|| format!("bot could not join {}", args.url))?;
-    print_summary(&report);
+    print_summary(&report)?;
     if let Some(path) = &args.report {
         let json = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, json + "\n")
@@ -280,7 +336,7 @@ async fn swarm(args: SwarmArgs) -> Result<()> {
         }
     };
     let options = SwarmOptions {
-        url: args.url,
+        url: args.url.clone(),
         bots: args.bots,
         rooms: args.rooms,
         duration: seconds("--duration", args.duration, false)?,
@@ -291,8 +347,17 @@ async fn swarm(args: SwarmArgs) -> Result<()> {
         soak: args.soak.as_deref().map(parse_soak).transpose()?,
         ..SwarmOptions::default()
     };
-    let report = run_swarm(options).await?;
+    let game = args.game.clone();
+    with_game!(game.as_str(), |_G, W| swarm_game::<W>(options, &args).await)
+}
+
+async fn swarm_game<W: BotGame>(options: SwarmOptions, args: &SwarmArgs) -> Result<()> {
+    let report = run_swarm::<W>(options).await?;
     print!("{report}");
+    println!(
+        "game figures: {}",
+        serde_json::to_string(&report.game_figures)?
+    );
     if let Some(path) = &args.report {
         let json = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, json + "\n")
@@ -346,28 +411,27 @@ fn tickwire_protocol_validate_name(name: &str) -> Result<()> {
     tickwire_net::validate_name(name).map_err(|error| anyhow::anyhow!("invalid --name: {error}"))
 }
 
-fn print_summary(report: &BotReport) {
+fn print_summary<F: serde::Serialize>(report: &BotReport<F>) -> Result<()> {
     println!(
-        "room {} player {}: {} snapshots in {:.1} s ({:.1}/s at {} Hz), up to {} players seen, last tick {}",
+        "room {} player {}: {} snapshots in {:.1} s ({:.1}/s at {} Hz), up to {} entities seen, last tick {}",
         report.room,
         report.player,
         report.snapshots,
         report.duration_s,
         report.snapshots_per_s,
         report.tick_rate,
-        report.players_seen_max,
+        report.entities_seen_max,
         report.last_tick
     );
     println!(
-        "inputs sent {}, last acked {}; kills {} deaths {}; {:.1} bytes/snapshot, {} snapshot errors; chat received {}",
+        "inputs sent {}, last acked {}; {:.1} bytes/snapshot, {} snapshot errors; chat received {}",
         report.inputs_sent,
         report.last_input_acked,
-        report.kills,
-        report.deaths,
         report.bytes_per_snapshot_avg,
         report.snapshot_errors,
         report.chat_received
     );
+    println!("game figures: {}", serde_json::to_string(&report.game)?);
     match &report.disconnect_reason {
         None => println!("ended by itself"),
         Some(info) => println!(
@@ -377,6 +441,7 @@ fn print_summary(report: &BotReport) {
             info.reason
         ),
     }
+    Ok(())
 }
 
 fn tickwire_protocol_name(code: u16) -> &'static str {

@@ -2,10 +2,11 @@
 
 use std::f32::consts::{PI, TAU};
 
-use tickwire_protocol::EntityState;
-use tickwire_protocol::delta::{flags, kind};
 use tickwire_protocol::quant;
-use tickwire_sim::{BUTTON_FIRE, PlayerInput, Vec2};
+use tickwire_sim::Vec2;
+
+use crate::input::{BUTTON_FIRE, PlayerInput};
+use crate::wire::{EntityState, flags, kind};
 
 /// Distance (m) the brain likes to keep from its target.
 const PREFERRED_RANGE: f32 = 7.0;

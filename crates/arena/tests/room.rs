@@ -1,157 +1,33 @@
-//! In-memory tests of the room core: a Room plus virtual clients that decode what the room sends
-//! with the real client-side Replica, with no sockets and no clock.
+//! In-memory tests of the room core running the arena: the engine's harness (a Room plus
+//! virtual clients that decode what the room sends with the real client-side Replica), with no
+//! sockets and no clock.
 
-use std::collections::VecDeque;
+use tickwire_arena::wire::kind;
+use tickwire_arena::{ArenaGame, ArenaSettings, InputCmd, Map, Rules};
+use tickwire_net::Game;
+use tickwire_net::harness::Harness;
+use tickwire_net::room::{ClientId, JoinError, RoomSettings};
+use tickwire_protocol::{Hello, Input, quant};
+use tickwire_sim::NetId;
 
-use tickwire_net::room::{ClientId, JoinError, Room, RoomSettings, TransmitKind};
-use tickwire_protocol::delta::kind;
-use tickwire_protocol::{
-    Hello, Input, InputCmd, PROTOCOL_VERSION, Replica, ServerMsg, decode_server, quant,
-};
-use tickwire_sim::{Map, Rules};
-
-/// A virtual client: decodes what it is sent, acknowledges after a configurable delay, and can
-/// drop snapshots on the floor (a slow or lossy link: snapshots are latest-wins).
-struct VirtualClient {
-    id: ClientId,
-    replica: Replica,
-    entity: u32,
-    /// Snapshots received, waiting for the delay to pass before they are "decoded".
-    in_flight: VecDeque<(u32, ServerMsg)>,
-    next_seq: u32,
-    chats: Vec<String>,
-    full_snapshots: u32,
-    last_input_acked: u32,
+/// A harness around an arena room on a built-in map.
+fn harness(settings: RoomSettings, map: &str) -> Harness<ArenaGame> {
+    arena(settings, map, 0, 40.0)
 }
 
-struct Harness {
-    room: Room,
-    clients: Vec<VirtualClient>,
-    /// Ticks a snapshot takes to reach a client.
-    delay: u32,
-    now: u32,
-    rng: u64,
-    /// Chance (per 1000) that a snapshot is lost/replaced on its way.
-    drop_per_mille: u32,
+/// The same with NPCs and a view radius.
+fn arena(settings: RoomSettings, map: &str, npcs: usize, view_radius: f32) -> Harness<ArenaGame> {
+    let arena = ArenaSettings {
+        npcs,
+        view_radius,
+        ..ArenaSettings::new(Map::builtin(map).expect("builtin map"), Rules::default())
+    };
+    let game = ArenaGame::new(&arena, settings.tick_rate, 1);
+    Harness::new(settings, game)
 }
 
 fn hello(name: &str, spectate: bool) -> Hello {
-    Hello {
-        version: PROTOCOL_VERSION,
-        name: name.into(),
-        room: None,
-        spectate,
-        resume: None,
-        token: None,
-    }
-}
-
-impl Harness {
-    fn new(settings: RoomSettings, map: &str) -> Harness {
-        let map = Map::builtin(map).expect("builtin map");
-        Harness {
-            room: Room::new("test".into(), settings, map, Rules::default()),
-            clients: Vec::new(),
-            delay: 0,
-            now: 0,
-            rng: 0x1234_5678,
-            drop_per_mille: 0,
-        }
-    }
-
-    fn join(&mut self, name: &str, spectate: bool) -> usize {
-        let id = ClientId(self.clients.len() as u64 + 1);
-        let joined = self
-            .room
-            .handle_join(id, &hello(name, spectate), [id.0 as u8; 16])
-            .expect("join");
-        self.clients.push(VirtualClient {
-            id,
-            replica: Replica::default(),
-            entity: joined.entity.map_or(0, |e| e.0),
-            in_flight: VecDeque::new(),
-            next_seq: 1,
-            chats: Vec::new(),
-            full_snapshots: 0,
-            last_input_acked: 0,
-        });
-        self.deliver();
-        self.clients.len() - 1
-    }
-
-    fn random(&mut self) -> u32 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        (self.rng >> 16) as u32
-    }
-
-    /// Moves what the room produced to the clients (dropping some snapshots if configured).
-    fn deliver(&mut self) {
-        while let Some(transmit) = self.room.poll_transmit() {
-            let drop = transmit.kind == TransmitKind::Snapshot
-                && self.drop_per_mille > 0
-                && self.random() % 1000 < self.drop_per_mille;
-            if drop {
-                continue;
-            }
-            let msg = decode_server(&transmit.bytes).expect("server bytes decode");
-            let now = self.now;
-            let client = self
-                .clients
-                .iter_mut()
-                .find(|client| client.id == transmit.to)
-                .expect("known client");
-            client.in_flight.push_back((now, msg));
-        }
-        // Decode what has arrived.
-        let (now, delay) = (self.now, self.delay);
-        for client in &mut self.clients {
-            while client
-                .in_flight
-                .front()
-                .is_some_and(|(sent, _)| now >= sent + delay)
-            {
-                let (_, msg) = client.in_flight.pop_front().expect("checked");
-                match msg {
-                    ServerMsg::Snapshot(snapshot) => {
-                        if snapshot.baseline_age == 0 {
-                            client.full_snapshots += 1;
-                        }
-                        client.last_input_acked = client.last_input_acked.max(snapshot.last_input);
-                        if let Err(error) = client.replica.handle_snapshot(&snapshot) {
-                            panic!("client {:?} could not apply snapshot: {error}", client.id);
-                        }
-                    }
-                    ServerMsg::Chat(chat) => client.chats.push(chat.text),
-                    ServerMsg::Welcome(_) | ServerMsg::Pong { .. } | ServerMsg::Events(_) => {}
-                    ServerMsg::Error { code, reason } => panic!("error {code}: {reason}"),
-                }
-            }
-        }
-    }
-
-    /// Every player client sends `cmd` (as a new input) and acks its newest snapshot.
-    fn send_inputs(&mut self, cmd: InputCmd) {
-        for index in 0..self.clients.len() {
-            let client = &mut self.clients[index];
-            let input = Input {
-                ack_tick: client.replica.ack_tick(),
-                first_seq: client.next_seq,
-                cmds: vec![cmd],
-            };
-            client.next_seq += 1;
-            let id = client.id;
-            self.room.handle_input(id, &input);
-        }
-    }
-
-    fn step(&mut self, cmd: InputCmd) {
-        self.send_inputs(cmd);
-        self.room.tick();
-        self.now += 1;
-        self.deliver();
-    }
+    tickwire_net::harness::hello::<ArenaGame>(name, spectate)
 }
 
 fn east() -> InputCmd {
@@ -166,7 +42,7 @@ fn east() -> InputCmd {
 
 #[test]
 fn welcome_then_snapshots_every_tick() {
-    let mut harness = Harness::new(RoomSettings::default(), "arena");
+    let mut harness = harness(RoomSettings::default(), "arena");
     harness.join("ann", false);
     harness.join("bob", false);
     for _ in 0..30 {
@@ -193,7 +69,7 @@ fn welcome_then_snapshots_every_tick() {
 
 #[test]
 fn each_input_applied_once_in_order() {
-    let mut harness = Harness::new(RoomSettings::default(), "arena");
+    let mut harness = harness(RoomSettings::default(), "arena");
     let index = harness.join("ann", false);
     let id = harness.clients[index].id;
     // The same three inputs, resent redundantly, then a duplicate-only message.
@@ -237,10 +113,10 @@ fn each_input_applied_once_in_order() {
 
 #[test]
 fn extra_inputs_never_move_a_player_faster() {
-    let mut harness = Harness::new(RoomSettings::default(), "open");
+    let mut harness = harness(RoomSettings::default(), "open");
     let index = harness.join("speedy", false);
     let id = harness.clients[index].id;
-    let entity = harness.clients[index].entity;
+    let entity = harness.clients[index].joined.entity.unwrap().0;
     let dt = 1.0 / 30.0;
     let max_step = Rules::default().player_max_speed * dt + 0.01;
     let mut seq = 1;
@@ -259,8 +135,9 @@ fn extra_inputs_never_move_a_player_faster() {
         harness.room.tick();
         let entity = harness
             .room
+            .game()
             .world()
-            .entity(tickwire_sim::NetId(entity))
+            .entity(NetId(entity))
             .expect("entity");
         if let Some(previous) = previous {
             let moved = entity.pos.distance(previous);
@@ -280,7 +157,7 @@ fn extra_inputs_never_move_a_player_faster() {
 
 #[test]
 fn chat_reaches_everyone_in_order() {
-    let mut harness = Harness::new(RoomSettings::default(), "arena");
+    let mut harness = harness(RoomSettings::default(), "arena");
     let a = harness.join("ann", false);
     harness.join("bob", false);
     harness.join("eve", true);
@@ -299,7 +176,7 @@ fn chat_reaches_everyone_in_order() {
 
 #[test]
 fn chat_flood_is_dropped_before_it_floods_everyone() {
-    let mut harness = Harness::new(RoomSettings::default(), "arena");
+    let mut harness = harness(RoomSettings::default(), "arena");
     let flooder = harness.join("loud", false);
     for name in ["a", "b", "c"] {
         harness.join(name, false);
@@ -324,11 +201,10 @@ fn chat_flood_is_dropped_before_it_floods_everyone() {
 #[test]
 fn lossy_delayed_clients_converge_exactly() {
     let settings = RoomSettings {
-        npcs: 60,
         history: 32,
         ..RoomSettings::default()
     };
-    let mut harness = Harness::new(settings, "arena");
+    let mut harness = arena(settings, "arena", 60, 40.0);
     for name in ["a", "b", "c", "d"] {
         harness.join(name, false);
     }
@@ -362,13 +238,11 @@ fn lossy_delayed_clients_converge_exactly() {
     }
     // The spectator sees every entity, exactly as the world has it.
     let watcher = harness.clients.last().unwrap();
-    let world = harness.room.world();
+    let world = harness.room.game().world();
     assert!(watcher.replica.view().len() >= 64);
     for state in watcher.replica.view() {
         if watcher.replica.ack_tick() == world.tick() {
-            let entity = world
-                .entity(tickwire_sim::NetId(state.id))
-                .expect("entity exists");
+            let entity = world.entity(NetId(state.id)).expect("entity exists");
             assert_eq!(state.x, quant::pos_to_wire(entity.pos.x));
         }
     }
@@ -380,7 +254,7 @@ fn expired_baseline_gets_a_full_snapshot() {
         history: 8,
         ..RoomSettings::default()
     };
-    let mut harness = Harness::new(settings, "arena");
+    let mut harness = harness(settings, "arena");
     harness.join("slow", false);
     harness.step(east());
     let first_ack = harness.clients[0].replica.ack_tick();
@@ -412,7 +286,7 @@ fn expired_baseline_gets_a_full_snapshot() {
 #[test]
 fn baselines_older_than_the_client_holds_are_not_used() {
     // The room keeps 64 snapshots, but a client holds only the newest 32 it decoded.
-    let mut harness = Harness::new(RoomSettings::default(), "arena");
+    let mut harness = harness(RoomSettings::default(), "arena");
     harness.join("lagging", false);
     harness.step(east());
     let first_ack = harness.clients[0].replica.ack_tick();
@@ -439,10 +313,10 @@ fn baselines_older_than_the_client_holds_are_not_used() {
 
 #[test]
 fn resumed_player_continues_its_input_sequence() {
-    let mut harness = Harness::new(RoomSettings::default(), "arena");
+    let mut harness = harness(RoomSettings::default(), "arena");
     let index = harness.join("ann", false);
     let old = harness.clients[index].id;
-    let entity = harness.clients[index].entity;
+    let entity = harness.clients[index].joined.entity.unwrap().0;
     harness.room.handle_input(
         old,
         &Input {
@@ -467,8 +341,9 @@ fn resumed_player_continues_its_input_sequence() {
     harness.room.tick();
     let held = harness
         .room
+        .game()
         .world()
-        .entity(tickwire_sim::NetId(entity))
+        .entity(NetId(entity))
         .unwrap()
         .vel;
     assert!(
@@ -506,7 +381,7 @@ fn room_full_and_spectator_seats() {
         max_spectators: 1,
         ..RoomSettings::default()
     };
-    let mut harness = Harness::new(settings, "arena");
+    let mut harness = harness(settings, "arena");
     harness.join("a", false);
     harness.join("b", false);
     assert_eq!(
@@ -534,19 +409,17 @@ fn room_full_and_spectator_seats() {
 
 #[test]
 fn players_see_only_what_is_near() {
-    let settings = RoomSettings {
-        npcs: 300,
-        view_radius: 20.0,
-        ..RoomSettings::default()
-    };
-    let mut harness = Harness::new(settings, "open");
+    let mut harness = arena(RoomSettings::default(), "open", 300, 20.0);
     harness.join("ann", false);
     harness.join("eve", true);
     for _ in 0..10 {
         harness.step(east());
     }
     let player = &harness.clients[0];
-    let me = player.replica.entity(player.entity).expect("sees itself");
+    let me = player
+        .replica
+        .entity(player.joined.entity.unwrap().0)
+        .expect("sees itself");
     let (mx, my) = (quant::pos_from_wire(me.x), quant::pos_from_wire(me.y));
     for state in player.replica.view() {
         let (x, y) = (quant::pos_from_wire(state.x), quant::pos_from_wire(state.y));
@@ -561,7 +434,7 @@ fn players_see_only_what_is_near() {
     assert!(spectator.replica.view().len() > player.replica.view().len());
     assert_eq!(
         spectator.replica.view().len(),
-        harness.room.world().entity_count()
+        harness.room.game().world().entity_count()
     );
 }
 
@@ -587,7 +460,7 @@ mod hostile_inputs {
             })
     }
 
-    fn arb_input() -> impl Strategy<Value = Input> {
+    fn arb_input() -> impl Strategy<Value = Input<InputCmd>> {
         (
             any::<u32>(),
             prop_oneof![Just(0u32), 1u32..4096, any::<u32>()],
@@ -607,7 +480,7 @@ mod hostile_inputs {
         /// values), the room never panics and the world never holds a non-finite value.
         #[test]
         fn arbitrary_inputs_never_break_the_room(script in proptest::collection::vec((0usize..3, arb_input()), 1..80)) {
-            let mut harness = Harness::new(RoomSettings { npcs: 5, ..RoomSettings::default() }, "arena");
+            let mut harness = arena(RoomSettings::default(), "arena", 5, 40.0);
             for name in ["a", "b", "c"] {
                 harness.join(name, false);
             }
@@ -618,7 +491,7 @@ mod hostile_inputs {
                 harness.now += 1;
                 harness.deliver();
             }
-            let world = harness.room.world();
+            let world = harness.room.game().world();
             for entity in world.entities() {
                 prop_assert!(entity.pos.is_finite() && entity.vel.is_finite() && entity.aim.is_finite());
                 prop_assert!(entity.pos.x >= 0.0 && entity.pos.y >= 0.0);

@@ -4,13 +4,12 @@
 //! Everything here is a pure function of its arguments, so clients can run [`move_player`] to
 //! predict their own movement and get the server's answer bit for bit.
 
-use glam::Vec2;
+use tickwire_sim::{POS_GRID, Vec2, snap};
 
 use crate::input::PlayerInput;
 use crate::map::{Map, Wall};
 use crate::rules::Rules;
 use crate::walls::WallGrid;
-use crate::{POS_GRID, snap};
 
 /// A sub-step moves a circle at most this fraction of its radius, so it cannot skip a wall.
 const SUBSTEP_RADIUS_FRACTION: f32 = 0.5;

@@ -2,7 +2,7 @@
 
 use std::f32::consts::TAU;
 
-use glam::Vec2;
+use tickwire_sim::Vec2;
 
 /// Button bit: fire the projectile weapon (held down fires again after each cooldown).
 pub const BUTTON_FIRE: u8 = 1;

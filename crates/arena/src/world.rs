@@ -1,18 +1,17 @@
 //! The world: every entity and player, and the fixed step that advances them.
 
-use glam::Vec2;
 use slotmap::DenseSlotMap;
+use tickwire_sim::grid::SpatialGrid;
+use tickwire_sim::hash::Fnv64;
+use tickwire_sim::history::{Hitbox, HitboxHistory};
+use tickwire_sim::rng::Pcg32;
+use tickwire_sim::{NetId, PlayerId, Vec2, snap};
 
-use crate::grid::SpatialGrid;
-use crate::hash::Fnv64;
-use crate::history::{Hitbox, HitboxHistory};
 use crate::input::{BUTTON_FIRE, BUTTON_HITSCAN, PlayerInput, wrap_angle};
 use crate::map::Map;
 use crate::physics::{move_body, segment_hits_circle, segment_hits_walls, slide_move};
-use crate::rng::Pcg32;
 use crate::rules::Rules;
 use crate::walls::WallGrid;
-use crate::{NetId, PlayerId, snap};
 
 /// Longest player name kept, in characters; [`World::add_player`] truncates longer ones.
 pub const MAX_NAME_CHARS: usize = 32;

@@ -1,10 +1,13 @@
 //! The one place where the simulation's types meet the wire's: world entities become quantized
 //! [`EntityState`]s, wire inputs become [`PlayerInput`]s, the map becomes [`MapInfo`].
 
-use tickwire_protocol::delta::{flags, kind};
 use tickwire_protocol::quant;
-use tickwire_protocol::{EntityState, InputCmd, MapInfo, ScoreEntry};
-use tickwire_sim::{Entity, EntityKind, KNOWN_BUTTONS, Map, Player, PlayerInput, Vec2, World};
+use tickwire_sim::Vec2;
+
+use crate::input::{KNOWN_BUTTONS, PlayerInput};
+use crate::map::{Map, Wall};
+use crate::wire::{EntityState, InputCmd, MapInfo, ScoreEntry, flags, kind};
+use crate::world::{Entity, EntityKind, Player, World};
 
 /// Quantizes one entity for the wire; `dt` is the room's tick length in seconds.
 pub fn entity_to_wire(entity: &Entity, dt: f32) -> EntityState {
@@ -91,7 +94,7 @@ pub fn map_from_info(info: &MapInfo) -> Map {
         walls: info
             .walls
             .iter()
-            .map(|[min_x, min_y, max_x, max_y]| tickwire_sim::Wall {
+            .map(|[min_x, min_y, max_x, max_y]| Wall {
                 min: Vec2::new(*min_x, *min_y),
                 max: Vec2::new(*max_x, *max_y),
             })

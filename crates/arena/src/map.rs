@@ -3,8 +3,8 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use glam::Vec2;
 use serde::Deserialize;
+use tickwire_sim::Vec2;
 
 /// Smallest allowed width or height of a map, in meters.
 pub const MIN_MAP_SIZE: f32 = 1.0;

@@ -1,22 +1,28 @@
-//! Golden vectors: fixed messages and their exact bytes, kept in `tests/golden/vectors.json`.
+//! Golden vectors: fixed arena messages and their exact bytes, kept in `tests/golden/vectors.json`.
 //!
-//! The file pins the wire format for every other implementation (the browser client's
-//! `assets/web/protocol.test.mjs` reads it too), so a change to the bytes fails here first. When
-//! the change is intended (and the protocol version bumped), regenerate the file with
-//! `TICKWIRE_BLESS=1 cargo test -p tickwire-protocol --test golden` and review the diff.
+//! The file pins the wire format (the engine's envelope with the arena's types inside) for every
+//! other implementation (the browser's JavaScript codec reads it too), so a change to the bytes
+//! fails here first. When the change is intended (and the protocol or schema version bumped),
+//! regenerate the file with `TICKWIRE_BLESS=1 cargo test -p tickwire-arena --test golden` and
+//! review the diff.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use serde::Serialize;
 use serde_json::Value;
-use tickwire_protocol::bits::BitWriter;
-use tickwire_protocol::delta::{self, EntityState, flags, kind};
-use tickwire_protocol::{
-    ChatBroadcast, ClientMsg, GameEvent, Hello, Input, InputCmd, MapInfo, MoveRules,
-    PROTOCOL_VERSION, ScoreEntry, ServerMsg, Snapshot, Welcome, decode_client, decode_server,
-    encode_client, encode_server,
+use tickwire_arena::wire::{
+    Arena, ArenaSetup, EntityState, GameEvent, InputCmd, MapInfo, MoveRules, ScoreEntry, flags,
+    kind,
 };
+use tickwire_protocol::bits::BitWriter;
+use tickwire_protocol::{
+    ChatBroadcast, Events, Hello, Input, PROTOCOL_VERSION, Snapshot, Welcome, decode_client,
+    decode_server, delta, encode_client, encode_server,
+};
+
+type ClientMsg = tickwire_protocol::ClientMsg<Arena>;
+type ServerMsg = tickwire_protocol::ServerMsg<Arena>;
 
 #[test]
 fn golden_vectors_match_the_wire_format() {
@@ -62,7 +68,7 @@ fn golden_vectors_match_the_wire_format() {
 
 const BLESS_HINT: &str = "If the change is intended, bump PROTOCOL_VERSION, update \
     docs/PROTOCOL.md and assets/web/protocol.js, then regenerate the vectors with \
-    `TICKWIRE_BLESS=1 cargo test -p tickwire-protocol --test golden` and review the diff.";
+    `TICKWIRE_BLESS=1 cargo test -p tickwire-arena --test golden` and review the diff.";
 
 fn vectors_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/vectors.json")
@@ -102,53 +108,9 @@ impl Message {
     }
 }
 
-/// [`EntityState`] as JSON (it has no Serialize impl: it is not a serde wire type).
-#[derive(Serialize)]
-struct EntityJson {
-    id: u32,
-    kind: u8,
-    x: u32,
-    y: u32,
-    vx: i32,
-    vy: i32,
-    aim: u16,
-    health: u8,
-    flags: u8,
-}
-
-impl From<&EntityState> for EntityJson {
-    fn from(state: &EntityState) -> Self {
-        EntityJson {
-            id: state.id,
-            kind: state.kind,
-            x: state.x,
-            y: state.y,
-            vx: state.vx,
-            vy: state.vy,
-            aim: state.aim,
-            health: state.health,
-            flags: state.flags,
-        }
-    }
-}
-
 fn entity_from_json(value: &Value) -> EntityState {
-    let field = |name: &str| {
-        value[name]
-            .as_i64()
-            .unwrap_or_else(|| panic!("entity field {name} missing in {value}"))
-    };
-    EntityState {
-        id: field("id") as u32,
-        kind: field("kind") as u8,
-        x: field("x") as u32,
-        y: field("y") as u32,
-        vx: field("vx") as i32,
-        vy: field("vy") as i32,
-        aim: field("aim") as u16,
-        health: field("health") as u8,
-        flags: field("flags") as u8,
-    }
+    serde_json::from_value(value.clone())
+        .unwrap_or_else(|error| panic!("entity {value} does not parse: {error}"))
 }
 
 /// Renders the vectors as JSON, one key per line and one entity per line, so diffs are readable.
@@ -173,11 +135,7 @@ fn render(vectors: &[Vector]) -> String {
                 let _ = write!(out, ",\n    \"{key}\": [");
                 for (position, state) in states.iter().enumerate() {
                     let separator = if position == 0 { "" } else { "," };
-                    let _ = write!(
-                        out,
-                        "{separator}\n      {}",
-                        compact(&EntityJson::from(state))
-                    );
+                    let _ = write!(out, "{separator}\n      {}", compact(state));
                 }
                 out.push_str(if states.is_empty() { "]" } else { "\n    ]" });
             }
@@ -250,7 +208,7 @@ fn check_file(text: &str) {
     }
 }
 
-fn check_snapshot(name: &str, snapshot: &Snapshot, entry: &Value) {
+fn check_snapshot(name: &str, snapshot: &Snapshot<ScoreEntry>, entry: &Value) {
     let states = |key: &str| -> Vec<EntityState> {
         entry[key]
             .as_array()
@@ -393,26 +351,13 @@ fn vectors() -> Vec<Vector> {
     ];
 
     vec![
-        client(
-            "hello",
-            ClientMsg::Hello(Hello {
-                version: PROTOCOL_VERSION,
-                name: "ann".into(),
-                room: None,
-                spectate: false,
-                resume: None,
-                token: None,
-            }),
-        ),
+        client("hello", ClientMsg::Hello(Hello::new::<Arena>("ann"))),
         client(
             "hello_room_spectator",
             ClientMsg::Hello(Hello {
-                version: PROTOCOL_VERSION,
-                name: "Zoë 🚀".into(),
                 room: Some("lobby-2_b".into()),
                 spectate: true,
-                resume: None,
-                token: None,
+                ..Hello::new::<Arena>("Zoë 🚀")
             }),
         ),
         client(
@@ -471,17 +416,19 @@ fn vectors() -> Vec<Vector> {
                 tick_rate: 30,
                 snapshot_interval: 2,
                 tick: 123_456,
-                map: MapInfo {
-                    name: "arena".into(),
-                    width: 64.0,
-                    height: 48.0,
-                    walls: vec![[0.0, 0.0, 64.0, 1.0], [10.5, 20.25, 12.0, 30.0]],
-                },
-                rules: MoveRules {
-                    player_radius: 0.5,
-                    max_speed: 6.0,
-                    accel: 40.0,
-                    friction: 30.0,
+                setup: ArenaSetup {
+                    map: MapInfo {
+                        name: "arena".into(),
+                        width: 64.0,
+                        height: 48.0,
+                        walls: vec![[0.0, 0.0, 64.0, 1.0], [10.5, 20.25, 12.0, 30.0]],
+                    },
+                    rules: MoveRules {
+                        player_radius: 0.5,
+                        max_speed: 6.0,
+                        accel: 40.0,
+                        friction: 30.0,
+                    },
                 },
                 resume_token: [
                     0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc,
@@ -500,17 +447,19 @@ fn vectors() -> Vec<Vector> {
                 tick_rate: 300,
                 snapshot_interval: 255,
                 tick: 250,
-                map: MapInfo {
-                    name: "".into(),
-                    width: 0.5,
-                    height: 4096.0,
-                    walls: Vec::new(),
-                },
-                rules: MoveRules {
-                    player_radius: 0.05,
-                    max_speed: 0.0,
-                    accel: 10_000.0,
-                    friction: 0.1,
+                setup: ArenaSetup {
+                    map: MapInfo {
+                        name: "".into(),
+                        width: 0.5,
+                        height: 4096.0,
+                        walls: Vec::new(),
+                    },
+                    rules: MoveRules {
+                        player_radius: 0.05,
+                        max_speed: 0.0,
+                        accel: 10_000.0,
+                        friction: 0.1,
+                    },
                 },
                 // Spectators hold no resumable session: the token is all zeros.
                 resume_token: [0; 16],
@@ -585,10 +534,7 @@ fn vectors() -> Vec<Vector> {
         client(
             "hello_resume_token",
             ClientMsg::Hello(Hello {
-                version: PROTOCOL_VERSION,
-                name: "ann".into(),
                 room: Some("main".into()),
-                spectate: false,
                 resume: Some([
                     0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc,
                     0xfd, 0xfe, 0xff,
@@ -600,6 +546,7 @@ fn vectors() -> Vec<Vector> {
                      abb2ef76963bee31d4adc9d37fc2ce3fdbf747ccebec0177634b93e9045ea1e9"
                         .into(),
                 ),
+                ..Hello::new::<Arena>("ann")
             }),
         ),
         client(
@@ -635,17 +582,19 @@ fn vectors() -> Vec<Vector> {
                 tick_rate: 60,
                 snapshot_interval: 1,
                 tick: 9_000,
-                map: MapInfo {
-                    name: "open".into(),
-                    width: 100.0,
-                    height: 100.0,
-                    walls: Vec::new(),
-                },
-                rules: MoveRules {
-                    player_radius: 0.5,
-                    max_speed: 6.0,
-                    accel: 40.0,
-                    friction: 30.0,
+                setup: ArenaSetup {
+                    map: MapInfo {
+                        name: "open".into(),
+                        width: 100.0,
+                        height: 100.0,
+                        walls: Vec::new(),
+                    },
+                    rules: MoveRules {
+                        player_radius: 0.5,
+                        max_speed: 6.0,
+                        accel: 40.0,
+                        friction: 30.0,
+                    },
                 },
                 resume_token: [0xab; 16],
                 resumed: true,
@@ -653,34 +602,43 @@ fn vectors() -> Vec<Vector> {
         ),
         server(
             "events",
-            ServerMsg::Events(vec![
-                GameEvent::Shot {
-                    shooter: 3,
-                    from_x: 5120,
-                    from_y: 2560,
-                    to_x: 41_000,
-                    to_y: 29_000,
-                    hit: 301,
-                },
-                GameEvent::Killed {
-                    killer: 1,
-                    victim: 301,
-                },
-                GameEvent::Shot {
-                    shooter: 301,
-                    from_x: 250,
-                    from_y: 0,
-                    to_x: 1_048_575,
-                    to_y: 251,
-                    hit: 0,
-                },
-                GameEvent::Killed {
-                    killer: 0,
-                    victim: 3,
-                },
-            ]),
+            ServerMsg::Events(Events {
+                tick: 100_003,
+                events: vec![
+                    GameEvent::Shot {
+                        shooter: 3,
+                        from_x: 5120,
+                        from_y: 2560,
+                        to_x: 41_000,
+                        to_y: 29_000,
+                        hit: 301,
+                    },
+                    GameEvent::Killed {
+                        killer: 1,
+                        victim: 301,
+                    },
+                    GameEvent::Shot {
+                        shooter: 301,
+                        from_x: 250,
+                        from_y: 0,
+                        to_x: 1_048_575,
+                        to_y: 251,
+                        hit: 0,
+                    },
+                    GameEvent::Killed {
+                        killer: 0,
+                        victim: 3,
+                    },
+                ],
+            }),
         ),
-        server("events_empty", ServerMsg::Events(Vec::new())),
+        server(
+            "events_empty",
+            ServerMsg::Events(Events {
+                tick: 1,
+                events: Vec::new(),
+            }),
+        ),
         server(
             "error_session_replaced",
             ServerMsg::Error {

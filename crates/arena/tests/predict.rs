@@ -3,12 +3,14 @@
 
 use std::collections::VecDeque;
 
+use tickwire_arena::client::{ArenaPrediction, position};
+use tickwire_arena::{Arena, ArenaGame, ArenaSettings, EntityState, InputCmd, Map, Rules};
 use tickwire_bot::predict::{Interpolator, Predictor, quantiles};
+use tickwire_net::Game;
 use tickwire_net::room::{ClientId, Room, RoomSettings};
-use tickwire_protocol::{
-    EntityState, Hello, Input, InputCmd, PROTOCOL_VERSION, Replica, ServerMsg, decode_server,
-};
-use tickwire_sim::{Map, Rules};
+use tickwire_protocol::{Hello, Input, Replica, decode_server};
+
+type ServerMsg = tickwire_protocol::ServerMsg<Arena>;
 
 struct Outcome {
     errors: Vec<f32>,
@@ -19,29 +21,22 @@ struct Outcome {
 /// One player whose inputs reach the room `latency` (+ up to `jitter`) ticks late and whose
 /// snapshots come back as late, predicting all the while.
 fn run(latency: u32, jitter: u32, ticks: u32) -> Outcome {
+    let settings = ArenaSettings::new(Map::builtin("arena").unwrap(), Rules::default());
     let mut room = Room::new(
         "p".into(),
         RoomSettings::default(),
-        Map::builtin("arena").unwrap(),
-        Rules::default(),
+        ArenaGame::new(&settings, 30, 1),
     );
     let me = ClientId(1);
-    let hello = Hello {
-        version: PROTOCOL_VERSION,
-        name: "me".into(),
-        room: None,
-        spectate: false,
-        resume: None,
-        token: None,
-    };
+    let hello = Hello::new::<Arena>("me");
     room.handle_join(me, &hello, [1; 16]).unwrap();
     let welcome = match decode_server(&room.poll_transmit().unwrap().bytes).unwrap() {
         ServerMsg::Welcome(welcome) => welcome,
         other => panic!("{other:?}"),
     };
-    let mut predictor = Predictor::new(&welcome);
-    let mut replica = Replica::default();
-    let mut to_server: VecDeque<(u32, Input)> = VecDeque::new();
+    let mut predictor = Predictor::<Arena, ArenaPrediction>::new(&welcome).expect("predicts");
+    let mut replica = Replica::<Arena>::default();
+    let mut to_server: VecDeque<(u32, Input<InputCmd>)> = VecDeque::new();
     let mut to_client: VecDeque<(u32, ServerMsg)> = VecDeque::new();
     let mut rng = 0x9e37_79b9u32;
     let mut last_arrival = 0;
@@ -92,7 +87,7 @@ fn run(latency: u32, jitter: u32, ticks: u32) -> Outcome {
         }
     }
     Outcome {
-        errors: predictor.errors_m().to_vec(),
+        errors: predictor.errors().to_vec(),
         corrections: predictor.corrections(),
         acked: room.last_applied(me).unwrap(),
     }
@@ -144,7 +139,7 @@ fn with_jitter_corrections_stay_small() {
 
 #[test]
 fn interpolation_never_goes_back_in_time() {
-    let mut interpolator = Interpolator::new(30);
+    let mut interpolator = Interpolator::<EntityState>::new(30);
     let tick = 1.0 / 30.0;
     let mut rng = 7u32;
     let mut last = 0.0;
@@ -187,7 +182,10 @@ fn used_up_snapshots_are_dropped() {
         let render = rendered.render_tick(now);
         if server_tick > 10 {
             // Two snapshot intervals behind, on the straight path between snapshots.
-            let shown = rendered.position(1, render).expect("entity is held");
+            let shown = rendered
+                .sample(1, render)
+                .map(position)
+                .expect("entity is held");
             assert!(
                 (shown.x - render as f32).abs() < 1e-3,
                 "{shown} at {render}"

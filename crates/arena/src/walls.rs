@@ -6,7 +6,7 @@
 //! [`WallGrid::MAX_RADIUS`] centered in the cell can only touch listed walls. Callers fall back
 //! to scanning every wall whenever that guarantee does not hold.
 
-use glam::Vec2;
+use tickwire_sim::Vec2;
 
 use crate::map::Map;
 use crate::physics::segment_hits_rect;

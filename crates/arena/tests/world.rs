@@ -4,10 +4,10 @@
 use std::collections::BTreeSet;
 use std::f32::consts::TAU;
 
-use tickwire_sim::{
-    BUTTON_FIRE, BUTTON_HITSCAN, Entity, EntityKind, Event, Map, NetId, PlayerId, PlayerInput,
-    Rules, Vec2, World, snap,
+use tickwire_arena::{
+    BUTTON_FIRE, BUTTON_HITSCAN, Entity, EntityKind, Event, Map, PlayerInput, Rules, World,
 };
+use tickwire_sim::{NetId, PlayerId, Vec2, snap};
 
 /// A tiny xorshift generator for test inputs, independent of the world's own RNG.
 struct TestRng(u64);

@@ -3,7 +3,8 @@
 
 use std::f32::consts::TAU;
 
-use tickwire_sim::{BUTTON_HITSCAN, Event, Map, NetId, PlayerId, PlayerInput, Rules, Vec2, World};
+use tickwire_arena::{BUTTON_HITSCAN, Event, Map, PlayerInput, Rules, World};
+use tickwire_sim::{NetId, PlayerId, Vec2};
 
 /// What one hitscan shot did, from its [`Event::HitscanFired`] and the [`Event::Hit`] after it.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -4,9 +4,8 @@
 use std::f32::consts::TAU;
 
 use proptest::prelude::*;
-use tickwire_sim::{
-    Event, KNOWN_BUTTONS, Map, PlayerId, PlayerInput, Rules, Vec2, World, move_player,
-};
+use tickwire_arena::{Event, KNOWN_BUTTONS, Map, PlayerInput, Rules, World, move_player};
+use tickwire_sim::{PlayerId, Vec2};
 
 /// Floats that include the nasty ones: NaN, infinities, huge, tiny and ordinary values.
 fn any_f32() -> impl Strategy<Value = f32> {
