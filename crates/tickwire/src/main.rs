@@ -20,7 +20,7 @@ use tickwire_net::{Game, Server, ServerConfig};
 use tracing_subscriber::EnvFilter;
 
 /// The games this binary runs, by name.
-const GAMES: &[&str] = &["arena"];
+const GAMES: &[&str] = &["arena", "cards"];
 
 /// Runs `$body` with `$Server` (the game's [`Game`]) and `$Wire` (its schema, a [`BotGame`])
 /// bound to the types of the game named `$name`, or fails with the list of games.
@@ -30,6 +30,11 @@ macro_rules! with_game {
             "arena" => {
                 type $Server = tickwire_arena::ArenaGame;
                 type $Wire = tickwire_arena::Arena;
+                $body
+            }
+            "cards" => {
+                type $Server = tickwire_cards::CardsGame;
+                type $Wire = tickwire_cards::Cards;
                 $body
             }
             other => Err(anyhow::anyhow!(
