@@ -1,22 +1,29 @@
-//! Any bytes into `decode_server`: never panics, a decoded message holds only finite floats, and
-//! whatever decodes survives a re-encode.
+//! Any bytes into `decode_server` for each game: never panics, a decoded arena message holds only
+//! finite floats, and whatever decodes survives a re-encode.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use tickwire_arena::Arena;
+use tickwire_cards::Cards;
 use tickwire_protocol::limits::SERVER_MSG_MAX;
-use tickwire_protocol::{ServerMsg, decode_server, encode_server};
+use tickwire_protocol::{Schema, ServerMsg, decode_server, encode_server};
 
 fuzz_target!(|bytes: &[u8]| {
-    let Ok(msg) = decode_server(bytes) else {
-        return;
-    };
-    // Non-finite values must be refused at the decoder, never handed to the client's prediction.
-    if let ServerMsg::Welcome(welcome) = &msg {
-        let rules = &welcome.rules;
+    if let Some(msg) = roundtrip::<Arena>(bytes) {
+        check_arena(&msg);
+    }
+    roundtrip::<Cards>(bytes);
+});
+
+/// Non-finite values must be refused at the decoder, never handed to the client's prediction.
+fn check_arena(msg: &ServerMsg<Arena>) {
+    if let ServerMsg::Welcome(welcome) = msg {
+        let rules = &welcome.setup.rules;
+        let map = &welcome.setup.map;
         let floats = [
-            welcome.map.width,
-            welcome.map.height,
+            map.width,
+            map.height,
             rules.player_radius,
             rules.max_speed,
             rules.accel,
@@ -25,11 +32,16 @@ fuzz_target!(|bytes: &[u8]| {
         assert!(
             floats
                 .iter()
-                .chain(welcome.map.walls.iter().flatten())
+                .chain(map.walls.iter().flatten())
                 .all(|v| v.is_finite()),
             "a decoded Welcome holds a non-finite float: {welcome:?}"
         );
     }
+}
+
+/// Whatever decodes survives a re-encode.
+fn roundtrip<G: Schema>(bytes: &[u8]) -> Option<ServerMsg<G>> {
+    let msg = decode_server::<G>(bytes).ok()?;
     let mut encoded = Vec::new();
     encode_server(&msg, &mut encoded);
     assert!(
@@ -37,6 +49,7 @@ fuzz_target!(|bytes: &[u8]| {
         "re-encoding is {} bytes",
         encoded.len()
     );
-    let again = decode_server(&encoded).expect("a re-encoded message decodes");
+    let again = decode_server::<G>(&encoded).expect("a re-encoded message decodes");
     assert_eq!(again, msg, "re-encoding changed the message");
-});
+    Some(msg)
+}

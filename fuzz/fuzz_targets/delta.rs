@@ -1,5 +1,6 @@
-//! Snapshot delta bodies against a valid baseline: decoding never panics; what decodes is sorted
-//! by id with every field in range, and encoding it against the same baseline decodes back to it.
+//! Arena snapshot delta bodies against a valid baseline: decoding never panics; what decodes is
+//! sorted by id with every field in range, and encoding it against the same baseline decodes back
+//! to it.
 //!
 //! Input layout: one byte for the baseline length (mod 65), one for the ticks elapsed, then one
 //! 18-byte record per baseline entity (fields clamped into range), then the delta body.
@@ -7,9 +8,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use tickwire_arena::EntityState;
+use tickwire_arena::wire::{flags, kind};
 use tickwire_protocol::bits::BitWriter;
-use tickwire_protocol::delta::{self, EntityState, flags, kind};
+use tickwire_protocol::delta;
 use tickwire_protocol::quant::{AIM_STEPS, POS_MAX, VEL_MAX};
+use tickwire_protocol::Record;
 
 const RECORD: usize = 18;
 

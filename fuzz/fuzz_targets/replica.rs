@@ -12,8 +12,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tickwire_protocol::delta::{self, EntityState};
-use tickwire_protocol::{Replica, ReplicaError, ServerMsg, Snapshot, decode_server};
+use tickwire_arena::{Arena, EntityState, ScoreEntry};
+use tickwire_protocol::{Record, ReplicaError, ServerMsg, Snapshot, decode_server, delta};
+
+type Replica = tickwire_protocol::Replica<Arena>;
 
 /// Most views the fuzz target remembers (the replica holds at most 33).
 const SHADOW_MAX: usize = 64;
@@ -32,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
             continue;
         } else if op & 1 == 0 {
             let len = u16::from_le_bytes([input.byte_or_zero(), input.byte_or_zero()]) as usize;
-            match decode_server(input.take(len)) {
+            match decode_server::<Arena>(input.take(len)) {
                 Ok(ServerMsg::Snapshot(snapshot)) => (snapshot, None),
                 _ => continue,
             }
@@ -100,7 +102,7 @@ fn structured(
     input: &mut Input<'_>,
     replica: &Replica,
     shadow: &[(u32, Vec<EntityState>)],
-) -> (Snapshot, Option<Vec<EntityState>>) {
+) -> (Snapshot<ScoreEntry>, Option<Vec<EntityState>>) {
     let tick = replica.ack_tick().wrapping_add(input.byte_or_zero() as u32);
     let choice = input.byte_or_zero();
     // Mostly a remembered view as the baseline, sometimes none (a full snapshot); `None` when
