@@ -1,9 +1,12 @@
 //! Snapshot encoding: wire bytes and encode time per client, tickwire's delta against a naive
-//! full-state encoding, in three scenarios.
+//! full-state encoding, in four scenarios.
 //!
 //! - `arena-100`: 100 bot-like players wandering and turning on the "open" map at 30 Hz.
 //! - `crowd-900`: 900 wandering NPCs on the "open" map at 60 Hz (Fiedler's 901-cube scene).
 //! - `idle-900`: 900 entities that do not move (the "at rest" case).
+//! - `bodies-900`: 900 rigid bodies in 3D (position, velocity, smallest-three quaternion), a
+//!   third tumbling, 60 Hz: a bench-only record the engine knows only through its `Record`
+//!   trait, to show the delta container is general on the hot path.
 //!
 //! Each snapshot is a spectator's view (every entity) delta-encoded against the view from 2 ticks
 //! earlier, a typical acknowledgement age on loopback. The naive baseline sends every entity in
@@ -25,34 +28,35 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use serde_json::json;
-use tickwire_arena::EntityState;
-use tickwire_benches::naive;
 use tickwire_benches::scenarios::{
-    ACK_AGE, SNAPSHOTS, Scenario, arena_100, crowd_900, encoded_message, idle_900, snapshot_message,
+    ACK_AGE, BenchRecord, SNAPSHOTS, Scenario, arena_100, bodies_900, crowd_900, encoded_message,
+    idle_900, snapshot_message,
 };
 use tickwire_benches::{kbit_per_s, median_of_runs, write_report, ws_frame_len};
 use tickwire_protocol::bits::BitWriter;
 use tickwire_protocol::{decode_server, delta, encode_server};
 
 fn main() {
-    let scenarios = [arena_100(), crowd_900(), idle_900()];
-    let figures: Vec<Figures> = scenarios.iter().map(Figures::measure).collect();
+    let arena = [arena_100(), crowd_900(), idle_900()];
+    let bodies = bodies_900();
+    let mut figures: Vec<Figures> = arena.iter().map(Figures::measure).collect();
+    figures.push(Figures::measure(&bodies));
     print_table(&figures);
     write_report(
         "snapshot",
         &json!({
             "snapshots_per_scenario": SNAPSHOTS,
             "ack_age_ticks": ACK_AGE,
-            "naive_encoding": "bincode fixed-int layout of Vec<{id u32, kind u8, x y vx vy f32, aim f32, health u8, flags u8}>: 8 + 27 bytes per entity",
             "websocket_framing": "server-to-client unmasked: 2-byte header below 126 bytes, 4 below 65536, else 10",
             "scenarios": figures.iter().map(Figures::to_json).collect::<Vec<_>>(),
         }),
     );
 
     let mut criterion = tickwire_benches::criterion();
-    for scenario in &scenarios {
+    for scenario in &arena {
         bench_scenario(&mut criterion, scenario);
     }
+    bench_scenario(&mut criterion, &bodies);
     criterion.final_summary();
 }
 
@@ -60,10 +64,12 @@ fn main() {
 struct Figures {
     name: &'static str,
     description: &'static str,
+    naive_layout: &'static str,
     rate: u32,
     entities: f64,
-    /// Entities whose velocity differs from the baseline's, per snapshot (turning this tick).
-    velocity_changed: f64,
+    /// Entities in both views whose record differs from the baseline's prediction, per
+    /// snapshot (turning, tumbling, hit: what the delta has to mention).
+    changed: f64,
     delta_body: f64,
     delta_message: f64,
     delta_frame: f64,
@@ -80,7 +86,7 @@ struct Figures {
 impl Figures {
     /// Replays every snapshot of the scenario, checking each delta round trip, and times the
     /// encoders (median of 7 passes over all snapshots).
-    fn measure(scenario: &Scenario) -> Figures {
+    fn measure<R: BenchRecord>(scenario: &Scenario<R>) -> Figures {
         let mut bits = BitWriter::default();
         let mut encoded = Vec::new();
         let mut totals = [0usize; 7];
@@ -100,17 +106,17 @@ impl Figures {
             let full = encoded_message(tick, 0, current, bits.as_bytes(), &mut encoded);
 
             encoded.clear();
-            naive::encode(
+            R::encode_naive(
                 &scenario.naive_frames[index + ACK_AGE as usize],
                 &mut encoded,
             );
-            assert_eq!(encoded.len(), naive::encoded_len(current.len()));
+            assert_eq!(encoded.len(), R::naive_len(current.len()));
             let naive_message = encoded.len();
 
-            let velocity_changed = velocity_changes(base, current);
+            let changed = changed_records(base, current);
             for (total, value) in totals.iter_mut().zip([
                 current.len(),
-                velocity_changed,
+                changed,
                 body,
                 message,
                 ws_frame_len(message),
@@ -121,7 +127,7 @@ impl Figures {
             }
         }
         let average = |total: usize| total as f64 / SNAPSHOTS as f64;
-        let naive_message = naive::encoded_len(scenario.frames[ACK_AGE as usize].len()) as f64;
+        let naive_message = R::naive_len(scenario.frames[ACK_AGE as usize].len()) as f64;
 
         let per_snapshot = |total: Duration| total / SNAPSHOTS as u32;
         let delta_encode = per_snapshot(median_of_runs(7, || {
@@ -153,7 +159,7 @@ impl Figures {
         let naive_encode = per_snapshot(median_of_runs(7, || {
             for index in 0..SNAPSHOTS {
                 encoded.clear();
-                naive::encode(
+                R::encode_naive(
                     black_box(&scenario.naive_frames[index + ACK_AGE as usize]),
                     &mut encoded,
                 );
@@ -164,9 +170,10 @@ impl Figures {
         Figures {
             name: scenario.name,
             description: scenario.description,
+            naive_layout: R::NAIVE_LAYOUT,
             rate: scenario.rate,
             entities: average(totals[0]),
-            velocity_changed: average(totals[1]),
+            changed: average(totals[1]),
             delta_body: average(totals[2]),
             delta_message: average(totals[3]),
             delta_frame: average(totals[4]),
@@ -195,7 +202,7 @@ impl Figures {
             "description": self.description,
             "rate_hz": self.rate,
             "entities_in_view": self.entities,
-            "entities_turning_per_snapshot": self.velocity_changed,
+            "entities_changed_per_snapshot": self.changed,
             "delta": {
                 "body_bytes": self.delta_body,
                 "message_bytes": self.delta_message,
@@ -211,6 +218,7 @@ impl Figures {
                 "bytes_per_entity": self.full_message / self.entities,
             },
             "naive": {
+                "layout": self.naive_layout,
                 "message_bytes": self.naive_message,
                 "bytes_per_entity": self.naive_message / self.entities,
                 "websocket_frame_bytes": self.naive_frame,
@@ -225,10 +233,10 @@ impl Figures {
 
 /// Encodes one spectator snapshot the way the room does: delta, checksum, message envelope.
 /// Returns the message length.
-fn encode_snapshot(
+fn encode_snapshot<R: BenchRecord>(
     tick: u32,
-    base: &[EntityState],
-    current: &[EntityState],
+    base: &[R],
+    current: &[R],
     bits: &mut BitWriter,
     encoded: &mut Vec<u8>,
 ) -> usize {
@@ -239,13 +247,13 @@ fn encode_snapshot(
 
 /// Panics unless `body` decodes against `base` into exactly `current`, and the whole message
 /// survives the codec.
-fn check_round_trip(
-    scenario: &Scenario,
+fn check_round_trip<R: BenchRecord>(
+    scenario: &Scenario<R>,
     tick: u32,
-    base: &[EntityState],
+    base: &[R],
     age: u32,
     body: &[u8],
-    current: &[EntityState],
+    current: &[R],
 ) {
     let mut decoded = Vec::new();
     if let Err(error) = delta::decode(base, age, body, &mut decoded) {
@@ -262,7 +270,7 @@ fn check_round_trip(
     let msg = snapshot_message(tick, age, current, body);
     let mut encoded = Vec::new();
     encode_server(&msg, &mut encoded);
-    match decode_server(&encoded) {
+    match decode_server::<R::Wire>(&encoded) {
         Ok(back) => assert!(
             back == msg,
             "{} tick {tick}: message differs",
@@ -275,13 +283,13 @@ fn check_round_trip(
     }
 }
 
-/// Entities present in both views whose velocity changed.
-fn velocity_changes(base: &[EntityState], current: &[EntityState]) -> usize {
+/// Entities present in both views whose record differs from the baseline's prediction.
+fn changed_records<R: BenchRecord>(base: &[R], current: &[R]) -> usize {
     current
         .iter()
-        .filter(|state| {
-            base.binary_search_by_key(&state.id, |old| old.id)
-                .is_ok_and(|found| (base[found].vx, base[found].vy) != (state.vx, state.vy))
+        .filter(|record| {
+            base.binary_search_by_key(&record.id(), |old| old.id())
+                .is_ok_and(|found| record.changes(&base[found], ACK_AGE) != 0)
         })
         .count()
 }
@@ -297,7 +305,7 @@ fn print_table(figures: &[Figures]) {
         "scenario",
         "Hz",
         "ents",
-        "turning",
+        "changed",
         "delta B",
         "B/ent",
         "kbit/s",
@@ -318,7 +326,7 @@ fn print_table(figures: &[Figures]) {
             figure.name,
             figure.rate,
             figure.entities,
-            figure.velocity_changed,
+            figure.changed,
             figure.delta_message,
             figure.delta_message / figure.entities,
             figure.delta_kbit_s(),
@@ -337,7 +345,7 @@ fn print_table(figures: &[Figures]) {
 }
 
 /// Criterion timings for one scenario: delta encode, delta plus envelope, naive encode.
-fn bench_scenario(criterion: &mut Criterion, scenario: &Scenario) {
+fn bench_scenario<R: BenchRecord>(criterion: &mut Criterion, scenario: &Scenario<R>) {
     let mut group = criterion.benchmark_group(format!("snapshot/{}", scenario.name));
     group.throughput(Throughput::Elements(
         scenario.frames[ACK_AGE as usize].len() as u64,
@@ -372,7 +380,7 @@ fn bench_scenario(criterion: &mut Criterion, scenario: &Scenario) {
         bencher.iter(|| {
             index = (index + 1) % SNAPSHOTS;
             encoded.clear();
-            naive::encode(
+            R::encode_naive(
                 black_box(&scenario.naive_frames[index + ACK_AGE as usize]),
                 &mut encoded,
             );

@@ -17,6 +17,7 @@ use tickwire_arena::{Arena, BUTTON_FIRE, Map, PlayerInput, Wall, World};
 use tickwire_protocol::Hello;
 use tickwire_sim::{PlayerId, Vec2};
 
+pub mod bodies;
 pub mod scenarios;
 
 /// A small seeded random source (SplitMix64), so every scenario is the same on every run.

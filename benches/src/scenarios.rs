@@ -1,18 +1,85 @@
-//! The snapshot bench's seeded scenarios: runs of consecutive spectator views, one per tick.
+//! The snapshot bench's seeded scenarios: runs of consecutive spectator views, one per tick, of
+//! any record type ([`BenchRecord`]: the arena's `EntityState`, and the bench-only 3D body).
 //!
 //! Shared by the `snapshot` bench (which measures them) and this crate's tests (which pin their
 //! total wire bytes, so a change that makes snapshots bigger fails `cargo test`).
 
 use tickwire_arena::{Arena, EntityState, Rules, World, convert};
 use tickwire_protocol::bits::BitWriter;
-use tickwire_protocol::{Snapshot, delta, encode_server};
+use tickwire_protocol::{Record, Schema, ServerMsg, Snapshot, delta, encode_server};
 use tickwire_sim::PlayerId;
 
-/// The arena's server message.
-type ServerMsg = tickwire_protocol::ServerMsg<Arena>;
-
-use crate::naive::NaiveEntity;
+use crate::bodies::{self, Bodies, Body3};
+use crate::naive::{self, NaiveEntity};
 use crate::{Wanderers, open_map};
+
+/// A record the snapshot bench can measure: the schema its snapshots travel in, and the naive
+/// full-state encoding it is compared with (f32 fields, fixed-width integers).
+pub trait BenchRecord: Record {
+    /// The schema whose envelope carries it.
+    type Wire: Schema<Record = Self>;
+    /// The record as a naive server would hold it.
+    type Naive: Copy;
+    /// What the naive encoding is, in one line (for the report).
+    const NAIVE_LAYOUT: &'static str;
+    /// The naive form, for a tick of `dt` seconds.
+    fn to_naive(&self, dt: f32) -> Self::Naive;
+    /// Appends the naive encoding of a whole view.
+    fn encode_naive(view: &[Self::Naive], out: &mut Vec<u8>);
+    /// Bytes of the naive encoding of `count` records.
+    fn naive_len(count: usize) -> usize;
+}
+
+impl BenchRecord for EntityState {
+    type Wire = Arena;
+    type Naive = NaiveEntity;
+    const NAIVE_LAYOUT: &'static str = "bincode fixed-int layout of Vec<{id u32, kind u8, x y vx vy f32, aim f32, health u8, flags u8}>: 8 + 27 bytes per entity";
+
+    fn to_naive(&self, dt: f32) -> NaiveEntity {
+        NaiveEntity::from_state(self, dt)
+    }
+
+    fn encode_naive(view: &[NaiveEntity], out: &mut Vec<u8>) {
+        naive::encode(view, out);
+    }
+
+    fn naive_len(count: usize) -> usize {
+        naive::encoded_len(count)
+    }
+}
+
+impl BenchRecord for Body3 {
+    type Wire = Bodies;
+    type Naive = Body3;
+    const NAIVE_LAYOUT: &'static str = "bincode fixed-int layout of Vec<{id u32, position 3 x f32, velocity 3 x f32, quaternion 4 x f32}>: 8 + 44 bytes per body";
+
+    fn to_naive(&self, _: f32) -> Body3 {
+        *self
+    }
+
+    /// The quaternion is written from its packed form as four f32 (their values do not change
+    /// the size, only the work, which is the same as writing stored floats).
+    fn encode_naive(view: &[Body3], out: &mut Vec<u8>) {
+        out.reserve(Self::naive_len(view.len()));
+        out.extend_from_slice(&(view.len() as u64).to_le_bytes());
+        for body in view {
+            out.extend_from_slice(&body.id.to_le_bytes());
+            for axis in 0..3 {
+                out.extend_from_slice(&(body.pos[axis] as f32 / 256.0).to_le_bytes());
+            }
+            for axis in 0..3 {
+                out.extend_from_slice(&(body.vel[axis] as f32).to_le_bytes());
+            }
+            for shift in [0, 10, 20, 30] {
+                out.extend_from_slice(&(((body.rotation >> shift) & 1023) as f32).to_le_bytes());
+            }
+        }
+    }
+
+    fn naive_len(count: usize) -> usize {
+        8 + bodies::NAIVE_BYTES * count
+    }
+}
 
 /// Snapshots replayed per scenario.
 pub const SNAPSHOTS: usize = 300;
@@ -21,7 +88,7 @@ pub const ACK_AGE: u32 = 2;
 
 /// A run of consecutive views, one per tick, ready to encode.
 #[derive(Debug)]
-pub struct Scenario {
+pub struct Scenario<R: BenchRecord = EntityState> {
     /// Short name (`arena-100`, ...).
     pub name: &'static str,
     /// One line for the report.
@@ -31,26 +98,26 @@ pub struct Scenario {
     /// Tick of `frames[0]`.
     pub first_tick: u32,
     /// `SNAPSHOTS + ACK_AGE` consecutive spectator views, sorted by id.
-    pub frames: Vec<Vec<EntityState>>,
+    pub frames: Vec<Vec<R>>,
     /// The same views as the naive server holds them.
-    pub naive_frames: Vec<Vec<NaiveEntity>>,
+    pub naive_frames: Vec<Vec<R::Naive>>,
 }
 
-impl Scenario {
+impl<R: BenchRecord> Scenario<R> {
     fn new(
         name: &'static str,
         description: &'static str,
         rate: u32,
         first_tick: u32,
-        frames: Vec<Vec<EntityState>>,
-    ) -> Scenario {
+        frames: Vec<Vec<R>>,
+    ) -> Scenario<R> {
         let dt = 1.0 / rate as f32;
         let naive_frames = frames
             .iter()
             .map(|frame| {
                 frame
                     .iter()
-                    .map(|state| NaiveEntity::from_state(state, dt))
+                    .map(|record| record.to_naive(dt))
                     .collect()
             })
             .collect();
@@ -65,7 +132,7 @@ impl Scenario {
     }
 
     /// The (baseline, current) views of snapshot `index` (0..SNAPSHOTS).
-    pub fn pair(&self, index: usize) -> (&[EntityState], &[EntityState]) {
+    pub fn pair(&self, index: usize) -> (&[R], &[R]) {
         let current = index + ACK_AGE as usize;
         (&self.frames[index], &self.frames[current])
     }
@@ -132,6 +199,21 @@ pub fn crowd_900() -> Scenario {
     )
 }
 
+/// 900 rigid bodies in 3D at 60 Hz, flying straight between turns, a third of them tumbling
+/// (their orientation changes every tick): the bench-only [`Body3`] record.
+pub fn bodies_900() -> Scenario<Body3> {
+    let rate = 60;
+    let frames = bodies::tumbling(900, rate, 3 * rate as usize + SNAPSHOTS + ACK_AGE as usize, 900);
+    let frames = frames[3 * rate as usize..].to_vec();
+    Scenario::new(
+        "bodies-900",
+        "900 3D bodies (position, velocity, smallest-three quaternion), a third tumbling, 60 Hz",
+        rate,
+        3 * rate + 1,
+        frames,
+    )
+}
+
 /// 900 entities at rest (the crowd's first view with every velocity zeroed), 60 Hz.
 pub fn idle_900() -> Scenario {
     let crowd = crowd_900();
@@ -176,7 +258,12 @@ fn record(
 }
 
 /// The message a spectator receives for `view`, encoded against a baseline `age` ticks old.
-pub fn snapshot_message(tick: u32, age: u32, view: &[EntityState], body: &[u8]) -> ServerMsg {
+pub fn snapshot_message<R: BenchRecord>(
+    tick: u32,
+    age: u32,
+    view: &[R],
+    body: &[u8],
+) -> ServerMsg<R::Wire> {
     ServerMsg::Snapshot(Snapshot {
         tick,
         baseline_age: age as u8,
@@ -191,10 +278,10 @@ pub fn snapshot_message(tick: u32, age: u32, view: &[EntityState], body: &[u8]) 
 }
 
 /// Encodes the Snapshot message for `body` into `encoded` (cleared first); returns its length.
-pub fn encoded_message(
+pub fn encoded_message<R: BenchRecord>(
     tick: u32,
     age: u32,
-    view: &[EntityState],
+    view: &[R],
     body: &[u8],
     encoded: &mut Vec<u8>,
 ) -> usize {
