@@ -5,11 +5,11 @@
 //! Nothing in the engine knows this type; it only implements [`Record`] (and a [`Schema`] around
 //! it, so its snapshots travel in the same envelope as any game's).
 
+use glam::{Quat, Vec3};
 use serde::{Deserialize, Serialize};
 use tickwire_protocol::bits::{BitReader, BitWriter};
 use tickwire_protocol::delta::predict;
 use tickwire_protocol::{Checksum, Command, DeltaError, Record, Schema, StatsRow, Wire};
-use glam::{Quat, Vec3};
 
 use crate::Rng;
 
@@ -221,7 +221,7 @@ impl Record for Body3 {
         self.id != 0
             && self.pos.iter().all(|&p| p <= POS_MAX)
             && self.vel.iter().all(|v| (-VEL_MAX..=VEL_MAX).contains(v))
-            // Bits 30..32 hold 0..=3; bits 30 below are the three components.
+        // Bits 30..32 hold 0..=3; bits 30 below are the three components.
     }
 
     fn checksum(&self, sum: &mut Checksum) {
@@ -309,7 +309,8 @@ pub fn tumbling(count: u32, rate: u32, ticks: usize, seed: u64) -> Vec<Vec<Body3
             let step = mover.vel * dt;
             mover.pos += Vec3::new(snap(step.x), snap(step.y), snap(step.z));
             if let Some((axis, speed)) = mover.spin {
-                mover.rotation = (Quat::from_axis_angle(axis, speed * dt) * mover.rotation).normalize();
+                mover.rotation =
+                    (Quat::from_axis_angle(axis, speed * dt) * mover.rotation).normalize();
             }
         }
         frames.push(
@@ -318,12 +319,19 @@ pub fn tumbling(count: u32, rate: u32, ticks: usize, seed: u64) -> Vec<Vec<Body3
                 .enumerate()
                 .map(|(index, mover)| {
                     let unit = |v: f32| (v * UNITS_PER_M).round().clamp(0.0, POS_MAX as f32) as u32;
-                    let per_tick =
-                        |v: f32| (v * dt * UNITS_PER_M).round().clamp(-(VEL_MAX as f32), VEL_MAX as f32) as i32;
+                    let per_tick = |v: f32| {
+                        (v * dt * UNITS_PER_M)
+                            .round()
+                            .clamp(-(VEL_MAX as f32), VEL_MAX as f32) as i32
+                    };
                     Body3 {
                         id: index as u32 + 1,
                         pos: [unit(mover.pos.x), unit(mover.pos.y), unit(mover.pos.z)],
-                        vel: [per_tick(mover.vel.x), per_tick(mover.vel.y), per_tick(mover.vel.z)],
+                        vel: [
+                            per_tick(mover.vel.x),
+                            per_tick(mover.vel.y),
+                            per_tick(mover.vel.z),
+                        ],
                         rotation: pack_rotation(mover.rotation),
                     }
                 })

@@ -114,12 +114,7 @@ impl<R: BenchRecord> Scenario<R> {
         let dt = 1.0 / rate as f32;
         let naive_frames = frames
             .iter()
-            .map(|frame| {
-                frame
-                    .iter()
-                    .map(|record| record.to_naive(dt))
-                    .collect()
-            })
+            .map(|frame| frame.iter().map(|record| record.to_naive(dt)).collect())
             .collect();
         Scenario {
             name,
@@ -203,7 +198,12 @@ pub fn crowd_900() -> Scenario {
 /// (their orientation changes every tick): the bench-only [`Body3`] record.
 pub fn bodies_900() -> Scenario<Body3> {
     let rate = 60;
-    let frames = bodies::tumbling(900, rate, 3 * rate as usize + SNAPSHOTS + ACK_AGE as usize, 900);
+    let frames = bodies::tumbling(
+        900,
+        rate,
+        3 * rate as usize + SNAPSHOTS + ACK_AGE as usize,
+        900,
+    );
     let frames = frames[3 * rate as usize..].to_vec();
     Scenario::new(
         "bodies-900",
