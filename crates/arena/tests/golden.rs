@@ -1,4 +1,5 @@
-//! Golden vectors: fixed arena messages and their exact bytes, kept in `tests/golden/vectors.json`.
+//! Golden vectors: fixed arena messages and their exact bytes, kept in `tests/golden/vectors.json`
+//! by the engine's golden-vector machinery (`tickwire_protocol::golden`).
 //!
 //! The file pins the wire format (the engine's envelope with the arena's types inside) for every
 //! other implementation (the browser's JavaScript codec reads it too), so a change to the bytes
@@ -6,232 +7,24 @@
 //! regenerate the file with `TICKWIRE_BLESS=1 cargo test -p tickwire-arena --test golden` and
 //! review the diff.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use serde::Serialize;
-use serde_json::Value;
 use tickwire_arena::wire::{
     Arena, ArenaSetup, EntityState, GameEvent, InputCmd, MapInfo, MoveRules, ScoreEntry, flags,
     kind,
 };
-use tickwire_protocol::bits::BitWriter;
-use tickwire_protocol::{
-    ChatBroadcast, Events, Hello, Input, PROTOCOL_VERSION, Snapshot, Welcome, decode_client,
-    decode_server, delta, encode_client, encode_server,
-};
+use tickwire_protocol::golden::{self, Vector, client, server, snapshot};
+use tickwire_protocol::{ChatBroadcast, Events, Hello, Input, PROTOCOL_VERSION, Welcome};
 
 type ClientMsg = tickwire_protocol::ClientMsg<Arena>;
 type ServerMsg = tickwire_protocol::ServerMsg<Arena>;
 
 #[test]
 fn golden_vectors_match_the_wire_format() {
-    let vectors = vectors();
-    let expected = render(&vectors);
-    let path = vectors_path();
-
-    if std::env::var_os("TICKWIRE_BLESS").is_some_and(|value| value == "1") {
-        std::fs::create_dir_all(path.parent().expect("the path has a parent"))
-            .expect("create tests/golden");
-        std::fs::write(&path, &expected).expect("write the golden vectors");
-        eprintln!(
-            "blessed {} golden vectors into {}",
-            vectors.len(),
-            path.display()
-        );
-    }
-
-    let actual = std::fs::read_to_string(&path)
-        .unwrap_or_else(|error| panic!("cannot read {}: {error}\n{}", path.display(), BLESS_HINT));
-    if actual != expected {
-        let file: Vec<Value> = serde_json::from_str(&actual).unwrap_or_default();
-        let mut differing = Vec::new();
-        for vector in &vectors {
-            let stored = file.iter().find(|entry| entry["name"] == vector.name);
-            let rendered: Value =
-                serde_json::from_str(&render(std::slice::from_ref(vector))).expect("valid JSON");
-            if stored != Some(&rendered[0]) {
-                differing.push(vector.name);
-            }
-        }
-        panic!(
-            "the wire format changed: the encoder no longer produces {} \
-             (vectors that differ or are missing: {differing:?}).\n{}",
-            path.display(),
-            BLESS_HINT
-        );
-    }
-    // The bytes are what the encoder makes; now check that they also decode to their message
-    // and that every snapshot body turns its baseline into its view.
-    check_file(&actual);
-}
-
-const BLESS_HINT: &str = "If the change is intended, bump PROTOCOL_VERSION, update \
-    docs/PROTOCOL.md and assets/web/protocol.js, then regenerate the vectors with \
-    `TICKWIRE_BLESS=1 cargo test -p tickwire-arena --test golden` and review the diff.";
-
-fn vectors_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/vectors.json")
-}
-
-/// One golden vector: a message, its bytes, and for snapshots the views the body relates.
-struct Vector {
-    name: &'static str,
-    message: Message,
-    /// For snapshots: the view the body is relative to (empty for a full snapshot) and the view
-    /// it decodes to.
-    views: Option<(Vec<EntityState>, Vec<EntityState>)>,
-}
-
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Message {
-    Client(ClientMsg),
-    Server(ServerMsg),
-}
-
-impl Message {
-    fn direction(&self) -> &'static str {
-        match self {
-            Message::Client(_) => "client",
-            Message::Server(_) => "server",
-        }
-    }
-
-    fn encode(&self) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        match self {
-            Message::Client(msg) => encode_client(msg, &mut bytes),
-            Message::Server(msg) => encode_server(msg, &mut bytes),
-        }
-        bytes
-    }
-}
-
-fn entity_from_json(value: &Value) -> EntityState {
-    serde_json::from_value(value.clone())
-        .unwrap_or_else(|error| panic!("entity {value} does not parse: {error}"))
-}
-
-/// Renders the vectors as JSON, one key per line and one entity per line, so diffs are readable.
-fn render(vectors: &[Vector]) -> String {
-    let mut out = String::from("[\n");
-    for (index, vector) in vectors.iter().enumerate() {
-        out.push_str("  {\n");
-        let _ = writeln!(out, "    \"name\": {},", compact(vector.name));
-        let _ = writeln!(
-            out,
-            "    \"direction\": {},",
-            compact(vector.message.direction())
-        );
-        let _ = write!(
-            out,
-            "    \"hex\": {},\n    \"message\": {}",
-            compact(&hex(&vector.message.encode())),
-            compact(&vector.message)
-        );
-        if let Some((baseline, view)) = &vector.views {
-            for (key, states) in [("baseline", baseline), ("view", view)] {
-                let _ = write!(out, ",\n    \"{key}\": [");
-                for (position, state) in states.iter().enumerate() {
-                    let separator = if position == 0 { "" } else { "," };
-                    let _ = write!(out, "{separator}\n      {}", compact(state));
-                }
-                out.push_str(if states.is_empty() { "]" } else { "\n    ]" });
-            }
-        }
-        out.push_str(if index + 1 == vectors.len() {
-            "\n  }\n"
-        } else {
-            "\n  },\n"
-        });
-    }
-    out.push_str("]\n");
-    out
-}
-
-fn compact<T: Serialize + ?Sized>(value: &T) -> String {
-    serde_json::to_string(value).expect("serializable")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Vec<u8> {
-    assert!(text.len().is_multiple_of(2), "odd hex length");
-    (0..text.len())
-        .step_by(2)
-        .map(|at| u8::from_str_radix(&text[at..at + 2], 16).expect("hex digit"))
-        .collect()
-}
-
-/// Checks every vector in the file on its own terms: its bytes decode to its message, the
-/// message re-encodes to its bytes, and a snapshot's body turns its baseline into its view.
-fn check_file(text: &str) {
-    let file: Vec<Value> = serde_json::from_str(text).expect("vectors.json is a JSON array");
-    assert!(!file.is_empty(), "vectors.json holds no vectors");
-    for entry in &file {
-        let name = entry["name"].as_str().expect("a vector has a name");
-        let bytes = unhex(entry["hex"].as_str().expect("a vector has hex"));
-        let message = entry["message"].clone();
-        match entry["direction"].as_str() {
-            Some("client") => {
-                let expected: ClientMsg = serde_json::from_value(message)
-                    .unwrap_or_else(|error| panic!("{name}: message is not a ClientMsg: {error}"));
-                assert_eq!(
-                    decode_client(&bytes),
-                    Ok(expected.clone()),
-                    "{name}: decode"
-                );
-                let mut encoded = Vec::new();
-                encode_client(&expected, &mut encoded);
-                assert_eq!(hex(&encoded), hex(&bytes), "{name}: encode");
-            }
-            Some("server") => {
-                let expected: ServerMsg = serde_json::from_value(message)
-                    .unwrap_or_else(|error| panic!("{name}: message is not a ServerMsg: {error}"));
-                assert_eq!(
-                    decode_server(&bytes),
-                    Ok(expected.clone()),
-                    "{name}: decode"
-                );
-                let mut encoded = Vec::new();
-                encode_server(&expected, &mut encoded);
-                assert_eq!(hex(&encoded), hex(&bytes), "{name}: encode");
-                if let ServerMsg::Snapshot(snapshot) = &expected {
-                    check_snapshot(name, snapshot, entry);
-                }
-            }
-            other => panic!("{name}: direction {other:?} is neither client nor server"),
-        }
-    }
-}
-
-fn check_snapshot(name: &str, snapshot: &Snapshot<ScoreEntry>, entry: &Value) {
-    let states = |key: &str| -> Vec<EntityState> {
-        entry[key]
-            .as_array()
-            .unwrap_or_else(|| panic!("{name}: snapshot vector without {key}"))
-            .iter()
-            .map(entity_from_json)
-            .collect()
-    };
-    let baseline = states("baseline");
-    let view = states("view");
-    let mut decoded = Vec::new();
-    delta::decode(
-        &baseline,
-        snapshot.baseline_age as u32,
-        &snapshot.body,
-        &mut decoded,
-    )
-    .unwrap_or_else(|error| panic!("{name}: body does not decode: {error}"));
-    assert_eq!(decoded, view, "{name}: decoded view");
-    assert_eq!(
-        delta::checksum(&view),
-        snapshot.checksum,
-        "{name}: checksum"
+    golden::check(
+        &vectors(),
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/vectors.json"),
+        "TICKWIRE_BLESS=1 cargo test -p tickwire-arena --test golden",
     );
 }
 
@@ -249,53 +42,8 @@ fn player(id: u32, x: u32, y: u32, vx: i32, vy: i32, aim: u16, health: u8) -> En
     }
 }
 
-/// A snapshot whose body encodes `view` against `baseline`, `age` ticks older.
-#[allow(clippy::too_many_arguments)] // one argument per field of the vector
-fn snapshot_vector(
-    name: &'static str,
-    tick: u32,
-    last_input: u32,
-    scores: Vec<ScoreEntry>,
-    scores_removed: Vec<u32>,
-    baseline: Vec<EntityState>,
-    age: u8,
-    view: Vec<EntityState>,
-) -> Vector {
-    let mut body = BitWriter::default();
-    delta::encode(&baseline, &view, age as u32, &mut body);
-    Vector {
-        name,
-        message: Message::Server(ServerMsg::Snapshot(Snapshot {
-            tick,
-            baseline_age: age,
-            last_input,
-            checksum: delta::checksum(&view),
-            scores,
-            scores_removed,
-            body: body.as_bytes().to_vec(),
-        })),
-        views: Some((baseline, view)),
-    }
-}
-
-fn client(name: &'static str, msg: ClientMsg) -> Vector {
-    Vector {
-        name,
-        message: Message::Client(msg),
-        views: None,
-    }
-}
-
-fn server(name: &'static str, msg: ServerMsg) -> Vector {
-    Vector {
-        name,
-        message: Message::Server(msg),
-        views: None,
-    }
-}
-
 /// The fixed list. Append rather than edit: every entry is a promise to other implementations.
-fn vectors() -> Vec<Vector> {
+fn vectors() -> Vec<Vector<Arena>> {
     // The full snapshot's view: a player, a projectile and an NPC.
     let full_view = vec![
         player(3, 5120, 2560, 12, -3, 256, 100),
@@ -466,47 +214,42 @@ fn vectors() -> Vec<Vector> {
                 resumed: false,
             }),
         ),
-        snapshot_vector(
+        snapshot(
             "snapshot_small",
             251,
             0,
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            0,
+            (Vec::new(), Vec::new()),
+            (Vec::new(), 0),
             vec![player(5, 256, 512, -2, 1, 3, 100)],
         ),
-        snapshot_vector(
+        snapshot(
             "snapshot_empty",
             1,
             0,
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            0,
+            (Vec::new(), Vec::new()),
+            (Vec::new(), 0),
             Vec::new(),
         ),
-        snapshot_vector(
+        snapshot(
             "snapshot_full",
             100_000,
             41,
-            scores.clone(),
-            Vec::new(),
-            Vec::new(),
-            0,
+            (scores.clone(), Vec::new()),
+            (Vec::new(), 0),
             full_view.clone(),
         ),
-        snapshot_vector(
+        snapshot(
             "snapshot_delta",
             100_003,
             44,
-            vec![ScoreEntry {
-                kills: scores[0].kills + 1,
-                ..scores[0].clone()
-            }],
-            vec![scores[scores.len() - 1].player],
-            full_view,
-            3,
+            (
+                vec![ScoreEntry {
+                    kills: scores[0].kills + 1,
+                    ..scores[0].clone()
+                }],
+                vec![scores[scores.len() - 1].player],
+            ),
+            (full_view, 3),
             delta_view,
         ),
         server(

@@ -22,6 +22,8 @@ pub mod bits;
 pub mod close;
 pub mod codec;
 pub mod delta;
+#[cfg(feature = "golden")]
+pub mod golden;
 pub mod limits;
 pub mod msg;
 pub mod quant;
