@@ -20,7 +20,7 @@ use tickwire_net::{Game, Server, ServerConfig};
 use tracing_subscriber::EnvFilter;
 
 /// The games this binary runs, by name.
-const GAMES: &[&str] = &["arena", "cards"];
+const GAMES: &[&str] = &["arena", "cards", "tag"];
 
 /// Runs `$body` with `$Server` (the game's [`Game`]) and `$Wire` (its schema, a [`BotGame`])
 /// bound to the types of the game named `$name`, or fails with the list of games.
@@ -35,6 +35,11 @@ macro_rules! with_game {
             "cards" => {
                 type $Server = tickwire_cards::CardsGame;
                 type $Wire = tickwire_cards::Cards;
+                $body
+            }
+            "tag" => {
+                type $Server = tickwire_tag::TagGame;
+                type $Wire = tickwire_tag::Tag;
                 $body
             }
             other => Err(anyhow::anyhow!(
