@@ -7,7 +7,7 @@ use tickwire_protocol::Welcome;
 use tickwire_sim::rng::Pcg32;
 
 use crate::game::fits;
-use crate::wire::{CardRecord, Cards, CardsEvent, CardsInput, CardsSetup, kind};
+use crate::wire::{CardRecord, Cards, CardsEvent, CardsInput, CardsSetup, kind, phase};
 
 impl BotGame for Cards {
     type Brain = CardsBrain;
@@ -102,7 +102,10 @@ impl Brain<Cards> for CardsBrain {
             }
             self.pending = None;
         }
-        if now < self.ready_at {
+        let playing = view
+            .iter()
+            .any(|r| r.kind == kind::TABLE && r.slot == phase::PLAYING);
+        if now < self.ready_at || !playing {
             return CardsInput::default();
         }
         let mut options = Vec::new();
