@@ -21,7 +21,7 @@ use crate::world::{Event, World};
 pub const NPCS_MAX: usize = 4096;
 
 /// The `[arena]` table of the server's config file, as written (every key optional).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ArenaConfig {
     /// A built-in map name (`arena`, `open`) or a path to a map file.

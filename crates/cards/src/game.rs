@@ -55,7 +55,7 @@ pub fn fits(card_rank: u8, top_rank: u8) -> bool {
 }
 
 /// The `[cards]` table of the server's config file, as written (every key optional).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CardsConfig {
     /// Shared piles, 1 to 4.
