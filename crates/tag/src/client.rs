@@ -43,8 +43,8 @@ const FLEE_DISTANCE_M: f32 = 6.0;
 /// Runs away from edges closer than this many meters while fleeing (a cornered runner is
 /// caught).
 const EDGE_MARGIN_M: f32 = 3.0;
-/// The chaser aims this many ticks ahead of its target.
-const LEAD_TICKS: f32 = 4.0;
+/// The chaser aims where its target will be when it gets there, at most this many ticks ahead.
+const LEAD_TICKS: f32 = 20.0;
 
 /// Chases the nearest runner it may tag while it is "it"; otherwise runs from "it" when it
 /// comes close, and wanders about the field when it does not.
@@ -53,6 +53,8 @@ pub struct TagBrain {
     rng: Pcg32,
     player: u32,
     field: Vec2,
+    /// Top speed in meters per tick.
+    top_step: f32,
     /// Where the bot wanders to while nobody chases it.
     wander_to: Vec2,
     /// Tagged events naming the bot, and all of them.
@@ -61,6 +63,21 @@ pub struct TagBrain {
 }
 
 impl TagBrain {
+    /// Toward the nearest runner that may be tagged, aiming where it will be when the bot gets
+    /// there.
+    fn chase(&self, view: &[Runner], own: u32, me: Vec2) -> Vec2 {
+        let target = view
+            .iter()
+            .filter(|runner| runner.id != own && runner.flags & flags::IMMUNE == 0)
+            .map(motion_of)
+            .min_by(|a, b| a.0.distance(me).total_cmp(&b.0.distance(me)));
+        let Some((pos, vel)) = target else {
+            return Vec2::ZERO;
+        };
+        let ticks = (pos.distance(me) / self.top_step).min(LEAD_TICKS);
+        pos + vel * ticks - me
+    }
+
     /// Away from the chaser, and away from the edges it would be cornered against.
     fn flee(&self, me: Vec2, chaser: Vec2) -> Vec2 {
         let mut away = (me - chaser).normalize_or_zero();
@@ -89,6 +106,7 @@ impl Brain<Tag> for TagBrain {
             rng: Pcg32::new(seed),
             player: welcome.player,
             field,
+            top_step: welcome.setup.speed / f32::from(welcome.tick_rate.max(1)),
             wander_to: field / 2.0,
             tagged: 0,
             tags_heard: 0,
@@ -100,23 +118,12 @@ impl Brain<Tag> for TagBrain {
         let Some(own) = view.iter().find(|runner| runner.id == context.own) else {
             return TagInput::default();
         };
-        let (me, _) = motion_of(own);
-        let direction = if own.flags & flags::IT != 0 {
-            // The nearest runner that may be tagged, a little ahead of where it is.
-            view.iter()
-                .filter(|runner| runner.id != own.id && runner.flags & flags::IMMUNE == 0)
-                .map(motion_of)
-                .min_by(|a, b| a.0.distance(me).total_cmp(&b.0.distance(me)))
-                .map_or(Vec2::ZERO, |(pos, vel)| pos + vel * LEAD_TICKS - me)
-        } else {
-            let chaser = view
-                .iter()
-                .find(|runner| runner.flags & flags::IT != 0)
-                .map(|runner| motion_of(runner).0);
-            match chaser {
-                Some(chaser) if chaser.distance(me) < FLEE_DISTANCE_M => self.flee(me, chaser),
-                _ => self.wander(me),
-            }
+        let me = motion_of(own).0;
+        let it = view.iter().find(|runner| runner.flags & flags::IT != 0);
+        let direction = match it.map(|it| (it.id, motion_of(it).0)) {
+            Some((id, _)) if id == own.id => self.chase(view, own.id, me),
+            Some((_, chaser)) if chaser.distance(me) < FLEE_DISTANCE_M => self.flee(me, chaser),
+            _ => self.wander(me),
         };
         let direction = direction.normalize_or_zero();
         TagInput {

@@ -39,8 +39,8 @@ pub struct TagConfig {
 impl Default for TagConfig {
     fn default() -> Self {
         TagConfig {
-            width: 30.0,
-            height: 20.0,
+            width: 20.0,
+            height: 15.0,
             radius: 0.5,
             speed: 5.0,
             accel: 25.0,

@@ -7,7 +7,10 @@ use tickwire_tag::{TagConfig, TagGame};
 #[test]
 fn server_toml_lists_every_key_with_its_default() {
     let config = ServerConfig::default();
-    let table = config.games.get("tag").expect("assets/server.toml has a [tag] table");
+    let table = config
+        .games
+        .get("tag")
+        .expect("assets/server.toml has a [tag] table");
     let written: TagConfig = config.game_config::<TagGame>().expect("the table parses");
     assert_eq!(written, TagConfig::default());
     // Every field is written out, not left to the default.
