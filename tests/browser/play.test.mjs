@@ -1,9 +1,11 @@
-// Plays the browser client (assets/web, served by the release binary) in headless Chromium.
+// Plays the browser client (the engine's page from assets/web with the arena's module from
+// crates/arena/web, served by the release binary) in headless Chromium.
 //
 // Starts `tickwire serve` on a free port and one `tickwire bot` in room "web", opens the page,
 // joins, moves, checks the bot is drawn, chats, saves a screenshot (target/browser/play.png),
 // watches as a spectator, and checks that a dropped connection is resumed as the same player.
-// Assertions read window.tickwire.state(), the page's test hook, never pixels.
+// Assertions read window.tickwire.state(), the page's test hook, never pixels: the core's fields
+// at the top level, the arena module's (what it drew, where the own player is) under `module`.
 //
 // Run: bash tests/browser/run.sh (installs Chromium and playwright-core first), or
 // `node --test tests/browser/` with TICKWIRE_BIN (default target/release/tickwire) and
@@ -124,7 +126,7 @@ async function join(page, url, name) {
   await page.goto(url);
   await page.fill("#join-name", name);
   await page.click("#join-button");
-  return waitForState(page, (s) => s && s.connected && s.ownEntity !== 0 && s.ownPosition !== null);
+  return waitForState(page, (s) => s && s.connected && s.ownEntity !== 0 && s.module?.ownPosition != null);
 }
 
 /** Holds the keys that steer from `from` toward `to` for `ms`. */
@@ -168,13 +170,17 @@ after(async () => {
   if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
 });
 
-test("the server serves the client's files", async () => {
+test("the server serves the core's files and the arena's module", async () => {
   for (const [file, type] of [
     ["/", "text/html"],
     ["/index.html", "text/html"],
     ["/app.js", "text/javascript"],
+    ["/tickwire.js", "text/javascript"],
     ["/protocol.js", "text/javascript"],
     ["/style.css", "text/css"],
+    ["/game.js", "text/javascript"],
+    ["/game.css", "text/css"],
+    ["/wire.js", "text/javascript"],
   ]) {
     const response = await fetch(`${server.http}${file}`);
     assert.equal(response.status, 200, file);
@@ -185,19 +191,20 @@ test("the server serves the client's files", async () => {
 test("a player joins, moves, sees the bot and chats", { timeout: 90_000 }, async (t) => {
   const page = await newPage();
   let s = await join(page, `${server.http}/?room=web`, PLAYER_NAME);
+  assert.equal(s.game, "arena");
   assert.equal(s.room, "web");
   assert.equal(s.spectator, false);
-  const map = s.map;
+  const map = s.module.map;
 
   // Move toward the middle of the arena for about a second.
-  const start = s.ownPosition;
+  const start = s.module.ownPosition;
   const center = { x: map.width / 2, y: map.height / 2 };
   const keys = await steer(page, start, center, 1000);
   assert.ok(keys.length > 0, `no keys to press from ${JSON.stringify(start)}`);
   await page.waitForTimeout(300);
   s = await state(page);
-  const moved = Math.hypot(s.ownPosition.x - start.x, s.ownPosition.y - start.y);
-  const where = `from ${JSON.stringify(start)} to ${JSON.stringify(s.ownPosition)}`;
+  const moved = Math.hypot(s.module.ownPosition.x - start.x, s.module.ownPosition.y - start.y);
+  const where = `from ${JSON.stringify(start)} to ${JSON.stringify(s.module.ownPosition)}`;
   assert.ok(moved > 1, `the player moved only ${moved.toFixed(2)} m, ${where}`);
 
   // The bot: its entity from the score table, then drawn once in view (keep walking to the
@@ -207,17 +214,19 @@ test("a player joins, moves, sees the bot and chats", { timeout: 90_000 }, async
   const deadline = Date.now() + 20_000;
   for (let attempt = 0; ; attempt++) {
     s = await state(page);
-    if (s.entities.some((entity) => entity.id === botEntity && entity.kind === "player" && !entity.own)) break;
-    assert.ok(Date.now() < deadline, `the bot (entity ${botEntity}) was never drawn: ${JSON.stringify(s.entities)}`);
+    const drawn = s.module.entities;
+    if (drawn.some((entity) => entity.id === botEntity && entity.kind === "player" && !entity.own)) break;
+    assert.ok(Date.now() < deadline, `the bot (entity ${botEntity}) was never drawn: ${JSON.stringify(drawn)}`);
     // Toward the middle; every other try along one axis only, to get around a wall.
-    const alongY = { ...center, x: s.ownPosition.x };
-    const alongX = { ...center, y: s.ownPosition.y };
+    const own = s.module.ownPosition;
+    const alongY = { ...center, x: own.x };
+    const alongX = { ...center, y: own.y };
     const target = attempt % 2 === 0 ? center : attempt % 4 === 1 ? alongY : alongX;
-    await steer(page, s.ownPosition, target, 300);
+    await steer(page, own, target, 300);
   }
-  const bot = s.entities.find((entity) => entity.id === botEntity);
+  const bot = s.module.entities.find((entity) => entity.id === botEntity);
   assert.equal(bot.name, BOT_NAME);
-  assert.ok(s.entities.some((entity) => entity.own && entity.id === s.ownEntity), "own player drawn");
+  assert.ok(s.module.entities.some((entity) => entity.own && entity.id === s.ownEntity), "own player drawn");
 
   // Chat: type, Enter, and the server echoes it back to everyone, us included.
   const line = "hello from the browser";
@@ -233,7 +242,7 @@ test("a player joins, moves, sees the bot and chats", { timeout: 90_000 }, async
   // Aim at the bot and fire both weapons, so the picture has projectiles and a tracer.
   s = await state(page);
   const canvas = await page.locator("#view").boundingBox();
-  const target = s.entities.find((entity) => entity.id === botEntity) ?? bot;
+  const target = s.module.entities.find((entity) => entity.id === botEntity) ?? bot;
   await page.mouse.move(canvas.x + target.screen.x, canvas.y + target.screen.y);
   await page.mouse.down();
   await page.waitForTimeout(300);
@@ -242,7 +251,7 @@ test("a player joins, moves, sees the bot and chats", { timeout: 90_000 }, async
   await page.waitForTimeout(120);
   await page.keyboard.up("Shift");
   // The server reports the hitscan shot back as an event; screenshot while its tracer shows.
-  s = await waitForState(page, (s) => s.shots.own > 0 && s.tracers > 0);
+  s = await waitForState(page, (s) => s.module.shots.own > 0 && s.module.tracers > 0);
   mkdirSync(screenshots, { recursive: true });
   await page.screenshot({ path: path.join(screenshots, "play.png") });
 
@@ -250,7 +259,7 @@ test("a player joins, moves, sees the bot and chats", { timeout: 90_000 }, async
   assert.equal(s.snapshotErrors, 0, "every snapshot applied");
   assert.ok(s.pingMs !== null && s.pingMs >= 0, "a ping was answered");
   assert.ok(s.tick > 0);
-  const errors = [...s.predictionErrorsM].sort((a, b) => a - b);
+  const errors = [...s.predictionErrors].sort((a, b) => a - b);
   const median = errors.length ? errors[Math.floor(errors.length / 2)] : 0;
   const worst = errors.at(-1) ?? 0;
   t.diagnostic(
@@ -268,11 +277,12 @@ test("a spectator link watches the room", { timeout: 60_000 }, async () => {
   await page.goto(`${server.http}/?spectate=1&room=web`);
   const s = await waitForState(
     page,
-    (s) => s && s.connected && s.spectator && s.entities.some((entity) => entity.kind === "player"),
+    (s) => s && s.connected && s.spectator && s.module.entities.some((entity) => entity.kind === "player"),
   );
   assert.equal(s.room, "web");
   assert.equal(s.ownEntity, 0);
-  assert.ok(s.entities.every((entity) => !entity.own));
+  assert.ok(s.module.entities.every((entity) => !entity.own));
+  assert.equal(s.module.ownPosition, null);
   await page.screenshot({ path: path.join(screenshots, "spectate.png") });
   assert.deepEqual(page.errors, []);
   await page.close();
@@ -292,7 +302,7 @@ test("a dropped connection resumes as the same player", { timeout: 60_000 }, asy
     assert.equal(after.player, before.player, "same player");
     assert.equal(after.reconnects, 1);
     // And it plays on: snapshots flow and the position is known again.
-    await waitForState(page, (s, tick) => s.tick > tick && s.ownPosition !== null, after.tick);
+    await waitForState(page, (s, tick) => s.tick > tick && s.module.ownPosition !== null, after.tick);
 
     // Leaving is a normal close: no reconnect, the join form is back.
     await page.click("#leave");
