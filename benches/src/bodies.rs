@@ -291,7 +291,10 @@ pub fn tumbling(count: u32, rate: u32, ticks: usize, seed: u64) -> Vec<Vec<Body3
             vel: Vec3::ZERO,
             turn_ticks: 0,
             spin: (index % 3 == 0).then(|| (random_unit(&mut rng), rng.range_f32(0.5, 3.0))),
-            rotation: Quat::from_axis_angle(random_unit(&mut rng), rng.range_f32(0.0, 6.28)),
+            rotation: Quat::from_axis_angle(
+                random_unit(&mut rng),
+                rng.range_f32(0.0, std::f32::consts::TAU),
+            ),
         })
         .collect();
     let snap = |v: f32| (v * UNITS_PER_M).round() / UNITS_PER_M;

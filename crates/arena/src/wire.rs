@@ -299,10 +299,10 @@ impl Record for EntityState {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputCmd {
     /// Horizontal movement, -127..=127 maps to -1.0..=1.0 (-128 is treated as -127); positive
-    /// is +x (east, to the right on screen).
+    /// is +x (east; the browser draws it to the right).
     pub move_x: i8,
-    /// Vertical movement, same scale as `move_x`; positive is +y (down on screen: the map's y
-    /// grows downwards).
+    /// Vertical movement, same scale as `move_x`; positive is +y (north: the browser draws the
+    /// map's y axis growing upwards).
     pub move_y: i8,
     /// Aim angle: 0..=65535 maps to [0, 2π), counterclockwise from +x in map coordinates.
     pub aim: u16,
