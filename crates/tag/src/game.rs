@@ -275,6 +275,7 @@ impl Simulation for TagGame {
         hasher.u32(self.next_player);
         for (id, player) in &self.players {
             hasher.u32(id.0);
+            hasher.u32(player.name.len() as u32);
             hasher.bytes(player.name.as_bytes());
             for value in [player.pos.x, player.pos.y, player.vel.x, player.vel.y] {
                 hasher.f32(value);
