@@ -21,10 +21,11 @@ fn bot(url: &str, name: &str, seconds: f64, seed: u64) -> BotOptions {
 async fn bots_chase_each_other_and_predict_their_runners() {
     // A small field, so the bots catch each other within seconds.
     let server = start_game_server::<TagGame>(|config| {
-        config
-            .games
-            .insert("tag".into(), toml::toml! { width = 10.0
-            height = 8.0 });
+        config.games.insert(
+            "tag".into(),
+            toml::toml! { width = 10.0
+            height = 8.0 },
+        );
     })
     .await;
     let seconds = 8.0;
