@@ -207,6 +207,7 @@ async fn http_routes_answer() {
     assert_eq!(status, 200);
     let rooms: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(rooms[0]["id"], "lobby-a");
+    assert_eq!(rooms[0]["game"], "arena");
     assert_eq!(rooms[0]["players"], 1);
     let (status, body) = http_get(server.addr, "/metrics").await;
     assert_eq!(status, 200);

@@ -1501,6 +1501,7 @@ fn rooms_json<G: Game>(shared: &Shared<G>) -> String {
         .map(|(name, entry)| {
             serde_json::json!({
                 "id": name,
+                "game": <G::Wire as Schema>::NAME,
                 "players": entry.players,
                 "spectators": entry.spectators,
                 "max_players": shared.max_players,
