@@ -36,7 +36,6 @@ async fn bots_chase_each_other_and_predict_their_runners() {
         spectate: true,
         ..bot(&server.url, "watcher", seconds, 9)
     }));
-    let mut tags = 0;
     for player in players {
         let report = player.await.unwrap().expect("joins");
         assert_eq!(report.snapshot_errors, 0, "{report:?}");
@@ -47,12 +46,11 @@ async fn bots_chase_each_other_and_predict_their_runners() {
         // can make the server fold two commands into one tick now and then, but most
         // predictions land exactly.
         assert_eq!(report.prediction_error_m.p50, 0.0, "{report:?}");
-        tags += report.game.tags;
     }
-    assert!(tags >= 1, "nobody was caught in {seconds} s");
+    // Whether a chase ends in a tag within a few seconds is up to the bots; the rules of tagging
+    // are checked exactly in crates/tag/tests/field.rs.
     let watcher = watcher.await.unwrap().expect("watches");
     assert_eq!(watcher.snapshot_errors, 0, "{watcher:?}");
-    assert!(watcher.game.tags_heard >= 1, "{watcher:?}");
     assert_eq!(watcher.game.tags, 0, "a spectator tags nobody");
     server.stop().await;
 }
