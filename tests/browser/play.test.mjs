@@ -12,55 +12,28 @@
 // CHROMIUM (default /usr/bin/chromium).
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import net from "node:net";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 
-import { chromium } from "playwright-core";
+import {
+  cleanUp,
+  launchBrowser,
+  newPage as openPage,
+  run,
+  screenshots,
+  startServer,
+  state,
+  waitForState,
+  writeConfig,
+} from "./harness.mjs";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const binary = path.resolve(root, process.env.TICKWIRE_BIN ?? "target/release/tickwire");
-const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const screenshots = path.join(root, "target/browser");
 const BOT_NAME = "webbot";
 const PLAYER_NAME = "web-tester";
 
-const children = [];
 let server;
 let browser;
-let userDataDir;
-
-/** Spawns a tickwire command; its output is kept for failure messages. */
-function run(args) {
-  const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: "info" } });
-  child.output = "";
-  child.stdout.setEncoding("utf8");
-  child.stderr.setEncoding("utf8");
-  child.stdout.on("data", (text) => (child.output += text));
-  child.stderr.on("data", (text) => (child.output += text));
-  children.push(child);
-  return child;
-}
-
-/** Starts a server on a free port; resolves to its ws:// and http:// base URLs. */
-function startServer(extraArgs = []) {
-  const child = run(["serve", "--addr", "127.0.0.1:0", ...extraArgs]);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the server printed no URL in 20 s:\n${child.output}`)), 20_000);
-    child.on("exit", (code) => reject(new Error(`the server exited with ${code}:\n${child.output}`)));
-    child.stdout.on("data", () => {
-      const match = child.output.match(/listening on (ws:\/\/(\S+?)\/ws)/);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, ws: match[1], http: `http://${match[2]}` });
-      }
-    });
-  });
-}
 
 /** A TCP proxy whose connections the test can cut, like a network drop (no close frames). */
 function startProxy(targetPort) {
@@ -90,36 +63,8 @@ function startProxy(targetPort) {
   });
 }
 
-async function state(page) {
-  return page.evaluate(() => window.tickwire.state());
-}
-
-/** Waits until `predicate(state)` holds (it runs in the page; pass values as `arg`). */
-async function waitForState(page, predicate, arg, timeout = 15_000) {
-  try {
-    await page.waitForFunction(
-      ({ source, arg }) => {
-        const check = new Function("s", "arg", `return (${source})(s, arg);`);
-        return check(window.tickwire?.state() ?? null, arg);
-      },
-      { source: predicate.toString(), arg },
-      { timeout, polling: 50 },
-    );
-  } catch (error) {
-    const last = await state(page).catch(() => null);
-    throw new Error(`${error.message}\nwaiting for ${predicate}\nlast state: ${JSON.stringify(last)?.slice(0, 2000)}`);
-  }
-  return state(page);
-}
-
-async function newPage() {
-  const page = await browser.newPage();
-  page.errors = [];
-  page.on("pageerror", (error) => page.errors.push(String(error)));
-  page.on("console", (message) => {
-    if (message.type() === "error") page.errors.push(message.text());
-  });
-  return page;
+function newPage() {
+  return openPage(browser);
 }
 
 async function join(page, url, name) {
@@ -145,29 +90,12 @@ async function steer(page, from, to, ms) {
 before(async () => {
   server = await startServer();
   run(["bot", "--url", server.ws, "--room", "web", "--name", BOT_NAME, "--duration", "20", "--seed", "7"]);
-  userDataDir = mkdtempSync(path.join(tmpdir(), "tickwire-chromium-"));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: chromiumPath,
-    headless: true,
-    viewport: { width: 1280, height: 800 },
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-      "--disable-quic",
-    ],
-  });
-  browser = context;
+  browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close().catch(() => {});
-  for (const child of children) child.kill("SIGTERM");
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  cleanUp();
 });
 
 test("the server serves the core's files and the arena's module", async () => {
@@ -317,9 +245,7 @@ test("a dropped connection resumes as the same player", { timeout: 60_000 }, asy
 });
 
 test("close codes are explained, and a full room does not reconnect", { timeout: 60_000 }, async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), "tickwire-config-"));
-  const config = path.join(dir, "server.toml");
-  writeFileSync(config, "max_players_per_room = 1\n");
+  const config = writeConfig("max_players_per_room = 1\n");
   const small = await startServer(["--config", config]);
   try {
     const first = await newPage();
@@ -340,6 +266,5 @@ test("close codes are explained, and a full room does not reconnect", { timeout:
     await second.close();
   } finally {
     small.child.kill("SIGTERM");
-    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The browser check: plays assets/web in headless Chromium against the release server
-# (tests/browser/play.test.mjs). Installs Debian's Chromium if it is missing and the pinned
-# playwright-core from package-lock.json. Expects the release binary (cargo build --release);
-# TICKWIRE_BIN overrides its path, CHROMIUM the browser's.
+# The browser check: plays assets/web in headless Chromium against the release server, with the
+# arena's module (tests/browser/play.test.mjs) and the card game's (cards.test.mjs). Installs
+# Debian's Chromium if it is missing and the pinned playwright-core from package-lock.json.
+# Expects the release binary (cargo build --release); TICKWIRE_BIN overrides its path, CHROMIUM
+# the browser's.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
