@@ -3,8 +3,9 @@
 //! A round deals every seated player a draw pile and a hand; the shared piles each start with
 //! one card. Everyone plays at the same time: a card goes on a pile whose top is one rank above
 //! or below it (king and ace are neighbours), and the hand refills from the player's draw pile.
-//! The first to empty hand and draw pile wins the round. When nobody can play for a while,
-//! every pile gets a fresh card from the reserve. Ticks decide who was first: the plays of one
+//! The first to empty hand and draw pile wins the round. When nobody can play for a while, or
+//! nobody does for three times as long (a player who walked away holding a card that fits must
+//! not stall the others), every pile gets a fresh card from the reserve. Ticks decide who was first: the plays of one
 //! tick are applied one by one (each player's in the order sent, the players in an order that
 //! rotates every tick), and a play that no longer fits when its turn comes is refused, never
 //! merged.
@@ -36,6 +37,9 @@ const FIRST_HAND_ID: u32 = 16;
 const CARDS_PER_PLAYER_MAX: usize = 20;
 /// Cards kept back for stalemates before dealing, at least.
 const RESERVE_MIN: usize = 6;
+/// A flip also comes when no card landed for this many times the stall time, even though some
+/// player could play (an idle player must not hold the table hostage).
+const IDLE_FLIP_FACTOR: u32 = 3;
 
 /// A card: 0..52, rank `card % 13 + 1`, suit `card / 13`.
 type Card = u8;
@@ -154,6 +158,8 @@ pub struct CardsGame {
     phase: Phase,
     /// While playing: the tick since which nobody could play (None: someone can).
     stuck_since: Option<u32>,
+    /// While playing: the tick of the last card landed, the deal or the last flip.
+    last_landed: u32,
     rounds: u32,
     /// The shared piles; the top is the last card.
     piles: Vec<Vec<Card>>,
@@ -269,6 +275,7 @@ impl CardsGame {
         self.rounds += 1;
         self.phase = Phase::Playing;
         self.stuck_since = None;
+        self.last_landed = self.tick;
         self.bump_stats();
         events.push(Targeted::everyone(CardsEvent::RoundStarted {
             round: self.rounds,
@@ -336,6 +343,7 @@ impl CardsGame {
         hand.slots[slot] = None;
         hand.played += 1;
         self.refill(player);
+        self.last_landed = self.tick;
         self.bump_stats();
         events.push(Targeted::everyone(CardsEvent::Played {
             player: player.0,
@@ -379,6 +387,7 @@ impl CardsGame {
         for pile in &mut self.piles {
             pile.extend(self.reserve.pop());
         }
+        self.last_landed = self.tick;
         events.push(Targeted::everyone(CardsEvent::Flipped));
     }
 
@@ -446,6 +455,10 @@ impl Simulation for CardsGame {
                 self.end_round(winner, events);
             } else if self.any_play_possible() {
                 self.stuck_since = None;
+                let idle = self.ticks(self.settings.stall_s) * IDLE_FLIP_FACTOR;
+                if self.tick - self.last_landed >= idle {
+                    self.flip(events);
+                }
             } else {
                 let since = *self.stuck_since.get_or_insert(self.tick);
                 if self.tick - since >= self.ticks(self.settings.stall_s) {
@@ -470,6 +483,7 @@ impl Simulation for CardsGame {
             Phase::Playing => {
                 hasher.u8(2);
                 hasher.u32(self.stuck_since.map_or(u32::MAX, |since| since));
+                hasher.u32(self.last_landed);
             }
             Phase::Break { ends } => {
                 hasher.u8(3);
@@ -545,6 +559,7 @@ impl Game for CardsGame {
             rng: Pcg32::new(seed),
             phase: Phase::Waiting,
             stuck_since: None,
+            last_landed: 0,
             rounds: 0,
             piles: vec![Vec::new(); settings.piles as usize],
             reserve: Vec::new(),
@@ -847,6 +862,24 @@ mod tests {
         let mut rows = Vec::new();
         game.stats(&mut rows);
         assert_eq!(rows[0].rounds_won, 1);
+    }
+
+    #[test]
+    fn an_idle_player_holding_a_fitting_card_does_not_stall_the_table() {
+        // The first player could play its 6 on the 5 but never does; the second cannot play.
+        let (mut game, _) = table(&[&[(6, 0)], &[(1, 1)]], &[(5, 0), (9, 0)]);
+        let stall = game.ticks(game.settings.stall_s);
+        let mut events = Vec::new();
+        for _ in 0..stall * IDLE_FLIP_FACTOR {
+            game.step(&[], &mut events);
+        }
+        assert!(
+            !outcomes(&events).contains(&&CardsEvent::Flipped),
+            "too early"
+        );
+        game.step(&[], &mut events);
+        assert!(outcomes(&events).contains(&&CardsEvent::Flipped));
+        assert!(game.cards_conserved());
     }
 
     #[test]
