@@ -20,24 +20,115 @@
 //!   `0x811c9dc5` to the current vector's checksum.
 //! - The close code table names every code the engine has, as `close::name` does, and the
 //!   limits table gives every limit's value.
-//! - Links to `#anchors` in these documents lead to a heading.
+//! - The table of games names every game's `Schema` (its name and version) and links its
+//!   appendix, whose first table gives the same name and version; every game with golden vectors
+//!   has an appendix.
+//! - Relative links lead to a file, and links to `#anchors` in these documents to a heading.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use tickwire_protocol::{close, limits};
+use tickwire_arena::Arena;
+use tickwire_cards::Cards;
+use tickwire_protocol::{Schema, close, limits};
+use tickwire_tag::Tag;
 
 #[test]
 fn every_labelled_example_matches_its_golden_vector() {
     let mut vectors = Vectors::default();
-    let mut checked = 0;
     for doc in documents() {
-        checked += check_document(&doc, &mut vectors);
+        let checked = check_document(&doc, &mut vectors);
+        // Every document works through a dozen examples or more; a parser that silently
+        // stopped recognising them would check nothing.
+        assert!(
+            checked >= 10,
+            "{}: only {checked} examples were checked",
+            doc.name()
+        );
     }
-    // The engine document and two appendices show dozens of examples; a parser that silently
-    // stopped recognising them would check nothing.
-    assert!(checked >= 40, "only {checked} examples were checked");
+}
+
+/// A game's name and schema version, as its `Schema` says.
+fn schema<G: Schema>() -> (String, u16) {
+    (G::NAME.to_string(), G::VERSION)
+}
+
+#[test]
+fn every_game_has_its_row_and_its_appendix() {
+    let games = [schema::<Arena>(), schema::<Cards>(), schema::<Tag>()];
+    let doc = engine_document();
+    let table = doc
+        .tables()
+        .into_iter()
+        .find(|table| table.header.first().is_some_and(|cell| cell == "Game"))
+        .expect("docs/PROTOCOL.md has a table of games");
+    let (game_column, schema_column, appendix_column) = (
+        column(&table, "`Hello.game`", "the table of games"),
+        column(&table, "Schema version", "the table of games"),
+        column(&table, "Appendix", "the table of games"),
+    );
+    let mut listed = BTreeSet::new();
+    for row in &table.rows {
+        let name = code_spans(&row[game_column])
+            .pop()
+            .expect("a game's row names it in `code`");
+        let version: u16 = row[schema_column]
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}'s schema version is not a number"));
+        assert!(
+            games.contains(&(name.clone(), version)),
+            "the table of games lists {name} schema {version}; the games are {games:?}"
+        );
+        let target = links_in(&row[appendix_column])
+            .pop()
+            .unwrap_or_else(|| panic!("{name}'s row links no appendix"));
+        let appendix = normalize(&root().join("docs").join(&target));
+        assert_eq!(
+            appendix,
+            root().join(format!("docs/protocol/{name}.md")),
+            "{name}'s appendix"
+        );
+        let appendix = Document::read(appendix);
+        let envelope = appendix
+            .tables()
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("{} has no table", appendix.name()));
+        let value = |field: &str| {
+            envelope
+                .rows
+                .iter()
+                .find(|row| row[0] == format!("`{field}`"))
+                .map(|row| row[1].trim_matches('`').to_string())
+                .unwrap_or_else(|| panic!("{}'s first table has no {field}", appendix.name()))
+        };
+        assert_eq!(value("Hello.game"), name, "{}", appendix.name());
+        assert_eq!(
+            value("Hello.schema"),
+            version.to_string(),
+            "{}",
+            appendix.name()
+        );
+        listed.insert(name);
+    }
+    for (name, _) in &games {
+        assert!(listed.contains(name), "the table of games lacks {name}");
+    }
+    let crates = std::fs::read_dir(root().join("crates")).expect("crates/ is readable");
+    for entry in crates {
+        let path = entry.expect("a directory entry").path();
+        if path.join("tests/golden/vectors.json").is_file() {
+            let game = path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .unwrap_or("");
+            assert!(
+                listed.contains(game),
+                "{game} has golden vectors but no row in the table of games"
+            );
+        }
+    }
 }
 
 #[test]
@@ -116,7 +207,7 @@ fn the_limits_table_is_the_engines() {
 }
 
 #[test]
-fn links_between_the_documents_lead_to_headings() {
+fn links_between_the_documents_lead_to_files_and_headings() {
     let docs = documents();
     let anchors: BTreeMap<PathBuf, BTreeSet<String>> = docs
         .iter()
@@ -133,6 +224,11 @@ fn links_between_the_documents_lead_to_headings() {
             } else {
                 normalize(&doc.path.parent().expect("a document's folder").join(file))
             };
+            assert!(
+                path.exists(),
+                "{}:{line}: the link {target} leads to no file",
+                doc.name()
+            );
             if anchor.is_empty() {
                 continue;
             }
@@ -694,17 +790,28 @@ impl Document {
             if in_code {
                 continue;
             }
-            let mut rest = line;
-            while let Some(start) = rest.find("](") {
-                rest = &rest[start + 2..];
-                if let Some(end) = rest.find(')') {
-                    links.push((number + 1, rest[..end].to_string()));
-                    rest = &rest[end..];
-                }
-            }
+            links.extend(
+                links_in(line)
+                    .into_iter()
+                    .map(|target| (number + 1, target)),
+            );
         }
         links
     }
+}
+
+/// The link targets `](target)` in a line.
+fn links_in(line: &str) -> Vec<String> {
+    let mut links = Vec::new();
+    let mut rest = line;
+    while let Some(start) = rest.find("](") {
+        rest = &rest[start + 2..];
+        if let Some(end) = rest.find(')') {
+            links.push(rest[..end].to_string());
+            rest = &rest[end..];
+        }
+    }
+    links
 }
 
 /// The vector a label line names: ``vector `game/name` ``.

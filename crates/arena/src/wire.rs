@@ -1,8 +1,8 @@
 //! The arena's wire types: its [`Schema`] ([`Arena`]), the entity record snapshots carry
 //! ([`EntityState`]) and how it is delta-coded, the input command ([`InputCmd`]), the setup sent
 //! in the Welcome ([`ArenaSetup`]: the map and the movement rules), the score row
-//! ([`ScoreEntry`]) and the events ([`GameEvent`]). docs/PROTOCOL.md's arena appendix gives
-//! every bit.
+//! ([`ScoreEntry`]) and the events ([`GameEvent`]). docs/protocol/arena.md, docs/PROTOCOL.md's
+//! arena appendix, gives every bit.
 
 use serde::{Deserialize, Serialize};
 use tickwire_protocol::bits::{BitReader, BitWriter};
@@ -304,7 +304,8 @@ pub struct InputCmd {
     /// Vertical movement, same scale as `move_x`; positive is +y (north: the browser draws the
     /// map's y axis growing upwards).
     pub move_y: i8,
-    /// Aim angle: 0..=65535 maps to [0, 2π), counterclockwise from +x in map coordinates.
+    /// Aim angle: 0..=65535 maps to [0, 2π), counterclockwise from +x (east) with +y north (the
+    /// browser draws the map's y axis growing upwards), so a quarter turn, 16384, aims at +y.
     pub aim: u16,
     /// Button bits from [`buttons`]. Unknown bits are ignored.
     pub buttons: u8,

@@ -1,7 +1,7 @@
 //! The card game's wire types: its [`Schema`] ([`Cards`]), the record snapshots carry
 //! ([`CardRecord`]: the table, the piles, and the cards in hands), the command ([`CardsInput`]),
 //! the setup ([`CardsSetup`]), the stats row ([`CardsStats`]) and the events ([`CardsEvent`]).
-//! docs/PROTOCOL.md's cards appendix gives every bit.
+//! docs/protocol/cards.md, docs/PROTOCOL.md's cards appendix, gives every bit.
 
 use serde::{Deserialize, Serialize};
 use tickwire_protocol::bits::{BitReader, BitWriter};

@@ -1,6 +1,7 @@
 //! Tag's wire types: its [`Schema`] ([`Tag`]), the record snapshots carry for each runner
 //! ([`Runner`]) and how it is delta-coded, the command ([`TagInput`]), the setup sent in the
 //! Welcome ([`TagSetup`]), the stats row ([`TagStats`]) and the events ([`TagEvent`]).
+//! docs/protocol/tag.md, docs/PROTOCOL.md's tag appendix, gives every bit.
 
 use serde::{Deserialize, Serialize};
 use tickwire_protocol::bits::{BitReader, BitWriter};
