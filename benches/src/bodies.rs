@@ -88,10 +88,12 @@ fn in_range(pos: i64) -> bool {
 }
 
 impl Record for Body3 {
+    #[inline]
     fn id(&self) -> u32 {
         self.id
     }
 
+    #[inline]
     fn write_full(&self, out: &mut BitWriter) {
         for axis in 0..3 {
             out.write(self.pos[axis], POS_BITS);
@@ -102,6 +104,7 @@ impl Record for Body3 {
         out.write(self.rotation, 32);
     }
 
+    #[inline]
     fn read_full(id: u32, input: &mut BitReader<'_>) -> Result<Self, DeltaError> {
         let mut body = Body3 {
             id,
@@ -117,6 +120,7 @@ impl Record for Body3 {
         Ok(body)
     }
 
+    #[inline]
     fn changes(&self, base: &Self, elapsed: u32) -> u32 {
         let mut mask = 0;
         if (0..3).any(|axis| {
@@ -134,6 +138,7 @@ impl Record for Body3 {
         mask
     }
 
+    #[inline]
     fn write_changes(&self, base: &Self, elapsed: u32, mask: u32, out: &mut BitWriter) {
         out.write(mask, MASK_BITS);
         if mask & MASK_VEL != 0 {
@@ -161,6 +166,7 @@ impl Record for Body3 {
         }
     }
 
+    #[inline]
     fn read_changes(
         base: &Self,
         elapsed: u32,
@@ -206,6 +212,7 @@ impl Record for Body3 {
         Ok(next)
     }
 
+    #[inline]
     fn advance(&mut self, elapsed: u32) -> Result<(), DeltaError> {
         for axis in 0..3 {
             let pos = predict(self.pos[axis], self.vel[axis], self.vel[axis], elapsed);
@@ -217,6 +224,7 @@ impl Record for Body3 {
         Ok(())
     }
 
+    #[inline]
     fn is_valid(&self) -> bool {
         self.id != 0
             && self.pos.iter().all(|&p| p <= POS_MAX)
@@ -224,6 +232,7 @@ impl Record for Body3 {
         // Bits 30..32 hold 0..=3; bits 30 below are the three components.
     }
 
+    #[inline]
     fn checksum(&self, sum: &mut Checksum) {
         sum.word(self.id);
         for axis in 0..3 {

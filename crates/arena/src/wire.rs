@@ -98,26 +98,31 @@ pub struct EntityState {
 
 /// `-VEL_MAX..=VEL_MAX`, written without `abs`, which overflows on `i32::MIN` (a value a hostile
 /// or corrupt body can carry).
+#[inline]
 fn velocity_in_range(v: i32) -> bool {
     (-VEL_MAX..=VEL_MAX).contains(&v)
 }
 
 /// Wraps an aim difference into -512..=511 so turning across 0 costs a small code.
+#[inline]
 fn wrap_aim(delta: i32) -> i32 {
     let steps = AIM_STEPS as i32;
     (delta + steps / 2).rem_euclid(steps) - steps / 2
 }
 
 impl Record for EntityState {
+    #[inline]
     fn id(&self) -> u32 {
         self.id
     }
 
     /// Ids are never reused for another kind; if one were, it is sent afresh.
+    #[inline]
     fn continues(&self, base: &Self) -> bool {
         self.kind == base.kind
     }
 
+    #[inline]
     fn write_full(&self, out: &mut BitWriter) {
         out.write(self.kind as u32, KIND_BITS);
         out.write(self.x, POS_BITS);
@@ -129,6 +134,7 @@ impl Record for EntityState {
         out.write(self.flags as u32, FLAG_BITS);
     }
 
+    #[inline]
     fn read_full(id: u32, input: &mut BitReader<'_>) -> Result<Self, DeltaError> {
         let state = EntityState {
             id,
@@ -151,6 +157,7 @@ impl Record for EntityState {
     /// The position is predicted from the baseline position plus the average of the baseline
     /// and current velocities times the ticks elapsed ([`predict`]), so an entity moving at a
     /// steady velocity costs nothing and one that turns costs only the small residual.
+    #[inline]
     fn changes(&self, base: &Self, elapsed: u32) -> u32 {
         let mut mask = 0;
         if predict(base.x, base.vx, self.vx, elapsed) != self.x as i64
@@ -173,6 +180,7 @@ impl Record for EntityState {
         mask
     }
 
+    #[inline]
     fn write_changes(&self, base: &Self, elapsed: u32, mask: u32, out: &mut BitWriter) {
         out.write(mask, MASK_BITS);
         if mask & MASK_VEL != 0 {
@@ -202,6 +210,7 @@ impl Record for EntityState {
         }
     }
 
+    #[inline]
     fn read_changes(
         base: &Self,
         elapsed: u32,
@@ -253,6 +262,7 @@ impl Record for EntityState {
     }
 
     /// Moves an unlisted entity along its steady velocity.
+    #[inline]
     fn advance(&mut self, elapsed: u32) -> Result<(), DeltaError> {
         let x = predict(self.x, self.vx, self.vx, elapsed);
         let y = predict(self.y, self.vy, self.vy, elapsed);
@@ -264,6 +274,7 @@ impl Record for EntityState {
         Ok(())
     }
 
+    #[inline]
     fn is_valid(&self) -> bool {
         self.id != 0
             && self.kind <= kind::MAX
@@ -277,6 +288,7 @@ impl Record for EntityState {
 
     /// Six words per entity: id, x, y, vx, vy (as two's complement u32), and
     /// `aim | health << 16 | kind << 24 | flags << 28`.
+    #[inline]
     fn checksum(&self, sum: &mut Checksum) {
         let packed = self.aim as u32
             | (self.health as u32) << 16

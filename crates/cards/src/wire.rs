@@ -104,14 +104,17 @@ pub struct CardRecord {
 }
 
 impl Record for CardRecord {
+    #[inline]
     fn id(&self) -> u32 {
         self.id
     }
 
+    #[inline]
     fn continues(&self, base: &Self) -> bool {
         self.kind == base.kind
     }
 
+    #[inline]
     fn write_full(&self, out: &mut BitWriter) {
         out.write(self.kind as u32, KIND_BITS);
         out.write(self.slot as u32, SLOT_BITS);
@@ -120,6 +123,7 @@ impl Record for CardRecord {
         out.write_golomb(self.count, K_COUNT);
     }
 
+    #[inline]
     fn read_full(id: u32, input: &mut BitReader<'_>) -> Result<Self, DeltaError> {
         Ok(CardRecord {
             id,
@@ -131,6 +135,7 @@ impl Record for CardRecord {
         })
     }
 
+    #[inline]
     fn changes(&self, base: &Self, _elapsed: u32) -> u32 {
         let mut mask = 0;
         if self.slot != base.slot {
@@ -145,6 +150,7 @@ impl Record for CardRecord {
         mask
     }
 
+    #[inline]
     fn write_changes(&self, base: &Self, _elapsed: u32, mask: u32, out: &mut BitWriter) {
         out.write(mask, MASK_BITS);
         if mask & MASK_SLOT != 0 {
@@ -160,6 +166,7 @@ impl Record for CardRecord {
         }
     }
 
+    #[inline]
     fn read_changes(
         base: &Self,
         _elapsed: u32,
@@ -186,6 +193,7 @@ impl Record for CardRecord {
         }
     }
 
+    #[inline]
     fn is_valid(&self) -> bool {
         self.id != 0
             && self.kind <= kind::MAX
@@ -196,6 +204,7 @@ impl Record for CardRecord {
     }
 
     /// Three words: id, `kind | slot << 8 | rank << 16 | suit << 24`, count.
+    #[inline]
     fn checksum(&self, sum: &mut Checksum) {
         sum.word(self.id);
         sum.word(

@@ -22,6 +22,7 @@ pub struct BitWriter {
 
 impl BitWriter {
     /// Empties the writer, keeping its allocation.
+    #[inline]
     pub fn clear(&mut self) {
         self.bytes.clear();
         self.pending = 0;
@@ -40,6 +41,7 @@ impl BitWriter {
     }
 
     /// Number of bits written.
+    #[inline]
     pub fn bit_len(&self) -> usize {
         (self.bytes.len() - self.tail) * 8 + self.pending_bits as usize
     }
@@ -65,6 +67,7 @@ impl BitWriter {
     }
 
     /// Writes one bit.
+    #[inline]
     pub fn write_bit(&mut self, bit: bool) {
         self.write(bit as u32, 1);
     }
@@ -72,6 +75,7 @@ impl BitWriter {
     /// Writes `value` as an order-`k` exp-Golomb code: `z` zero bits, then a one bit, then the
     /// low `z + k` bits of `value + 2^k`, where `z + k + 1` is the bit length of `value + 2^k`.
     /// Zero costs `k + 1` bits.
+    #[inline]
     pub fn write_golomb(&mut self, value: u32, k: u32) {
         let shifted = value as u64 + (1u64 << k);
         let bit_len = 64 - shifted.leading_zeros();
@@ -104,6 +108,7 @@ impl BitWriter {
     }
 
     /// Writes a signed value as zigzag (0, -1, 1, -2, ... -> 0, 1, 2, 3, ...) exp-Golomb.
+    #[inline]
     pub fn write_signed_golomb(&mut self, value: i32, k: u32) {
         self.write_golomb(zigzag(value), k);
     }
@@ -126,21 +131,25 @@ pub struct BitsError {
 
 impl<'a> BitReader<'a> {
     /// A reader over `bytes`, starting at bit 0.
+    #[inline]
     pub fn new(bytes: &'a [u8]) -> Self {
         BitReader { bytes, position: 0 }
     }
 
     /// Bits not yet read (including padding).
+    #[inline]
     pub fn remaining(&self) -> usize {
         self.bytes.len() * 8 - self.position
     }
 
     /// Bits read so far.
+    #[inline]
     pub fn position(&self) -> usize {
         self.position
     }
 
     /// Reads `count` bits (count <= 32).
+    #[inline]
     pub fn read(&mut self, count: u32) -> Result<u32, BitsError> {
         debug_assert!(count <= 32);
         if self.remaining() < count as usize {
@@ -163,11 +172,13 @@ impl<'a> BitReader<'a> {
     }
 
     /// Reads one bit.
+    #[inline]
     pub fn read_bit(&mut self) -> Result<bool, BitsError> {
         Ok(self.read(1)? == 1)
     }
 
     /// Reads an order-`k` exp-Golomb code whose value must fit in a u32.
+    #[inline]
     pub fn read_golomb(&mut self, k: u32) -> Result<u32, BitsError> {
         let start = self.position;
         let mut zeros = 0u32;
@@ -191,17 +202,20 @@ impl<'a> BitReader<'a> {
     }
 
     /// Reads a zigzag exp-Golomb signed value.
+    #[inline]
     pub fn read_signed_golomb(&mut self, k: u32) -> Result<i32, BitsError> {
         Ok(unzigzag(self.read_golomb(k)?))
     }
 }
 
 /// Maps signed to unsigned so small magnitudes get small codes: 0, -1, 1, -2 -> 0, 1, 2, 3.
+#[inline]
 pub fn zigzag(value: i32) -> u32 {
     ((value << 1) ^ (value >> 31)) as u32
 }
 
 /// Inverse of [`zigzag`].
+#[inline]
 pub fn unzigzag(value: u32) -> i32 {
     ((value >> 1) as i32) ^ -((value & 1) as i32)
 }

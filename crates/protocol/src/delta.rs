@@ -80,16 +80,16 @@ pub fn encode<R: Record>(baseline: &[R], current: &[R], elapsed: u32, out: &mut 
         changed.clear();
         let mut kept_index = 0u32;
         merge(baseline, current, |step| match step {
-            Merge::Removed(base) => removed.push(baseline[base].id()),
-            Merge::Entered(cur) => entered.push(cur as u32),
-            Merge::Kept(base, cur) => {
-                let mask = current[cur].changes(&baseline[base], elapsed);
+            Merge::Removed(base, _) => removed.push(base.id()),
+            Merge::Entered(_, at) => entered.push(at as u32),
+            Merge::Kept(base, cur, (base_at, cur_at)) => {
+                let mask = cur.changes(base, elapsed);
                 if mask != 0 {
                     changed.push(Changed {
                         kept_index,
                         mask,
-                        base: base as u32,
-                        cur: cur as u32,
+                        base: base_at as u32,
+                        cur: cur_at as u32,
                     });
                 }
                 kept_index += 1;
@@ -319,37 +319,39 @@ fn read_next_id(reader: &mut BitReader<'_>, previous_id: u32) -> Result<u32, Del
         .ok_or(DeltaError::Id(u32::MAX))
 }
 
-/// One step of the merge of a baseline and a current view, by index into each.
-enum Merge {
-    Removed(usize),
-    Entered(usize),
-    Kept(usize, usize),
+/// One step of the merge of a baseline and a current view: the records, with where they are in
+/// their views.
+enum Merge<'a, R> {
+    Removed(&'a R, usize),
+    Entered(&'a R, usize),
+    Kept(&'a R, &'a R, (usize, usize)),
 }
 
-fn merge<R: Record>(baseline: &[R], current: &[R], mut f: impl FnMut(Merge)) {
+#[inline]
+fn merge<'a, R: Record>(baseline: &'a [R], current: &'a [R], mut f: impl FnMut(Merge<'a, R>)) {
     let (mut b, mut c) = (0, 0);
     while b < baseline.len() || c < current.len() {
         match (baseline.get(b), current.get(c)) {
             (Some(base), Some(cur)) if base.id() == cur.id() => {
                 if cur.continues(base) {
-                    f(Merge::Kept(b, c));
+                    f(Merge::Kept(base, cur, (b, c)));
                 } else {
-                    f(Merge::Removed(b));
-                    f(Merge::Entered(c));
+                    f(Merge::Removed(base, b));
+                    f(Merge::Entered(cur, c));
                 }
                 b += 1;
                 c += 1;
             }
             (Some(base), Some(cur)) if base.id() < cur.id() => {
-                f(Merge::Removed(b));
+                f(Merge::Removed(base, b));
                 b += 1;
             }
-            (Some(_), None) => {
-                f(Merge::Removed(b));
+            (Some(base), None) => {
+                f(Merge::Removed(base, b));
                 b += 1;
             }
-            (_, Some(_)) => {
-                f(Merge::Entered(c));
+            (_, Some(cur)) => {
+                f(Merge::Entered(cur, c));
                 c += 1;
             }
             (None, None) => unreachable!("loop condition"),

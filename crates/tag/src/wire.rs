@@ -118,10 +118,12 @@ pub struct Runner {
 }
 
 impl Record for Runner {
+    #[inline]
     fn id(&self) -> u32 {
         self.id
     }
 
+    #[inline]
     fn write_full(&self, out: &mut BitWriter) {
         out.write(self.x, POS_BITS);
         out.write(self.y, POS_BITS);
@@ -130,6 +132,7 @@ impl Record for Runner {
         out.write(self.flags as u32, FLAG_BITS);
     }
 
+    #[inline]
     fn read_full(id: u32, input: &mut BitReader<'_>) -> Result<Self, DeltaError> {
         let runner = Runner {
             id,
@@ -148,6 +151,7 @@ impl Record for Runner {
 
     /// The position is compared with its prediction from the baseline ([`predict`]), not with
     /// the baseline itself: a runner at a steady velocity matches it exactly and costs nothing.
+    #[inline]
     fn changes(&self, base: &Self, elapsed: u32) -> u32 {
         let mut mask = 0;
         if predict(base.x, base.vx, self.vx, elapsed) != self.x as i64
@@ -164,6 +168,7 @@ impl Record for Runner {
         mask
     }
 
+    #[inline]
     fn write_changes(&self, base: &Self, elapsed: u32, mask: u32, out: &mut BitWriter) {
         out.write(mask, MASK_BITS);
         if mask & MASK_VEL != 0 {
@@ -183,6 +188,7 @@ impl Record for Runner {
         }
     }
 
+    #[inline]
     fn read_changes(
         base: &Self,
         elapsed: u32,
@@ -216,6 +222,7 @@ impl Record for Runner {
     }
 
     /// Moves a runner the delta does not mention along its steady velocity.
+    #[inline]
     fn advance(&mut self, elapsed: u32) -> Result<(), DeltaError> {
         let x = predict(self.x, self.vx, self.vx, elapsed);
         let y = predict(self.y, self.vy, self.vy, elapsed);
@@ -231,6 +238,7 @@ impl Record for Runner {
         Ok(())
     }
 
+    #[inline]
     fn is_valid(&self) -> bool {
         // `contains` rather than `abs`, which overflows on i32::MIN (a value a hostile body
         // can carry).
@@ -244,6 +252,7 @@ impl Record for Runner {
     }
 
     /// Six words: id, x, y, vx and vy (as two's complement), flags.
+    #[inline]
     fn checksum(&self, sum: &mut Checksum) {
         for word in [
             self.id,
