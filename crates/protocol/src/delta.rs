@@ -80,8 +80,8 @@ pub fn encode<R: Record>(baseline: &[R], current: &[R], elapsed: u32, out: &mut 
         changed.clear();
         let mut kept_index = 0u32;
         merge(baseline, current, |step| match step {
-            Merge::Removed(base, _) => removed.push(base.id()),
-            Merge::Entered(_, at) => entered.push(at as u32),
+            Merge::Removed(base) => removed.push(base.id()),
+            Merge::Entered(at) => entered.push(at as u32),
             Merge::Kept(base, cur, (base_at, cur_at)) => {
                 let mask = cur.changes(base, elapsed);
                 if mask != 0 {
@@ -319,11 +319,11 @@ fn read_next_id(reader: &mut BitReader<'_>, previous_id: u32) -> Result<u32, Del
         .ok_or(DeltaError::Id(u32::MAX))
 }
 
-/// One step of the merge of a baseline and a current view: the records, with where they are in
-/// their views.
+/// One step of the merge of a baseline and a current view: a removed baseline record, where an
+/// entered record is in the current view, or a kept pair with where each is in its view.
 enum Merge<'a, R> {
-    Removed(&'a R, usize),
-    Entered(&'a R, usize),
+    Removed(&'a R),
+    Entered(usize),
     Kept(&'a R, &'a R, (usize, usize)),
 }
 
@@ -336,22 +336,22 @@ fn merge<'a, R: Record>(baseline: &'a [R], current: &'a [R], mut f: impl FnMut(M
                 if cur.continues(base) {
                     f(Merge::Kept(base, cur, (b, c)));
                 } else {
-                    f(Merge::Removed(base, b));
-                    f(Merge::Entered(cur, c));
+                    f(Merge::Removed(base));
+                    f(Merge::Entered(c));
                 }
                 b += 1;
                 c += 1;
             }
             (Some(base), Some(cur)) if base.id() < cur.id() => {
-                f(Merge::Removed(base, b));
+                f(Merge::Removed(base));
                 b += 1;
             }
             (Some(base), None) => {
-                f(Merge::Removed(base, b));
+                f(Merge::Removed(base));
                 b += 1;
             }
-            (_, Some(cur)) => {
-                f(Merge::Entered(cur, c));
+            (_, Some(_)) => {
+                f(Merge::Entered(c));
                 c += 1;
             }
             (None, None) => unreachable!("loop condition"),
