@@ -10,6 +10,7 @@
 //! Main entry point: [`run_bot`] with [`BotOptions`], returning a [`BotReport`]. The
 //! [`swarm`] module runs many such bots from one process and measures them together.
 
+pub mod floor;
 pub mod game;
 pub mod predict;
 pub mod swarm;

@@ -37,6 +37,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, interval, sleep, sleep_until, timeout, timeout_at};
 
+use crate::floor::{FloorOptions, FloorReport, run_floor};
 use crate::{BotGame, BotOptions, Figures, play_with_probe};
 
 /// What a swarm run does.
@@ -64,6 +65,10 @@ pub struct SwarmOptions {
     /// Soak mode: each bot plays for a random time in this range, leaves, and a fresh bot
     /// takes its place, for the whole run (joins and leaves never stop).
     pub soak: Option<(Duration, Duration)>,
+    /// After the bots stop, measure the kernel's floor for the same traffic (as many
+    /// connections, the measured message sizes, the same tick rate) for this long, so the
+    /// report quotes the server's and the swarm's CPU as ratios to it. None: no floor.
+    pub floor: Option<Duration>,
 }
 
 impl Default for SwarmOptions {
@@ -76,6 +81,7 @@ impl Default for SwarmOptions {
             warmup: Duration::from_secs(2),
             ramp_per_s: 200.0,
             soak: None,
+            floor: None,
             connect_timeout: Duration::from_secs(10),
             seed: 1,
             progress: false,
@@ -219,6 +225,14 @@ pub struct SwarmReport<F> {
     pub unfinished_bots: u64,
     /// The game's figures, summed over every bot session of the run (not only the window).
     pub game_figures: F,
+    /// The kernel's floor for this run's traffic, measured right after the bots stopped (with
+    /// `--floor`): see [`crate::floor`].
+    pub floor: Option<FloorReport>,
+    /// `server_cpu_cores / floor.server_cores`: how many times the floor the server costs.
+    pub server_vs_floor: Option<f64>,
+    /// `swarm_cpu_cores / floor.client_cores`: how many times the client side of the floor the
+    /// load generator costs.
+    pub swarm_vs_floor: Option<f64>,
     /// How to read this report.
     pub notes: Vec<String>,
 }
@@ -392,7 +406,54 @@ pub async fn run_swarm<G: BotGame>(
          the bucket deltas between the scrapes at the start and end of the window"
             .into(),
     );
+    if let Some(duration) = options.floor
+        && report.bots_in_window > 0
+    {
+        fill_floor(&mut report, duration).await;
+    }
     Ok(report)
+}
+
+/// Measures the kernel's floor for the traffic the window carried and quotes the server's and
+/// the swarm's CPU against it.
+async fn fill_floor<F>(report: &mut SwarmReport<F>, duration: Duration) {
+    let snapshot_rate = report.tick_rate.max(1) as f64 / report.snapshot_every_ticks.max(1) as f64;
+    // Payload bytes per message plus the WebSocket header: 2 bytes from the server (4 from 126
+    // bytes on), 6 from a client (its frames are masked).
+    let down = (report.bytes_in_per_bot_per_s / snapshot_rate).round() as usize;
+    let up = (report.bytes_out_per_bot_per_s / report.tick_rate.max(1) as f64).round() as usize;
+    let options = FloorOptions {
+        clients: report.bots_in_window as usize,
+        tick_rate: report.tick_rate.max(1),
+        down_bytes: down + if down < 126 { 2 } else { 4 },
+        up_bytes: up + 6,
+        duration,
+    };
+    match tokio::task::spawn_blocking(move || run_floor(&options)).await {
+        Ok(Ok(floor)) => {
+            report.server_vs_floor = report
+                .server_cpu_cores
+                .filter(|_| floor.server_cores > 0.0)
+                .map(|cores| round3(cores / floor.server_cores));
+            report.swarm_vs_floor = report
+                .swarm_cpu_cores
+                .filter(|_| floor.client_cores > 0.0)
+                .map(|cores| round3(cores / floor.client_cores));
+            report.notes.push(format!(
+                "the floor ran after the bots stopped: {} loopback connections at {} Hz, one \
+                 non-blocking write of {} B and one read per connection per tick on one thread \
+                 (the server side), the same with {} B on another (the client side)",
+                floor.clients, floor.tick_rate, floor.down_bytes, floor.up_bytes
+            ));
+            report.floor = Some(floor);
+        }
+        Ok(Err(error)) => report
+            .notes
+            .push(format!("the floor could not run: {error}")),
+        Err(error) => report
+            .notes
+            .push(format!("the floor could not run: {error}")),
+    }
 }
 
 impl<F> fmt::Display for SwarmReport<F> {
@@ -473,6 +534,23 @@ impl<F> fmt::Display for SwarmReport<F> {
                 f,
                 "host CPU pressure: tasks waited for a CPU {:.0}% of the window{warning}",
                 pressure * 100.0
+            )?;
+        }
+        if let Some(floor) = &self.floor {
+            let ratio = |value: Option<f64>| value.map_or("-".to_string(), |r| format!("{r:.2}x"));
+            writeln!(
+                f,
+                "floor ({} connections, {} B down / {} B up per tick): server side {:.3} cores \
+                 ({:.2} per 1,000), client side {:.3} cores; server {} the floor, swarm {} the \
+                 client side",
+                floor.clients,
+                floor.down_bytes,
+                floor.up_bytes,
+                floor.server_cores,
+                floor.server_cores_per_1000,
+                floor.client_cores,
+                ratio(self.server_vs_floor),
+                ratio(self.swarm_vs_floor)
             )?;
         }
         match &self.server_metrics_error {

@@ -179,6 +179,12 @@ struct SwarmArgs {
     /// tasks at both ends of the window.
     #[arg(long, value_name = "MIN..MAX", num_args = 0..=1, default_missing_value = "3..12")]
     soak: Option<String>,
+    /// After the bots stop, measure the kernel's floor for the same traffic (as many loopback
+    /// connections, the measured message sizes, one write and one read per connection per tick,
+    /// nothing else) for SECS seconds, and quote the server's and the swarm's CPU as ratios to
+    /// it.
+    #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "5")]
+    floor: Option<f64>,
 }
 
 fn main() -> ExitCode {
@@ -355,6 +361,10 @@ async fn swarm(args: SwarmArgs) -> Result<()> {
         seed: args.seed,
         progress: true,
         soak: args.soak.as_deref().map(parse_soak).transpose()?,
+        floor: args
+            .floor
+            .map(|value| seconds("--floor", value, false))
+            .transpose()?,
         ..SwarmOptions::default()
     };
     let game = args.game.clone();
