@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod room;
 pub mod server;
 pub mod web;
+pub mod ws;
 
 pub use client::{Client, ClientError, CloseInfo};
 pub use config::{ConfigError, ServerConfig};
