@@ -15,6 +15,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod close_reason;
 pub mod config;
 pub mod game;
 pub mod harness;

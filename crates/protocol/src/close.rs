@@ -10,6 +10,8 @@ pub const GOING_AWAY: u16 = 1001;
 pub const PROTOCOL_ERROR: u16 = 1002;
 /// The peer sent a frame type the protocol does not use (a text frame).
 pub const UNSUPPORTED_DATA: u16 = 1003;
+/// A text message was not valid UTF-8.
+pub const INVALID_DATA: u16 = 1007;
 /// The peer broke a policy: for example a message rate far over the budget.
 pub const POLICY_VIOLATION: u16 = 1008;
 /// A message or frame was larger than the limit.
@@ -52,6 +54,7 @@ pub fn name(code: u16) -> &'static str {
         GOING_AWAY => "going_away",
         PROTOCOL_ERROR => "protocol_error",
         UNSUPPORTED_DATA => "unsupported_data",
+        INVALID_DATA => "invalid_data",
         POLICY_VIOLATION => "policy_violation",
         MESSAGE_TOO_BIG => "message_too_big",
         INTERNAL_ERROR => "internal_error",
