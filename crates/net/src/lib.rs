@@ -17,6 +17,7 @@ pub mod auth;
 pub mod client;
 pub mod close_reason;
 pub mod config;
+pub mod connection;
 pub mod game;
 pub mod harness;
 pub mod http;

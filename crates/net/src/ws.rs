@@ -119,6 +119,11 @@ impl Decoder {
         }
     }
 
+    /// The last message reassembled from fragments (valid after `decode` returned it).
+    pub fn assembled(&self) -> &[u8] {
+        &self.assembled
+    }
+
     /// The next complete item in `input` (unmasking it in place), if there is one, and the
     /// number of bytes used (fragments of an unfinished message are consumed and kept here, so
     /// `used` can be above 0 with no item).
@@ -408,7 +413,11 @@ mod tests {
         let frame = masked(opcode::BINARY, true, &[9; 300]);
         for cut in 0..frame.len() {
             let mut part = frame[..cut].to_vec();
-            assert_eq!(decoder.decode(&mut part).unwrap(), (None, 0), "cut at {cut}");
+            assert_eq!(
+                decoder.decode(&mut part).unwrap(),
+                (None, 0),
+                "cut at {cut}"
+            );
         }
         let mut whole = frame.clone();
         let (item, used) = decoder.decode(&mut whole).unwrap();
@@ -459,9 +468,15 @@ mod tests {
             ("unknown opcode", masked(0x3, true, &[1])),
             ("fragmented ping", masked(opcode::PING, false, &[1])),
             ("long ping", masked(opcode::PING, true, &[0; 126])),
-            ("stray continuation", masked(opcode::CONTINUATION, true, &[1])),
+            (
+                "stray continuation",
+                masked(opcode::CONTINUATION, true, &[1]),
+            ),
             ("one-byte close", masked(opcode::CLOSE, true, &[3])),
-            ("close code 1005", masked(opcode::CLOSE, true, &1005u16.to_be_bytes())),
+            (
+                "close code 1005",
+                masked(opcode::CLOSE, true, &1005u16.to_be_bytes()),
+            ),
         ];
         for (name, bytes) in cases {
             let result = all(&mut Decoder::new(Side::Server, 1024), bytes);
