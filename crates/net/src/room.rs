@@ -3,9 +3,11 @@
 //! never looks inside the game's types.
 //!
 //! Call order: `handle_*` for whatever arrived (joins, leaves, inputs, chat, pings) at any time;
-//! [`Room::tick`] once per fixed step; then drain [`Room::poll_transmit`] and hand each
-//! [`Transmit`] to its client's writer. A room never waits for anyone: what it produces is bytes
-//! in a queue, and the driver decides how they travel.
+//! [`Room::tick`] once per fixed step; then drain what it produced with
+//! [`Room::drain_transmits`] (each message's bytes borrowed from the room's output buffer, no
+//! copy) or [`Room::poll_transmit`] (one owned [`Transmit`] at a time) and hand each to its
+//! client's writer. A room never waits for anyone: what it produces is bytes in a queue, and the
+//! driver decides how they travel.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -181,7 +183,11 @@ pub struct Room<G: Game> {
     /// frames share it.
     scores: Arc<Vec<Row<G>>>,
     stats_version_built: Option<u64>,
-    outgoing: VecDeque<Transmit>,
+    /// Messages to send, each a range of `out_bytes` (a broadcast is encoded once and listed
+    /// once per recipient).
+    outgoing: VecDeque<Outgoing>,
+    /// The encoded messages of `outgoing`; emptied whenever `outgoing` is.
+    out_bytes: Vec<u8>,
     /// This tick's events, with their audiences.
     events: Vec<Targeted<Evt<G>>>,
     /// The commands consumed this tick, handed to the game's step.
@@ -193,6 +199,15 @@ pub struct Room<G: Game> {
     too_slow: VecDeque<ClientId>,
     /// Chat lines relayed since the last tick (capped by `CHAT_PER_TICK`).
     chats_this_tick: u32,
+}
+
+/// One message to send: to whom, which queue, and where its bytes are in `out_bytes`.
+#[derive(Clone, Copy, Debug)]
+struct Outgoing {
+    to: ClientId,
+    kind: TransmitKind,
+    start: u32,
+    end: u32,
 }
 
 #[derive(Debug)]
@@ -211,7 +226,6 @@ struct Scratch<G: Game> {
     base: Vec<Rec<G>>,
     view: Vec<Rec<G>>,
     bits: BitWriter,
-    encoded: Vec<u8>,
     /// The snapshot message being built, reused for every client.
     snapshot: Snapshot<Row<G>>,
     /// This tick's encodings of whole-frame views (spectators and players who see everything):
@@ -229,7 +243,6 @@ impl<G: Game> Default for Scratch<G> {
             base: Vec::new(),
             view: Vec::new(),
             bits: BitWriter::default(),
-            encoded: Vec::new(),
             snapshot: Snapshot::default(),
             shared: Vec::new(),
             events: Vec::new(),
@@ -293,6 +306,7 @@ impl<G: Game> Room<G> {
             scores: Arc::new(Vec::new()),
             stats_version_built: None,
             outgoing: VecDeque::new(),
+            out_bytes: Vec::new(),
             events: Vec::new(),
             inputs: Vec::new(),
             scratch: Scratch::default(),
@@ -524,16 +538,17 @@ impl<G: Game> Room<G> {
             name: state.name.clone(),
             text: text.to_string(),
         });
-        let bytes = self.encode(&msg);
+        let (start, end) = self.encode(&msg);
         for (&to, _) in self
             .clients
             .iter()
             .filter(|(_, state)| state.detached_since.is_none())
         {
-            self.outgoing.push_back(Transmit {
+            self.outgoing.push_back(Outgoing {
                 to,
                 kind: TransmitKind::Reliable,
-                bytes: bytes.clone(),
+                start,
+                end,
             });
         }
     }
@@ -577,13 +592,13 @@ impl<G: Game> Room<G> {
             .events
             .iter()
             .all(|targeted| targeted.audience == crate::game::Audience::Everyone);
-        let mut shared: Option<Bytes> = None;
+        let mut shared: Option<(u32, u32)> = None;
         for (&to, state) in &self.clients {
             if state.detached_since.is_some() {
                 continue;
             }
-            let bytes = match &shared {
-                Some(bytes) => bytes.clone(),
+            let (start, end) = match shared {
+                Some(range) => range,
                 None => {
                     let events = &mut self.scratch.events;
                     events.clear();
@@ -603,22 +618,23 @@ impl<G: Game> Room<G> {
                         tick,
                         events: std::mem::take(events),
                     });
-                    self.scratch.encoded.clear();
-                    encode_server(&msg, &mut self.scratch.encoded);
+                    let start = self.out_bytes.len() as u32;
+                    encode_server(&msg, &mut self.out_bytes);
                     if let ServerMsg::Events(back) = msg {
                         self.scratch.events = back.events;
                     }
-                    let bytes = Bytes::copy_from_slice(&self.scratch.encoded);
+                    let range = (start, self.out_bytes.len() as u32);
                     if everyone {
-                        shared = Some(bytes.clone());
+                        shared = Some(range);
                     }
-                    bytes
+                    range
                 }
             };
-            self.outgoing.push_back(Transmit {
+            self.outgoing.push_back(Outgoing {
                 to,
                 kind: TransmitKind::Reliable,
-                bytes,
+                start,
+                end,
             });
         }
     }
@@ -642,9 +658,32 @@ impl<G: Game> Room<G> {
         }
     }
 
-    /// The next message to send, if any.
+    /// The next message to send, if any, as an owned copy (tests and tools; the driver uses
+    /// [`Room::drain_transmits`]).
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.outgoing.pop_front()
+        let next = self.outgoing.pop_front()?;
+        let bytes = Bytes::copy_from_slice(&self.out_bytes[next.start as usize..next.end as usize]);
+        if self.outgoing.is_empty() {
+            self.out_bytes.clear();
+        }
+        Some(Transmit {
+            to: next.to,
+            kind: next.kind,
+            bytes,
+        })
+    }
+
+    /// Hands every message to send to `send` (recipient, queue, the encoded message), in order,
+    /// and empties the queue. The bytes are borrowed from the room's output buffer: no copy.
+    pub fn drain_transmits(&mut self, mut send: impl FnMut(ClientId, TransmitKind, &[u8])) {
+        for next in self.outgoing.drain(..) {
+            send(
+                next.to,
+                next.kind,
+                &self.out_bytes[next.start as usize..next.end as usize],
+            );
+        }
+        self.out_bytes.clear();
     }
 
     /// The room's name.
@@ -925,17 +964,19 @@ impl<G: Game> Room<G> {
                     &mut snapshot.scores_removed,
                 );
             }
-            // Moved in and out of the message so its buffers are reused, not reallocated.
+            // Moved in and out of the message so its buffers are reused, not reallocated; encoded
+            // straight into the output buffer.
             let msg = ServerMsg::<Wire<G>>::Snapshot(std::mem::take(snapshot));
-            scratch.encoded.clear();
-            encode_server(&msg, &mut scratch.encoded);
+            let start = self.out_bytes.len() as u32;
+            encode_server(&msg, &mut self.out_bytes);
             if let ServerMsg::Snapshot(back) = msg {
                 scratch.snapshot = back;
             }
-            self.outgoing.push_back(Transmit {
+            self.outgoing.push_back(Outgoing {
                 to: client_id,
                 kind: TransmitKind::Snapshot,
-                bytes: Bytes::copy_from_slice(&scratch.encoded),
+                start,
+                end: self.out_bytes.len() as u32,
             });
 
             // Views older than the acknowledged one can no longer be baselines.
@@ -962,18 +1003,20 @@ impl<G: Game> Room<G> {
     }
 
     fn queue_reliable(&mut self, to: ClientId, msg: &ServerMsg<Wire<G>>) {
-        let bytes = self.encode(msg);
-        self.outgoing.push_back(Transmit {
+        let (start, end) = self.encode(msg);
+        self.outgoing.push_back(Outgoing {
             to,
             kind: TransmitKind::Reliable,
-            bytes,
+            start,
+            end,
         });
     }
 
-    fn encode(&mut self, msg: &ServerMsg<Wire<G>>) -> Bytes {
-        self.scratch.encoded.clear();
-        encode_server(msg, &mut self.scratch.encoded);
-        Bytes::copy_from_slice(&self.scratch.encoded)
+    /// Encodes `msg` into the output buffer; returns its range.
+    fn encode(&mut self, msg: &ServerMsg<Wire<G>>) -> (u32, u32) {
+        let start = self.out_bytes.len() as u32;
+        encode_server(msg, &mut self.out_bytes);
+        (start, self.out_bytes.len() as u32)
     }
 }
 
