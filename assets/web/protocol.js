@@ -59,6 +59,7 @@ export const CLOSE_CODES = Object.freeze([
   { constant: "GOING_AWAY", code: 1001, name: "going_away", message: "The server is shutting down. Try again later." },
   { constant: "PROTOCOL_ERROR", code: 1002, name: "protocol_error", message: "The client broke the protocol (a bug, or a version mismatch)." },
   { constant: "UNSUPPORTED_DATA", code: 1003, name: "unsupported_data", message: "The client sent data the server does not accept." },
+  { constant: "INVALID_DATA", code: 1007, name: "invalid_data", message: "The client sent data that is not valid (for example a text frame that is not UTF-8)." },
   { constant: "POLICY_VIOLATION", code: 1008, name: "policy_violation", message: "Disconnected for sending too much, too fast." },
   { constant: "MESSAGE_TOO_BIG", code: 1009, name: "message_too_big", message: "The client sent a message larger than allowed." },
   { constant: "INTERNAL_ERROR", code: 1011, name: "internal_error", message: "The server hit an internal error. Not your fault; try again." },

@@ -145,17 +145,13 @@ impl CloseReason {
             CloseReason::HandshakeTimeout => "no Hello before the handshake deadline".into(),
             CloseReason::Idle => "no traffic from the client: timed out".into(),
             CloseReason::QueueOverflow => "too slow: message queue overflowed".into(),
-            CloseReason::StoppedAcknowledging => {
-                "too slow: stopped acknowledging snapshots".into()
-            }
+            CloseReason::StoppedAcknowledging => "too slow: stopped acknowledging snapshots".into(),
             CloseReason::Stalled => "too slow: stalled past the deadline".into(),
             CloseReason::SessionReplaced => "session resumed by another connection".into(),
             CloseReason::AuthRequired => "this server requires a session token".into(),
             CloseReason::AuthInvalid(why) => format!("session token refused: {why}").into(),
             CloseReason::AuthExpired => "session token expired".into(),
-            CloseReason::TokenInUse => {
-                "session token already in use by another connection".into()
-            }
+            CloseReason::TokenInUse => "session token already in use by another connection".into(),
         };
         match text {
             Cow::Owned(mut owned) if owned.len() > limits::REASON_MAX => {
@@ -195,7 +191,13 @@ impl CloseReason {
 
 impl std::fmt::Display for CloseReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}) {}", self.code(), close::name(self.code()), self.text())
+        write!(
+            f,
+            "{} ({}) {}",
+            self.code(),
+            close::name(self.code()),
+            self.text()
+        )
     }
 }
 

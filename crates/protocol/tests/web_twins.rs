@@ -60,6 +60,7 @@ fn close_codes() -> Vec<(&'static str, u16)> {
         ("GOING_AWAY", close::GOING_AWAY),
         ("PROTOCOL_ERROR", close::PROTOCOL_ERROR),
         ("UNSUPPORTED_DATA", close::UNSUPPORTED_DATA),
+        ("INVALID_DATA", close::INVALID_DATA),
         ("POLICY_VIOLATION", close::POLICY_VIOLATION),
         ("MESSAGE_TOO_BIG", close::MESSAGE_TOO_BIG),
         ("INTERNAL_ERROR", close::INTERNAL_ERROR),

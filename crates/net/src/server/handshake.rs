@@ -1,0 +1,486 @@
+//! A connection's way in: the HTTP request (a route, or the WebSocket upgrade on `/ws` or `/`),
+//! the origin check, the Hello (protocol version, then game and schema, then its rules), the
+//! session token, and the seat. Then the socket leaves tokio's reactor and moves, with whatever
+//! the client already sent after its Hello, into its room's task, which does all of its IO from
+//! then on. A refusal here gets its goodbye here: an Error message and a close frame, a
+//! half-close, and a bounded read of what the client still sends, so it reads the reason.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use tickwire_protocol::limits::{CLIENT_MSG_MAX, GAME_NAME_MAX};
+use tickwire_protocol::{
+    ClientMsg, DecodeError, Hello, PROTOCOL_VERSION, Schema, ServerMsg, decode_client,
+    encode_server,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, timeout, timeout_at};
+use tracing::{debug, info};
+
+use super::Shared;
+use super::admission::ConnectionSlot;
+use super::driver::{Handoff, RoomCmd};
+use super::lobby::{lock, release_seat, reserve_seat};
+use super::routes::serve_http;
+use crate::auth;
+use crate::close_reason::CloseReason;
+use crate::connection::{LINGER, LINGER_BYTES};
+use crate::game::Game;
+use crate::http;
+use crate::room::{ClientId, SessionToken};
+use crate::ws::{self, Decoder, FrameError, Incoming, Side};
+
+/// The game's wire types.
+type Wire<G> = <G as Game>::Wire;
+
+/// Runs one accepted connection up to its room (or its refusal).
+pub(crate) async fn handle_connection<G: Game>(
+    shared: Arc<Shared<G>>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    slot: ConnectionSlot<G>,
+) {
+    let _ = stream.set_nodelay(true);
+    let deadline = Instant::now() + shared.config.handshake_timeout();
+
+    let (request, rest) = match timeout_at(deadline, http::read_head(&mut stream)).await {
+        Ok(Ok(head)) => head,
+        Ok(Err(error)) => {
+            debug!(%peer, %error, "bad request");
+            let _ = timeout(
+                Duration::from_secs(1),
+                http::respond(
+                    &mut stream,
+                    "400 Bad Request",
+                    "text/plain",
+                    error.to_string().as_bytes(),
+                ),
+            )
+            .await;
+            return;
+        }
+        Err(_) => {
+            debug!(%peer, "request head not received in time");
+            shared
+                .metrics
+                .record_disconnect(CloseReason::HandshakeTimeout.code());
+            return;
+        }
+    };
+
+    // The WebSocket answers on /ws and on / (so `ws://host:port` works); a plain GET of / is
+    // the browser page.
+    let wants_socket =
+        request.path == "/ws" || (request.path == "/" && request.is_websocket_upgrade());
+    if !wants_socket {
+        let _ = timeout_at(deadline, serve_http(&shared, &mut stream, &request)).await;
+        return;
+    }
+    if slot.http_only {
+        shared.metrics.refused_connections.fetch_add(1, Relaxed);
+        debug!(%peer, "refused: per-address connection cap");
+        let _ = http::respond(
+            &mut stream,
+            "503 Service Unavailable",
+            "text/plain",
+            b"server full: too many connections from this address\n",
+        )
+        .await;
+        return;
+    }
+    if !request.is_websocket_upgrade() {
+        let _ = http::respond(
+            &mut stream,
+            "426 Upgrade Required",
+            "text/plain",
+            b"/ws speaks WebSocket only",
+        )
+        .await;
+        return;
+    }
+    if let Some(origin) = request.header("origin")
+        && !shared.config.allowed_origins.is_empty()
+        && !shared
+            .config
+            .allowed_origins
+            .iter()
+            .any(|allowed| allowed == origin)
+    {
+        debug!(%peer, %origin, "origin refused");
+        let _ = http::respond(
+            &mut stream,
+            "403 Forbidden",
+            "text/plain",
+            b"origin not allowed\n",
+        )
+        .await;
+        return;
+    }
+    match timeout_at(deadline, http::accept_upgrade(&mut stream, &request)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(reason)) => {
+            debug!(%peer, %reason, "bad upgrade");
+            return;
+        }
+        Err(_) => return,
+    }
+    // The request's headers are not needed past the upgrade: free them for the session.
+    drop(request);
+
+    // The Hello must arrive before the same deadline.
+    let mut buffer = rest;
+    let hello = match timeout_at(deadline, read_message(&mut stream, &mut buffer)).await {
+        Err(_) => Err(CloseReason::HandshakeTimeout),
+        Ok(Err(reason)) => Err(reason),
+        Ok(Ok(None)) => return, // the client left before saying anything
+        Ok(Ok(Some((message, used)))) => {
+            let hello = first_hello::<G>(&shared, &message);
+            buffer.drain(..used);
+            hello
+        }
+    };
+    let hello = match hello {
+        Ok(hello) => hello,
+        Err(reason) => {
+            debug!(%peer, %reason, "refused");
+            goodbye::<G>(&shared, stream, &reason).await;
+            return;
+        }
+    };
+    let auth_guard = match authenticate(&shared, &hello) {
+        Ok(guard) => guard,
+        Err(reason) => {
+            debug!(%peer, %reason, "authentication refused");
+            goodbye::<G>(&shared, stream, &reason).await;
+            return;
+        }
+    };
+
+    let client = ClientId(shared.next_client.fetch_add(1, Relaxed));
+    let handoff = |stream: TcpStream, slot, auth| {
+        Ok::<_, std::io::Error>(Handoff {
+            socket: stream.into_std()?,
+            initial: std::mem::take(&mut buffer),
+            peer,
+            name: hello.name.clone(),
+            slot,
+            auth,
+        })
+    };
+    if let Some(token) = hello.resume {
+        resume(&shared, client, token, stream, handoff, slot, auth_guard).await;
+    } else {
+        join(&shared, client, &hello, stream, handoff, slot, auth_guard).await;
+    }
+}
+
+/// Reads until one whole message has arrived; returns it (owned) and how many bytes of
+/// `buffer` it used, or None when the client left first. Pings before the Hello are ignored.
+async fn read_message(
+    stream: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+) -> Result<Option<(Vec<u8>, usize)>, CloseReason> {
+    let mut decoder = Decoder::new(Side::Server, CLIENT_MSG_MAX);
+    let mut consumed = 0;
+    loop {
+        let (item, used) = decoder
+            .decode(&mut buffer[consumed..])
+            .map_err(frame_error)?;
+        consumed += used;
+        match item {
+            Some(Incoming::Binary(bytes)) => return Ok(Some((bytes.to_vec(), consumed))),
+            Some(Incoming::Text(_)) => return Err(CloseReason::TextFrame),
+            Some(Incoming::Close(_)) => return Ok(None),
+            Some(Incoming::Ping(_) | Incoming::Pong) => continue,
+            None => {}
+        }
+        if buffer.len() > 2 * (CLIENT_MSG_MAX + ws::HEADER_MAX) {
+            return Err(CloseReason::BadHello("expected Hello".into()));
+        }
+        let mut chunk = [0u8; 2048];
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return Ok(None),
+            Ok(read) => buffer.extend_from_slice(&chunk[..read]),
+        }
+    }
+}
+
+fn frame_error(error: FrameError) -> CloseReason {
+    match error {
+        FrameError::TooBig { .. } => CloseReason::TooBig,
+        FrameError::InvalidUtf8 => CloseReason::InvalidUtf8,
+        FrameError::Protocol(why) => {
+            CloseReason::Protocol(format!("websocket protocol error: {why}"))
+        }
+    }
+}
+
+/// Checks that the first message is a valid Hello of our protocol version and game, in that
+/// order: a client of another version or game may not decode as ours at all.
+fn first_hello<G: Game>(shared: &Shared<G>, bytes: &[u8]) -> Result<Hello, CloseReason> {
+    shared
+        .metrics
+        .bytes_in
+        .fetch_add(bytes.len() as u64, Relaxed);
+    shared.metrics.messages_in.fetch_add(1, Relaxed);
+    if let Some(version) = tickwire_protocol::hello_version(bytes)
+        && version != PROTOCOL_VERSION
+    {
+        return Err(CloseReason::VersionMismatch { client: version });
+    }
+    let game = Wire::<G>::NAME;
+    let schema = Wire::<G>::VERSION;
+    if let Some((client_game, client_schema)) = tickwire_protocol::hello_game(bytes)
+        && (client_game != game || client_schema != schema)
+    {
+        let mut client_game = client_game;
+        client_game.truncate(GAME_NAME_MAX);
+        return Err(CloseReason::GameMismatch {
+            game,
+            schema,
+            client_game,
+            client_schema,
+        });
+    }
+    match decode_client::<Wire<G>>(bytes) {
+        Ok(ClientMsg::Hello(hello)) if hello.version != PROTOCOL_VERSION => {
+            Err(CloseReason::VersionMismatch {
+                client: hello.version,
+            })
+        }
+        Ok(ClientMsg::Hello(hello)) => Ok(hello),
+        Ok(_) => Err(CloseReason::BadHello(
+            "the first message must be Hello".into(),
+        )),
+        Err(DecodeError::Invalid(error)) => {
+            Err(CloseReason::BadHello(format!("bad Hello: {error}")))
+        }
+        Err(error) => Err(CloseReason::Protocol(format!(
+            "undecodable message: {error}"
+        ))),
+    }
+}
+
+/// Checks the session token when authentication is on; the guard frees the token when the
+/// connection ends.
+fn authenticate<G: Game>(
+    shared: &Arc<Shared<G>>,
+    hello: &Hello,
+) -> Result<Option<AuthGuard<G>>, CloseReason> {
+    let Some(secret) = shared.config.auth_secret() else {
+        return Ok(None);
+    };
+    let token = hello.token.as_deref().ok_or(CloseReason::AuthRequired)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    match auth::verify(secret, token, &hello.name, now) {
+        Ok(_) => {}
+        Err(auth::TokenError::Expired) => return Err(CloseReason::AuthExpired),
+        Err(error) => return Err(CloseReason::AuthInvalid(error.to_string())),
+    }
+    let mut lobby = lock(&shared.lobby);
+    // A resume takes the session over from the connection it replaces, token included.
+    let uses = lobby.auth_in_use.entry(token.to_string()).or_insert(0);
+    if *uses > 0 && hello.resume.is_none() {
+        return Err(CloseReason::TokenInUse);
+    }
+    *uses += 1;
+    Ok(Some(AuthGuard {
+        shared: Arc::clone(shared),
+        token: token.to_string(),
+    }))
+}
+
+/// A signed session token in use by a connection, freed when the connection ends (it moves
+/// with the socket into the room's task).
+#[derive(Debug)]
+pub(crate) struct AuthGuard<G: Game> {
+    shared: Arc<Shared<G>>,
+    token: String,
+}
+
+impl<G: Game> Drop for AuthGuard<G> {
+    fn drop(&mut self) {
+        let mut lobby = lock(&self.shared.lobby);
+        if let Some(uses) = lobby.auth_in_use.get_mut(&self.token) {
+            *uses -= 1;
+            if *uses == 0 {
+                lobby.auth_in_use.remove(&self.token);
+            }
+        }
+    }
+}
+
+/// Hands a resuming connection to the room that holds its session.
+async fn resume<G: Game>(
+    shared: &Arc<Shared<G>>,
+    client: ClientId,
+    token: SessionToken,
+    stream: TcpStream,
+    handoff: impl FnOnce(
+        TcpStream,
+        ConnectionSlot<G>,
+        Option<AuthGuard<G>>,
+    ) -> std::io::Result<Handoff<G>>,
+    slot: ConnectionSlot<G>,
+    auth_guard: Option<AuthGuard<G>>,
+) {
+    let found = {
+        let lobby = lock(&shared.lobby);
+        lobby.sessions.get(&token).and_then(|name| {
+            let entry = lobby.rooms.get(name)?;
+            Some((name.clone(), entry.inbox.clone()))
+        })
+    };
+    let Some((name, inbox)) = found else {
+        let reason =
+            CloseReason::ResumeFailed("no session to resume: it expired or never existed".into());
+        goodbye::<G>(shared, stream, &reason).await;
+        return;
+    };
+    let Ok(handoff) = handoff(stream, slot, auth_guard) else {
+        return; // the socket failed in our hands: nothing to say goodbye on
+    };
+    let (reply, replied) = oneshot::channel();
+    let command = RoomCmd::Resume {
+        client,
+        token,
+        handoff,
+        reply,
+    };
+    if let Some(handoff) = send(&inbox, command).await {
+        let reason =
+            CloseReason::ResumeFailed("no session to resume: it expired or never existed".into());
+        close_handoff(shared, handoff, &reason).await;
+        return;
+    }
+    if let Ok(Ok(())) = replied.await {
+        shared.metrics.resumes.fetch_add(1, Relaxed);
+        info!(room = %name, "resumed");
+    }
+}
+
+/// Takes a seat and hands the connection to its room.
+async fn join<G: Game>(
+    shared: &Arc<Shared<G>>,
+    client: ClientId,
+    hello: &Hello,
+    stream: TcpStream,
+    handoff: impl FnOnce(
+        TcpStream,
+        ConnectionSlot<G>,
+        Option<AuthGuard<G>>,
+    ) -> std::io::Result<Handoff<G>>,
+    slot: ConnectionSlot<G>,
+    auth_guard: Option<AuthGuard<G>>,
+) {
+    let (name, inbox, room_id) = match reserve_seat(shared, hello) {
+        Ok(seat) => seat,
+        Err(reason) => {
+            goodbye::<G>(shared, stream, &reason).await;
+            return;
+        }
+    };
+    let mut token = SessionToken::default();
+    if getrandom::fill(&mut token).is_err() {
+        release_seat(shared, &name, room_id, hello.spectate);
+        goodbye::<G>(shared, stream, &CloseReason::Internal("no randomness")).await;
+        return;
+    }
+    // Registered before the room hears of the player, so its departure always finds it.
+    if !hello.spectate {
+        lock(&shared.lobby).sessions.insert(token, name.clone());
+    }
+    let forget = || {
+        lock(&shared.lobby).sessions.remove(&token);
+        release_seat(shared, &name, room_id, hello.spectate);
+    };
+    let Ok(handoff) = handoff(stream, slot, auth_guard) else {
+        forget();
+        return;
+    };
+    let (reply, replied) = oneshot::channel();
+    let command = RoomCmd::Join {
+        client,
+        hello: hello.clone(),
+        token,
+        handoff,
+        reply,
+    };
+    if let Some(handoff) = send(&inbox, command).await {
+        forget();
+        close_handoff(
+            shared,
+            handoff,
+            &CloseReason::RoomFull("room is closing".into()),
+        )
+        .await;
+        return;
+    }
+    match replied.await {
+        Ok(Ok(())) => {}
+        // The room refused the seat and already said goodbye on the socket.
+        _ => forget(),
+    }
+}
+
+/// Sends a command to a room; when the room is gone, returns the connection it carried.
+async fn send<G: Game>(
+    inbox: &mpsc::Sender<RoomCmd<G>>,
+    command: RoomCmd<G>,
+) -> Option<Handoff<G>> {
+    match inbox.send(command).await {
+        Ok(()) => None,
+        Err(mpsc::error::SendError(command)) => command.into_handoff(),
+    }
+}
+
+/// Says goodbye on a connection that was handed off but never reached its room.
+async fn close_handoff<G: Game>(shared: &Shared<G>, handoff: Handoff<G>, reason: &CloseReason) {
+    if let Ok(stream) = TcpStream::from_std(handoff.socket) {
+        goodbye::<G>(shared, stream, reason).await;
+    }
+}
+
+/// The goodbye before a connection reaches a room: the Error message and a close frame with
+/// the same code and reason, a half-close, then reading and discarding until the peer closes,
+/// `LINGER` passes or `LINGER_BYTES` were read, so the peer reads the close even if it was
+/// still writing.
+pub(crate) async fn goodbye<G: Game>(
+    shared: &Shared<G>,
+    mut stream: TcpStream,
+    reason: &CloseReason,
+) {
+    shared.metrics.record_disconnect(reason.code());
+    let mut bytes = Vec::new();
+    let mut message = Vec::new();
+    encode_server(
+        &ServerMsg::<Wire<G>>::Error {
+            code: reason.code(),
+            reason: reason.text().into_owned(),
+        },
+        &mut message,
+    );
+    ws::encode_frame(ws::opcode::BINARY, &message, None, &mut bytes);
+    ws::encode_close(reason.code(), &reason.text(), None, &mut bytes);
+    let linger = async {
+        if stream.write_all(&bytes).await.is_err() {
+            return;
+        }
+        let _ = stream.shutdown().await;
+        let mut sink = [0u8; 4096];
+        let mut discarded = 0;
+        while discarded < LINGER_BYTES {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => discarded += read,
+            }
+        }
+    };
+    let _ = timeout(LINGER, linger).await;
+}

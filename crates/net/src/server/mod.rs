@@ -1,0 +1,179 @@
+//! The tokio driver, split by job:
+//!
+//! - this module: [`Server`] (bind, the accept loop, graceful shutdown) and the state every task
+//!   of one server shares;
+//! - `admission`: the connection caps, a slot per connection for as long as it lives;
+//! - `handshake`: the HTTP request, the upgrade and origin check, the Hello, the session token,
+//!   the seat, and the hand-off of the socket to its room (or the refusal's goodbye);
+//! - `lobby`: rooms, seats and sessions under one lock;
+//! - `driver`: a room's task, which owns the room and its clients' sockets and does all their
+//!   IO once per tick;
+//! - `routes`: the plain HTTP routes;
+//! - `fault`: test-only fault injection.
+//!
+//! Tasks: one accept loop; one short-lived task per connection until it is in a room (or
+//! refused, or an HTTP request answered); one task per room. Nothing else runs per client: a
+//! room's task reads and writes every one of its sockets itself, once per tick.
+
+mod admission;
+mod driver;
+#[cfg(feature = "fault-injection")]
+mod fault;
+mod handshake;
+mod lobby;
+mod routes;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tickwire_protocol::Schema;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+#[cfg(feature = "fault-injection")]
+pub use fault::ServerControl;
+pub use lobby::RoomStats;
+
+use crate::config::{ConfigError, ServerConfig};
+use crate::game::Game;
+use crate::metrics::Metrics;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The configuration (or the game's settings) is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A bound, not yet running server for the game `G`.
+#[derive(Debug)]
+pub struct Server<G: Game> {
+    listener: TcpListener,
+    shared: Arc<Shared<G>>,
+    shutdown: watch::Sender<bool>,
+}
+
+/// State every task of one server shares.
+#[derive(Debug)]
+pub(crate) struct Shared<G: Game> {
+    pub(crate) config: ServerConfig,
+    /// The game's settings, checked and loaded once; every room is made from them.
+    pub(crate) settings: G::Settings,
+    /// Player seats per room: the config's, capped by the game's own limit.
+    pub(crate) max_players: usize,
+    pub(crate) lobby: Mutex<lobby::Lobby<G>>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) next_client: AtomicU64,
+    /// Open connections per source address, for the per-address cap.
+    pub(crate) per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// Flips to true once: every room then says goodbye to its clients and ends.
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+impl<G: Game> Server<G> {
+    /// Checks the config and the game's settings (loading what they name), then binds the
+    /// configured address.
+    pub async fn bind(config: ServerConfig) -> Result<Server<G>, ServerError> {
+        config.validate()?;
+        let settings =
+            G::configure(config.game_config::<G>()?).map_err(|message| ConfigError::Game {
+                game: G::Wire::NAME,
+                message,
+            })?;
+        let max_players = G::max_players(&settings).map_or(config.max_players_per_room, |cap| {
+            cap.min(config.max_players_per_room)
+        });
+        let listener =
+            TcpListener::bind(config.addr)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: config.addr,
+                    source,
+                })?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        Ok(Server {
+            listener,
+            shared: Arc::new(Shared {
+                config,
+                settings,
+                max_players,
+                lobby: Mutex::new(lobby::Lobby::default()),
+                metrics: Arc::new(Metrics::default()),
+                next_client: AtomicU64::new(1),
+                per_ip: Mutex::new(HashMap::new()),
+                shutdown: shutdown_rx,
+            }),
+            shutdown,
+        })
+    }
+
+    /// The address actually bound (port 0 resolved).
+    pub fn local_addr(&self) -> SocketAddr {
+        // Invariant: a bound TcpListener always has a local address.
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    /// The WebSocket URL players connect to (`/` works too).
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.local_addr())
+    }
+
+    /// A handle for tests to inject faults.
+    #[cfg(feature = "fault-injection")]
+    pub fn control(&self) -> ServerControl<G> {
+        ServerControl(Arc::clone(&self.shared))
+    }
+
+    /// Serves until `stop` completes, then tells every player the server is shutting down,
+    /// waits up to `grace` for their connections to drain and close, and returns.
+    pub async fn run(self, stop: impl Future<Output = ()>, grace: Duration) {
+        let Server {
+            listener,
+            shared,
+            shutdown,
+        } = self;
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => admission::accept(&shared, stream, peer),
+                    Err(error) => {
+                        // Usually out of file descriptors: back off instead of spinning.
+                        warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+            }
+        }
+        drop(listener);
+        info!("shutting down: closing every connection");
+        let _ = shutdown.send(true);
+        let deadline = Instant::now() + grace;
+        while shared.metrics.connections_open.load(Relaxed) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = shared.metrics.connections_open.load(Relaxed);
+        if left > 0 {
+            warn!(left, "grace period over with connections still open");
+        }
+    }
+}
