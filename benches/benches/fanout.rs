@@ -176,7 +176,7 @@ impl Fanout {
         // As the server's driver does: each message borrowed from the room's output buffer.
         self.room.drain_transmits(|_, kind, bytes| {
             sent.messages += 1;
-            sent.snapshots += usize::from(kind == TransmitKind::Snapshot);
+            sent.snapshots += usize::from(matches!(kind, TransmitKind::Snapshot { .. }));
             sent.frame_bytes += ws_frame_len(bytes.len());
             black_box(bytes);
         });

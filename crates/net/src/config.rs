@@ -36,8 +36,12 @@ pub struct ServerConfig {
     pub max_spectators_per_room: usize,
     /// Rooms at once.
     pub max_rooms: usize,
-    /// Snapshots kept per room as delta baselines (2..=255).
+    /// Most snapshot frames kept per room as delta baselines (2..=256).
     pub history: u32,
+    /// Each client's snapshot byte budget per second (0: unlimited).
+    pub client_bytes_per_s: u32,
+    /// Slow the snapshot rate of a client whose acknowledgements come back late.
+    pub pace_snapshots: bool,
     /// Base RNG seed.
     pub seed: u64,
     /// Handshake deadline in seconds.
@@ -224,8 +228,8 @@ impl ServerConfig {
             "game must be 1-32 of a-z 0-9 - _",
         )?;
         check(
-            (2..=255).contains(&self.history),
-            "history must be 2 to 255",
+            (2..=256).contains(&self.history),
+            "history must be 2 to 256",
         )?;
         check(
             self.handshake_timeout_s > 0.0 && self.handshake_timeout_s <= 300.0,

@@ -72,8 +72,9 @@ pub struct Connection {
     /// Reliable frames waiting for `out` to drain, in order, and how many.
     reliable: Vec<u8>,
     reliable_count: usize,
-    /// The newest snapshot frame waiting for `out` to drain (empty: none).
+    /// The newest snapshot frame waiting for `out` to drain (empty: none), and its tick.
     snapshot: Vec<u8>,
+    snapshot_tick: u32,
     budget: RateBudget,
     last_heard: Instant,
     next_ping: Instant,
@@ -127,6 +128,7 @@ impl Connection {
             reliable: Vec::new(),
             reliable_count: 0,
             snapshot: Vec::new(),
+            snapshot_tick: 0,
             budget: RateBudget::new(limits.msg_rate, limits.msg_burst, now),
             last_heard: now,
             next_ping: now + limits.ping_interval,
@@ -274,17 +276,21 @@ impl Connection {
         Ok(())
     }
 
-    /// Queues a snapshot, replacing one still waiting for the socket.
-    pub fn queue_snapshot(&mut self, message: &[u8]) {
+    /// Queues the snapshot of `tick`, replacing one still waiting for the socket; returns the
+    /// tick of the one replaced (it never left, so the room should forget it was sent).
+    pub fn queue_snapshot(&mut self, message: &[u8], tick: u32) -> Option<u32> {
         if self.closing.is_some() {
-            return;
+            return None;
         }
-        if !self.snapshot.is_empty() {
+        let replaced = (!self.snapshot.is_empty()).then_some(self.snapshot_tick);
+        if replaced.is_some() {
             self.counts.snapshots_replaced += 1;
         }
+        self.snapshot_tick = tick;
         self.snapshot.clear();
         ws::encode_frame(ws::opcode::BINARY, message, None, &mut self.snapshot);
         self.counts.messages_out += 1;
+        replaced
     }
 
     /// Deadlines at `now`: queues a ping when one is due; returns `Idle` when the client has
@@ -590,9 +596,9 @@ mod tests {
             drain(&mut connection, now),
             Ok(vec![b"one".to_vec(), b"two".to_vec()])
         );
-        connection.queue_snapshot(b"old");
+        connection.queue_snapshot(b"old", 1);
         connection.queue_reliable(b"r1").unwrap();
-        connection.queue_snapshot(b"new");
+        assert_eq!(connection.queue_snapshot(b"new", 2), Some(1));
         connection.flush_to(&mut socket, now).unwrap();
         // The pong and the reliable message in order, then only the newest snapshot.
         assert_eq!(
@@ -610,12 +616,12 @@ mod tests {
             ..FakeSocket::default()
         };
         let mut connection = Connection::new(limits(), &[], now);
-        connection.queue_snapshot(&[1; 10]);
+        connection.queue_snapshot(&[1; 10], 1);
         connection.flush_to(&mut socket, now).unwrap();
         assert_eq!(socket.written.len(), 3);
         // Two newer snapshots while the first is half written: only the newest goes next.
-        connection.queue_snapshot(&[2; 10]);
-        connection.queue_snapshot(&[3; 10]);
+        connection.queue_snapshot(&[2; 10], 2);
+        connection.queue_snapshot(&[3; 10], 3);
         socket.accept = None;
         connection.flush_to(&mut socket, now).unwrap(); // finishes the first
         connection.flush_to(&mut socket, now).unwrap(); // then the newest
@@ -633,7 +639,7 @@ mod tests {
             ..FakeSocket::default()
         };
         let mut connection = Connection::new(limits(), &[], now);
-        connection.queue_snapshot(&[1; 10]);
+        connection.queue_snapshot(&[1; 10], 1);
         connection.flush_to(&mut socket, now).unwrap();
         assert_eq!(
             connection.poll_timeout(now + Duration::from_secs(9)),
@@ -717,7 +723,7 @@ mod tests {
         let mut socket = FakeSocket::default();
         let mut connection = Connection::new(limits(), &[], now);
         connection.queue_reliable(b"pong").unwrap();
-        connection.queue_snapshot(b"dropped");
+        connection.queue_snapshot(b"dropped", 1);
         connection.close(&CloseReason::TooBig, Some(b"error"), now);
         connection.queue_reliable(b"too late").unwrap();
         connection.flush_to(&mut socket, now).unwrap();

@@ -1,6 +1,7 @@
 //! An in-memory harness for any game: a [`Room`] plus virtual clients that decode what the room
 //! sends with the real client-side [`Replica`], with a virtual clock (ticks), configurable delay
-//! and snapshot loss, and no sockets.
+//! and snapshot loss, a per-client link (its own delay, a downlink of so many bytes per tick),
+//! and no sockets.
 //!
 //! It is how the engine and each game test their gameplay and protocol behaviour without the
 //! network (one harness, shared by every game's tests and the benches), in the spirit of
@@ -31,8 +32,9 @@ pub struct VirtualClient<G: Game> {
     pub joined: Joined,
     /// Whether it is a spectator.
     pub spectator: bool,
-    /// Messages sent to it, waiting for the delay to pass (tick sent, message).
-    pub in_flight: VecDeque<(u32, ServerMsg<Wire<G>>)>,
+    /// Messages sent to it, waiting for the delay (and the link) to pass: tick sent, message,
+    /// its size in bytes.
+    pub in_flight: VecDeque<(u32, ServerMsg<Wire<G>>, usize)>,
     /// Its next command's sequence number.
     pub next_seq: u32,
     /// Chat texts received.
@@ -45,6 +47,24 @@ pub struct VirtualClient<G: Game> {
     pub last_input_acked: u32,
     /// Every message it received, in order, as bytes (to inspect exactly what a peer could read).
     pub received_bytes: Vec<Vec<u8>>,
+    /// Its own link delay in ticks, instead of the harness's.
+    pub link_delay: Option<u32>,
+    /// Its downlink: bytes it can receive per tick (None: unlimited). Messages wait in order
+    /// for the link, as they would in a socket's buffers, so a client sent more than this falls
+    /// behind and acknowledges late.
+    pub link_bytes_per_tick: Option<u32>,
+    /// Bytes the link could still carry this tick.
+    pub link_credit: u64,
+    /// Snapshot bytes the room sent it (received or still on the way).
+    pub snapshot_bytes_sent: u64,
+    /// Bytes of every message it received.
+    pub bytes_received: u64,
+    /// Snapshots received.
+    pub snapshots: u32,
+    /// Bytes of the snapshots received.
+    pub snapshot_bytes: u64,
+    /// Ticks of the snapshots received, in order.
+    pub snapshot_ticks: Vec<u32>,
 }
 
 /// A room and its virtual clients.
@@ -109,6 +129,14 @@ impl<G: Game> Harness<G> {
             full_snapshots: 0,
             last_input_acked: 0,
             received_bytes: Vec::new(),
+            link_delay: None,
+            link_bytes_per_tick: None,
+            link_credit: 0,
+            snapshot_bytes_sent: 0,
+            bytes_received: 0,
+            snapshots: 0,
+            snapshot_bytes: 0,
+            snapshot_ticks: Vec::new(),
         });
         self.deliver();
         self.clients.len() - 1
@@ -128,10 +156,16 @@ impl<G: Game> Harness<G> {
     /// If the room sends bytes that do not decode, a snapshot that does not apply, or an Error.
     pub fn deliver(&mut self) {
         while let Some(transmit) = self.room.poll_transmit() {
-            let drop = transmit.kind == TransmitKind::Snapshot
+            let snapshot_tick = match transmit.kind {
+                TransmitKind::Snapshot { tick } => Some(tick),
+                TransmitKind::Reliable => None,
+            };
+            let drop = snapshot_tick.is_some()
                 && self.drop_per_mille > 0
                 && self.random() % 1000 < self.drop_per_mille;
-            if drop {
+            if let (true, Some(tick)) = (drop, snapshot_tick) {
+                // Lost the way the server's driver loses one: replaced before it was sent.
+                self.room.handle_snapshot_unsent(transmit.to, tick);
                 continue;
             }
             let msg = decode_server::<Wire<G>>(&transmit.bytes).expect("server bytes decode");
@@ -144,18 +178,33 @@ impl<G: Game> Harness<G> {
             if keep_bytes {
                 client.received_bytes.push(transmit.bytes.to_vec());
             }
-            client.in_flight.push_back((now, msg));
+            if snapshot_tick.is_some() {
+                client.snapshot_bytes_sent += transmit.bytes.len() as u64;
+            }
+            client.in_flight.push_back((now, msg, transmit.bytes.len()));
         }
         let (now, delay) = (self.now, self.delay);
         for client in &mut self.clients {
+            let delay = client.link_delay.unwrap_or(delay);
             while client
                 .in_flight
                 .front()
-                .is_some_and(|(sent, _)| now >= sent + delay)
+                .is_some_and(|(sent, _, _)| now >= sent + delay)
             {
-                let (_, msg) = client.in_flight.pop_front().expect("checked above");
+                let size = client.in_flight.front().map_or(0, |(_, _, size)| *size);
+                if client.link_bytes_per_tick.is_some() {
+                    if client.link_credit < size as u64 {
+                        break;
+                    }
+                    client.link_credit -= size as u64;
+                }
+                let (_, msg, _) = client.in_flight.pop_front().expect("checked above");
+                client.bytes_received += size as u64;
                 match msg {
                     ServerMsg::Snapshot(snapshot) => {
+                        client.snapshots += 1;
+                        client.snapshot_bytes += size as u64;
+                        client.snapshot_ticks.push(snapshot.tick);
                         if snapshot.baseline_age == 0 {
                             client.full_snapshots += 1;
                         }
@@ -206,6 +255,17 @@ impl<G: Game> Harness<G> {
     pub fn tick(&mut self) {
         self.room.tick();
         self.now += 1;
+        for client in &mut self.clients {
+            if let Some(rate) = client.link_bytes_per_tick {
+                // The link carries `rate` bytes a tick of what waits; an idle link saves nothing
+                // up beyond one tick's worth.
+                client.link_credit = if client.in_flight.is_empty() {
+                    rate as u64
+                } else {
+                    client.link_credit + rate as u64
+                };
+            }
+        }
         self.deliver();
     }
 }

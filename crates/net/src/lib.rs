@@ -22,6 +22,7 @@ pub mod game;
 pub mod harness;
 pub mod http;
 pub mod metrics;
+pub mod pace;
 pub mod room;
 pub mod server;
 pub mod web;
@@ -30,7 +31,7 @@ pub mod ws;
 pub use client::{Client, ClientError, CloseInfo};
 pub use config::{ConfigError, ServerConfig};
 pub use game::{Audience, Game, Seat, Targeted, View, Viewer};
-pub use room::{ClientId, Room, RoomSettings};
+pub use room::{ClientId, Room, RoomSettings, SnapshotStats};
 #[cfg(feature = "fault-injection")]
 pub use server::ServerControl;
 pub use server::{Server, ServerError};

@@ -59,6 +59,14 @@ pub struct Metrics {
     pub messages_out: AtomicU64,
     /// Snapshots replaced by a newer one before they were sent (slow readers).
     pub snapshots_replaced: AtomicU64,
+    /// Snapshots the rooms queued, and of those full ones (no baseline).
+    pub snapshots_sent: AtomicU64,
+    /// See `snapshots_sent`.
+    pub snapshots_full: AtomicU64,
+    /// Snapshot ticks a client skipped because its acknowledgements fell behind.
+    pub snapshots_paced: AtomicU64,
+    /// Snapshot ticks a client skipped because it was over its byte budget.
+    pub snapshots_over_budget: AtomicU64,
     /// Client messages dropped because a room's inbox was full.
     pub inbox_dropped: AtomicU64,
     /// Ticks that started more than a few tick lengths late (the schedule was reset).
@@ -167,6 +175,30 @@ impl Metrics {
             "Snapshots replaced by a newer one before being sent.",
             "counter",
             self.snapshots_replaced.load(Relaxed),
+        );
+        counter(
+            "tickwire_snapshots_sent_total",
+            "Snapshots queued by the rooms.",
+            "counter",
+            self.snapshots_sent.load(Relaxed),
+        );
+        counter(
+            "tickwire_snapshots_full_total",
+            "Snapshots queued with no baseline (full).",
+            "counter",
+            self.snapshots_full.load(Relaxed),
+        );
+        counter(
+            "tickwire_snapshots_paced_total",
+            "Snapshot ticks skipped for a client whose acknowledgements fell behind.",
+            "counter",
+            self.snapshots_paced.load(Relaxed),
+        );
+        counter(
+            "tickwire_snapshots_over_budget_total",
+            "Snapshot ticks skipped for a client over its byte budget.",
+            "counter",
+            self.snapshots_over_budget.load(Relaxed),
         );
         counter(
             "tickwire_inbox_dropped_total",

@@ -22,6 +22,7 @@ use tickwire_protocol::{
 use tickwire_sim::{NetId, PlayerId, TickInput};
 
 use crate::game::{Game, Targeted, View, Viewer};
+use crate::pace::{Decision, Pace, PaceSettings};
 
 /// A connection's identity inside a room (the driver picks it; unique per process).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -42,13 +43,21 @@ pub struct RoomSettings {
     pub max_players: usize,
     /// Spectator seats.
     pub max_spectators: usize,
-    /// Snapshots kept as delta baselines.
+    /// Most snapshot frames kept as delta baselines. A frame is kept only while some client
+    /// may still acknowledge it, so this bounds what slow clients can hold, not what the room
+    /// usually keeps.
     pub history: u32,
     /// Ticks a dropped player's entity and score are kept, waiting for it to resume.
     pub resume_grace_ticks: u32,
     /// Ticks a client may go without acknowledging a snapshot before it is dropped as too slow
     /// (it stopped reading, or never acknowledges). 0 disables the check.
     pub ack_timeout_ticks: u32,
+    /// Each client's snapshot byte budget per second (0: unlimited); see [`crate::pace`].
+    pub client_bytes_per_s: u32,
+    /// Slow a client's snapshot rate down while its acknowledgements come back late (see
+    /// [`crate::pace`]); off, every client gets every snapshot tick's snapshot (within the
+    /// byte budget).
+    pub pace_by_acks: bool,
 }
 
 impl Default for RoomSettings {
@@ -58,9 +67,11 @@ impl Default for RoomSettings {
             snapshot_interval: 1,
             max_players: 32,
             max_spectators: 8,
-            history: 33,
+            history: 128,
             resume_grace_ticks: 15 * 30,
             ack_timeout_ticks: 10 * 30,
+            client_bytes_per_s: 128 * 1024,
+            pace_by_acks: true,
         }
     }
 }
@@ -68,8 +79,12 @@ impl Default for RoomSettings {
 /// Which queue a [`Transmit`] belongs in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TransmitKind {
-    /// A snapshot: a newer one replaces an unsent older one.
-    Snapshot,
+    /// The snapshot of `tick`: a newer one replaces an unsent older one (then tell the room
+    /// with [`Room::handle_snapshot_unsent`]).
+    Snapshot {
+        /// The tick it shows.
+        tick: u32,
+    },
     /// A reliable message: delivered in order, never dropped.
     Reliable,
 }
@@ -141,6 +156,19 @@ pub struct InputStats {
     pub chat_dropped: u64,
 }
 
+/// Counters a room keeps about the snapshots it decided to send (see [`crate::pace`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotStats {
+    /// Snapshots queued.
+    pub sent: u64,
+    /// Of those, full snapshots (no baseline).
+    pub full: u64,
+    /// Snapshot ticks a client skipped because its acknowledgements fell behind.
+    pub paced: u64,
+    /// Snapshot ticks a client skipped because it was over its byte budget.
+    pub over_budget: u64,
+}
+
 /// Chat lines a client may send per second; more are dropped. Every line becomes a reliable
 /// message for everyone in the room, so chat is what could flood the others' queues.
 const CHAT_PER_SECOND: u32 = 4;
@@ -194,6 +222,8 @@ pub struct Room<G: Game> {
     inputs: Vec<TickInput<Cmd<G>>>,
     scratch: Scratch<G>,
     input_stats: InputStats,
+    snapshot_stats: SnapshotStats,
+    pace: PaceSettings,
     departed: VecDeque<Departed>,
     /// Clients to disconnect as too slow.
     too_slow: VecDeque<ClientId>,
@@ -274,6 +304,8 @@ struct Client<G: Game> {
     stand_still: bool,
     /// Tick of the last chat line relayed for this client.
     last_chat_tick: Option<u32>,
+    /// Its snapshot rate and byte budget.
+    pace: Pace,
 }
 
 #[derive(Debug)]
@@ -292,8 +324,16 @@ impl<G: Game> Room<G> {
         settings.max_players = settings
             .max_players
             .min(tickwire_protocol::limits::SCORES_MAX);
-        // A baseline older than the snapshots a client holds is never used: keep no more.
-        settings.history = settings.history.min(CLIENT_BASELINES as u32 + 1);
+        // A baseline older than the wire allows is never used: keep no more.
+        settings.history = settings.history.clamp(2, BASELINE_AGE_MAX + 1);
+        let mut pace = PaceSettings::new(
+            settings.tick_rate,
+            settings.snapshot_interval,
+            settings.client_bytes_per_s,
+        );
+        if !settings.pace_by_acks {
+            pace.interval_max = 1;
+        }
         Room {
             name,
             settings,
@@ -311,6 +351,8 @@ impl<G: Game> Room<G> {
             inputs: Vec::new(),
             scratch: Scratch::default(),
             input_stats: InputStats::default(),
+            snapshot_stats: SnapshotStats::default(),
+            pace,
             departed: VecDeque::new(),
             too_slow: VecDeque::new(),
             chats_this_tick: 0,
@@ -357,6 +399,7 @@ impl<G: Game> Room<G> {
                 joined_tick: self.game.tick(),
                 stand_still: false,
                 last_chat_tick: None,
+                pace: Pace::new(&self.pace, self.game.tick()),
             },
         );
         self.queue_welcome(client, false);
@@ -390,6 +433,7 @@ impl<G: Game> Room<G> {
         state.joined_tick = self.game.tick();
         state.acked = 0;
         state.sent.clear();
+        state.pace = Pace::new(&self.pace, self.game.tick());
         let joined = Joined {
             player: state.player,
             entity: state.entity,
@@ -399,6 +443,18 @@ impl<G: Game> Room<G> {
         self.outgoing.retain(|transmit| transmit.to != old);
         self.queue_welcome(client, true);
         Ok(joined)
+    }
+
+    /// The snapshot of `tick` queued for `client` never left (the driver replaced it with a
+    /// newer one before the socket took it): it will never be acknowledged, so it no longer
+    /// counts as on its way.
+    pub fn handle_snapshot_unsent(&mut self, client: ClientId, tick: u32) {
+        if let Some(state) = self.clients.get_mut(&client)
+            && tick > state.acked
+            && let Some(index) = state.sent.iter().position(|sent| sent.tick == tick)
+        {
+            state.sent.remove(index);
+        }
     }
 
     /// Removes a client for good (it said goodbye). Returns whether it was here.
@@ -486,8 +542,10 @@ impl<G: Game> Room<G> {
         let Some(state) = self.clients.get_mut(&client) else {
             return;
         };
-        if input.ack_tick > state.acked && input.ack_tick <= self.game.tick() {
+        let now = self.game.tick();
+        if input.ack_tick > state.acked && input.ack_tick <= now {
             state.acked = input.ack_tick;
+            state.pace.handle_ack(&self.pace, input.ack_tick, now);
         }
         if state.player.is_none() {
             return; // spectators only acknowledge
@@ -721,6 +779,21 @@ impl<G: Game> Room<G> {
         &self.settings
     }
 
+    /// Snapshot counters: queued, full, and held back by pacing or the byte budget.
+    pub fn snapshot_stats(&self) -> SnapshotStats {
+        self.snapshot_stats
+    }
+
+    /// A client's current snapshot interval, in snapshot ticks (1: every one).
+    pub fn snapshot_interval_of(&self, client: ClientId) -> Option<u32> {
+        self.clients.get(&client).map(|state| state.pace.interval())
+    }
+
+    /// Snapshot frames kept now (the current one and any a client may still acknowledge).
+    pub fn frames_kept(&self) -> usize {
+        self.frames.len()
+    }
+
     /// Input counters.
     pub fn input_stats(&self) -> InputStats {
         self.input_stats
@@ -856,6 +929,24 @@ impl<G: Game> Room<G> {
                 }
                 continue;
             }
+            // Fewer snapshots for a client that falls behind or is over its byte budget.
+            let acked = client.acked;
+            let unacked = client
+                .sent
+                .iter()
+                .map(|sent| sent.tick)
+                .filter(|&sent| sent > acked);
+            match client.pace.poll(&self.pace, tick, unacked) {
+                Decision::Send => {}
+                Decision::Paced => {
+                    self.snapshot_stats.paced += 1;
+                    continue;
+                }
+                Decision::OverBudget => {
+                    self.snapshot_stats.over_budget += 1;
+                    continue;
+                }
+            }
             let scratch = &mut self.scratch;
 
             // This tick's view, as the game decides: everything, or a list of ids.
@@ -888,6 +979,10 @@ impl<G: Game> Room<G> {
                     let frame = self.frames.iter().find(|frame| frame.tick == sent.tick)?;
                     Some((sent, frame))
                 });
+            if baseline.is_none() && client.pace.full_in_flight(&self.pace, tick) {
+                self.snapshot_stats.paced += 1;
+                continue;
+            }
             let (baseline_age, base_scores): (u32, &[Row<G>]) = match baseline {
                 Some((sent, frame)) => (tick - sent.tick, &frame.scores),
                 None => (0, &[]),
@@ -972,17 +1067,26 @@ impl<G: Game> Room<G> {
             if let ServerMsg::Snapshot(back) = msg {
                 scratch.snapshot = back;
             }
+            let end = self.out_bytes.len() as u32;
             self.outgoing.push_back(Outgoing {
                 to: client_id,
-                kind: TransmitKind::Snapshot,
+                kind: TransmitKind::Snapshot { tick },
                 start,
-                end: self.out_bytes.len() as u32,
+                end,
             });
+            client
+                .pace
+                .handle_sent(&self.pace, tick, (end - start) as usize, baseline_age == 0);
+            self.snapshot_stats.sent += 1;
+            if baseline_age == 0 {
+                self.snapshot_stats.full += 1;
+            }
 
             // Views older than the acknowledged one can no longer be baselines.
             let mut recycled = None;
+            // A client holds the newest CLIENT_BASELINES snapshots it got: keep no more.
             while client.sent.front().is_some_and(|sent| {
-                sent.tick < client.acked || client.sent.len() >= self.settings.history as usize
+                sent.tick < client.acked || client.sent.len() > CLIENT_BASELINES
             }) {
                 if let Some(old) = client.sent.pop_front() {
                     recycled = old.members.or(recycled);
@@ -999,6 +1103,28 @@ impl<G: Game> Room<G> {
                 tick,
                 members: stored,
             });
+        }
+        self.release_frames(tick);
+    }
+
+    /// Drops the frames no client can still acknowledge: those older than every client's
+    /// oldest kept view. Clients that keep up hold one or two; a slow one holds more, up to
+    /// `settings.history`.
+    fn release_frames(&mut self, tick: u32) {
+        let oldest_needed = self
+            .clients
+            .values()
+            .filter_map(|client| client.sent.front().map(|sent| sent.tick))
+            .min()
+            .unwrap_or(tick);
+        while self
+            .frames
+            .front()
+            .is_some_and(|frame| frame.tick < oldest_needed)
+        {
+            if let Some(old) = self.frames.pop_front() {
+                self.spare_frames.push(old.entities);
+            }
         }
     }
 

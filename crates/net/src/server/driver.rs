@@ -32,7 +32,7 @@ use super::lobby::{RoomStats, lock, release_seat_locked};
 use crate::close_reason::CloseReason;
 use crate::connection::{Connection, Counts, Limits};
 use crate::game::Game;
-use crate::room::{ClientId, Departed, JoinError, Room, SessionToken, TransmitKind};
+use crate::room::{ClientId, Departed, JoinError, Room, SessionToken, SnapshotStats, TransmitKind};
 
 /// The game's wire types.
 type Wire<G> = <G as Game>::Wire;
@@ -127,6 +127,8 @@ pub(crate) async fn run_room<G: Game>(
         closing: Vec::new(),
         limits,
         ended: Vec::new(),
+        unsent: Vec::new(),
+        snapshot_stats: SnapshotStats::default(),
         message: Vec::new(),
         inbox_closed: false,
         shutting_down: false,
@@ -183,6 +185,10 @@ struct RoomDriver<G: Game> {
     limits: Limits,
     /// Sessions to end after the current pass, with why.
     ended: Vec<(ClientId, CloseReason)>,
+    /// Snapshots replaced before they were sent, to tell the room.
+    unsent: Vec<(ClientId, u32)>,
+    /// The room's snapshot counters as last added to the server's metrics.
+    snapshot_stats: SnapshotStats,
     /// Reused for encoding Error messages.
     message: Vec<u8>,
     /// The lobby forgot this room: it ends once its connections are gone.
@@ -219,6 +225,7 @@ impl<G: Game> RoomDriver<G> {
 
         self.read(now);
         self.room.tick();
+        self.publish_snapshot_stats();
         self.route(now);
         self.write(now);
         self.poll_closing(now);
@@ -397,6 +404,7 @@ impl<G: Game> RoomDriver<G> {
             room,
             clients,
             ended,
+            unsent,
             ..
         } = self;
         room.drain_transmits(|to, kind, bytes| {
@@ -404,7 +412,11 @@ impl<G: Game> RoomDriver<G> {
                 return;
             };
             match kind {
-                TransmitKind::Snapshot => client.state.queue_snapshot(bytes),
+                TransmitKind::Snapshot { tick } => {
+                    if let Some(replaced) = client.state.queue_snapshot(bytes, tick) {
+                        unsent.push((to, replaced));
+                    }
+                }
                 TransmitKind::Reliable => {
                     if let Err(reason) = client.state.queue_reliable(bytes) {
                         ended.push((to, reason));
@@ -412,6 +424,9 @@ impl<G: Game> RoomDriver<G> {
                 }
             }
         });
+        for (client, tick) in self.unsent.drain(..) {
+            self.room.handle_snapshot_unsent(client, tick);
+        }
         while let Some(id) = self.room.poll_too_slow() {
             self.ended.push((id, CloseReason::StoppedAcknowledging));
         }
@@ -561,6 +576,25 @@ impl<G: Game> RoomDriver<G> {
             lobby.rooms.remove(&name);
             metrics.rooms.fetch_sub(1, Relaxed);
         }
+    }
+
+    /// Adds what the room's snapshot counters gained since the last tick to the metrics.
+    fn publish_snapshot_stats(&mut self) {
+        let now = self.room.snapshot_stats();
+        let last = std::mem::replace(&mut self.snapshot_stats, now);
+        let metrics = &self.shared.metrics;
+        metrics
+            .snapshots_sent
+            .fetch_add(now.sent - last.sent, Relaxed);
+        metrics
+            .snapshots_full
+            .fetch_add(now.full - last.full, Relaxed);
+        metrics
+            .snapshots_paced
+            .fetch_add(now.paced - last.paced, Relaxed);
+        metrics
+            .snapshots_over_budget
+            .fetch_add(now.over_budget - last.over_budget, Relaxed);
     }
 
     /// Adds one pass's counters to the server's metrics (a few atomic adds per room per tick,

@@ -169,6 +169,8 @@ fn create_room<G: Game>(
         history: config.history,
         resume_grace_ticks: config.resume_grace_ticks(),
         ack_timeout_ticks: (config.stall_timeout_s * config.tick_rate as f64).round() as u32,
+        client_bytes_per_s: config.client_bytes_per_s,
+        pace_by_acks: config.pace_snapshots,
     };
     let seed = config.seed.wrapping_add(lobby.rooms_created);
     let room_id = lobby.rooms_created;
