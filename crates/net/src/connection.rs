@@ -25,8 +25,12 @@ use tickwire_protocol::limits::CLIENT_MSG_MAX;
 use crate::close_reason::CloseReason;
 use crate::ws::{self, Decoder, FrameError, Incoming, Side};
 
-/// Bytes read per call at most: a few whole client messages (the largest is 1 KiB).
-const READ_CHUNK: usize = 4096;
+/// The input buffer: room for the largest client message and its frame header, and then some
+/// (a tick's inputs are tens of bytes). What does not fit waits in the kernel.
+const INPUT_CAP: usize = 2048;
+const _: () = assert!(INPUT_CAP >= CLIENT_MSG_MAX + ws::HEADER_MAX);
+/// Bytes read and discarded per call by a closing connection.
+const DISCARD_CHUNK: usize = 4096;
 /// How long a closing connection keeps reading (and discarding) so the peer reads the close.
 pub const LINGER: Duration = Duration::from_secs(2);
 /// How many bytes a closing connection reads and discards at most.
@@ -63,8 +67,10 @@ pub enum Read0 {
 pub struct Connection {
     limits: Limits,
     decoder: Decoder,
-    /// Bytes read and not yet consumed by the decoder, from `consumed` on.
-    input: Vec<u8>,
+    /// Bytes read, valid up to `filled`; consumed by the decoder up to `consumed`. Allocated
+    /// once (and zeroed once): a read fills it in place.
+    input: Box<[u8]>,
+    filled: usize,
     consumed: usize,
     /// Bytes handed to the socket, from `written` on.
     out: Vec<u8>,
@@ -121,7 +127,12 @@ impl Connection {
         Connection {
             limits,
             decoder: Decoder::new(Side::Server, CLIENT_MSG_MAX),
-            input: initial.to_vec(),
+            input: {
+                let mut input = vec![0; INPUT_CAP.max(initial.len())].into_boxed_slice();
+                input[..initial.len()].copy_from_slice(initial);
+                input
+            },
+            filled: initial.len(),
             consumed: 0,
             out: Vec::new(),
             written: 0,
@@ -146,13 +157,14 @@ impl Connection {
         now: Instant,
     ) -> Result<Read0, CloseReason> {
         if self.consumed > 0 {
-            self.input.drain(..self.consumed);
+            self.input.copy_within(self.consumed..self.filled, 0);
+            self.filled -= self.consumed;
             self.consumed = 0;
         }
         if let Some(closing) = &mut self.closing {
             // Read and discard, so the peer's late writes do not turn into a reset that would
             // destroy the close frame in flight.
-            let mut sink = [0u8; READ_CHUNK];
+            let mut sink = [0u8; DISCARD_CHUNK];
             return match socket.read(&mut sink) {
                 Ok(0) => {
                     closing.peer_done = true;
@@ -169,17 +181,15 @@ impl Connection {
                 }
             };
         }
-        let old = self.input.len();
-        // Never hold more than one chunk unread: a flood waits in the kernel, not here.
-        if old >= READ_CHUNK + CLIENT_MSG_MAX + ws::HEADER_MAX {
+        // A full buffer holds at least one whole message for the decoder: a flood waits in the
+        // kernel, not here.
+        if self.filled == self.input.len() {
             return Ok(Read0::Nothing);
         }
-        self.input.resize(old + READ_CHUNK, 0);
-        let result = socket.read(&mut self.input[old..]);
+        let result = socket.read(&mut self.input[self.filled..]);
         let read = match result {
             Ok(read) => read,
             Err(error) => {
-                self.input.truncate(old);
                 return match error.kind() {
                     ErrorKind::WouldBlock => Ok(Read0::Nothing),
                     ErrorKind::Interrupted => Ok(Read0::Nothing),
@@ -187,7 +197,7 @@ impl Connection {
                 };
             }
         };
-        self.input.truncate(old + read);
+        self.filled += read;
         if read == 0 {
             return Err(CloseReason::ConnectionLost("connection ended".into()));
         }
@@ -207,6 +217,7 @@ impl Connection {
             let Connection {
                 decoder,
                 input,
+                filled,
                 consumed,
                 reliable,
                 reliable_count,
@@ -215,10 +226,10 @@ impl Connection {
                 ..
             } = self;
             let base = input.as_ptr() as usize;
-            let input_len = input.len();
+            let input_len = *filled;
             let (item, used) =
                 decoder
-                    .decode(&mut input[*consumed..])
+                    .decode(&mut input[*consumed..*filled])
                     .map_err(|error| match error {
                         FrameError::TooBig { .. } => CloseReason::TooBig,
                         FrameError::InvalidUtf8 => CloseReason::InvalidUtf8,
@@ -420,7 +431,7 @@ impl Connection {
 
     /// Bytes this connection holds in its buffers (for memory figures).
     pub fn buffered(&self) -> usize {
-        self.input.capacity()
+        self.input.len()
             + self.out.capacity()
             + self.reliable.capacity()
             + self.snapshot.capacity()
