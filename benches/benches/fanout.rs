@@ -15,8 +15,10 @@
 //! Criterion then times one room tick and one bare world step (`Throughput::Elements` = players,
 //! so it reports client-ticks per second).
 //!
-//! Rooms: `100-move`, `100-fire`, `1000-move`, `1000-fire`. In the "fire" rooms kills change the
-//! score table, which the room then sends to every client with its next snapshot.
+//! Rooms: `100-move`, `100-fire`, `1000-move`, `1000-fire`, and `100-crowd`: 100 players walking
+//! on the small "arena" map (60 x 40 m), where nearly everyone is in everyone's view, the shape
+//! of the load test's rooms (`assets/loadtest.toml`). In the "fire" rooms kills change the score
+//! table, which the room then sends to every client with its next snapshot.
 //!
 //! Run: `cargo bench -p tickwire-benches --bench fanout` (add `-- fanout/1000-move` for one room).
 
@@ -35,9 +37,15 @@ use tickwire_net::{ClientId, Game, Room, RoomSettings};
 use tickwire_protocol::{Input, Replica, ServerMsg, decode_server};
 use tickwire_sim::PlayerId;
 
-/// Rooms measured: players, and whether they fire (kills change the score table, which rides
-/// along in the next snapshot of every client).
-const ROOMS: [(usize, bool); 4] = [(100, false), (100, true), (1_000, false), (1_000, true)];
+/// Rooms measured: players, whether they fire (kills change the score table, which rides along
+/// in the next snapshot of every client), and whether they crowd the small arena map.
+const ROOMS: [(usize, bool, bool); 5] = [
+    (100, false, false),
+    (100, true, false),
+    (1_000, false, false),
+    (1_000, true, false),
+    (100, false, true),
+];
 /// Simulation and snapshot rate.
 const TICK_RATE: u32 = 30;
 /// Ticks played with decoding clients before timing (players spread from the spawns meanwhile).
@@ -48,7 +56,7 @@ const RUNS: usize = 5;
 fn main() {
     let mut rooms: Vec<Fanout> = ROOMS
         .into_iter()
-        .map(|(players, fire)| Fanout::new(players, fire))
+        .map(|(players, fire, crowd)| Fanout::new(players, fire, crowd))
         .collect();
     let figures: Vec<serde_json::Value> = rooms.iter_mut().map(Fanout::measure).collect();
     write_report(
@@ -102,8 +110,10 @@ struct Sent {
 }
 
 impl Fanout {
-    fn new(players: usize, fire: bool) -> Fanout {
-        let map = if players <= 100 {
+    fn new(players: usize, fire: bool, crowd: bool) -> Fanout {
+        let map = if crowd {
+            tickwire_arena::Map::builtin("arena").expect("the builtin arena map")
+        } else if players <= 100 {
             open_map()
         } else {
             // Same area per player as 100 on the open map (400 m²).
@@ -144,7 +154,11 @@ impl Fanout {
             .collect();
         Fanout {
             players,
-            mode: if fire { "fire" } else { "move" },
+            mode: match (fire, crowd) {
+                (_, true) => "crowd",
+                (true, false) => "fire",
+                (false, false) => "move",
+            },
             map_name: map.name.clone(),
             room,
             clients,

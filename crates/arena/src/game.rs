@@ -2,6 +2,7 @@
 //! simulation's [`World`], its configuration table (`[arena]` in server.toml) and its view rule
 //! (a circle around the player's body).
 
+use std::cell::Cell;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -81,6 +82,9 @@ pub struct ArenaGame {
     inputs: Vec<(PlayerId, PlayerInput)>,
     /// This tick's simulation events.
     sim_events: Vec<Event>,
+    /// The box around every entity, worked out on the first view after a change (every
+    /// `&mut self` method clears it): a view whose circle holds the box is everything.
+    bounds: Cell<Option<(Vec2, Vec2)>>,
 }
 
 impl ArenaGame {
@@ -91,7 +95,21 @@ impl ArenaGame {
 
     /// The simulation, to change by hand (tests and benches: add NPCs, move a player).
     pub fn world_mut(&mut self) -> &mut World {
+        self.bounds.set(None);
         &mut self.world
+    }
+
+    /// The box around every entity now.
+    fn bounds(&self) -> (Vec2, Vec2) {
+        if let Some(bounds) = self.bounds.get() {
+            return bounds;
+        }
+        let mut bounds = (Vec2::splat(f32::INFINITY), Vec2::splat(f32::NEG_INFINITY));
+        for entity in self.world.entities() {
+            bounds = (bounds.0.min(entity.pos), bounds.1.max(entity.pos));
+        }
+        self.bounds.set(Some(bounds));
+        bounds
     }
 
     /// The events of the last step, as the simulation reported them (richer than the wire's).
@@ -112,6 +130,7 @@ impl Simulation for ArenaGame {
     /// aim win; a button pressed in any of them counts; the last command's rewind), steps the
     /// world, and reports kills and hitscan shots to everyone.
     fn step(&mut self, inputs: &[TickInput<InputCmd>], events: &mut Vec<Targeted<GameEvent>>) {
+        self.bounds.set(None);
         self.inputs.clear();
         let mut index = 0;
         while index < inputs.len() {
@@ -206,6 +225,7 @@ impl Game for ArenaGame {
             stats_version: 0,
             inputs: Vec::new(),
             sim_events: Vec::new(),
+            bounds: Cell::new(None),
         }
     }
 
@@ -223,6 +243,7 @@ impl Game for ArenaGame {
     }
 
     fn join(&mut self, name: &str) -> Seat {
+        self.bounds.set(None);
         let player = self.world.add_player(name);
         self.stats_version += 1;
         Seat {
@@ -232,6 +253,7 @@ impl Game for ArenaGame {
     }
 
     fn leave(&mut self, player: PlayerId) {
+        self.bounds.set(None);
         self.world.remove_player(player);
         self.stats_version += 1;
     }
@@ -261,7 +283,9 @@ impl Game for ArenaGame {
             return View::Everything;
         };
         let map = self.world.map();
-        if covers_map(center, self.view_radius, (map.width, map.height)) {
+        if covers_map(center, self.view_radius, (map.width, map.height))
+            || covers_box(center, self.view_radius, self.bounds())
+        {
             return View::Everything;
         }
         self.world
@@ -273,6 +297,14 @@ impl Game for ArenaGame {
     fn web_assets() -> &'static [Asset] {
         crate::web::ASSETS
     }
+}
+
+/// Whether the circle of `radius` around `center` contains the box `(min, max)` (all four
+/// corners), so every entity inside it is in view.
+fn covers_box(center: Vec2, radius: f32, (min, max): (Vec2, Vec2)) -> bool {
+    let far_x = (center.x - min.x).max(max.x - center.x);
+    let far_y = (center.y - min.y).max(max.y - center.y);
+    far_x * far_x + far_y * far_y <= radius * radius
 }
 
 /// Whether the circle of `radius` around `center` contains the whole map (all four corners).

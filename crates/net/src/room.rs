@@ -251,6 +251,8 @@ struct Frame<G: Game> {
 #[derive(Debug)]
 struct Scratch<G: Game> {
     ids: Vec<u32>,
+    /// The current frame's ids to frame indices, for selecting listed views.
+    index: IdIndex,
     /// The current view's members (see [`SentView::members`]).
     members: Vec<u64>,
     base: Vec<Rec<G>>,
@@ -269,6 +271,7 @@ impl<G: Game> Default for Scratch<G> {
     fn default() -> Self {
         Scratch {
             ids: Vec::new(),
+            index: IdIndex::default(),
             members: Vec::new(),
             base: Vec::new(),
             view: Vec::new(),
@@ -954,13 +957,20 @@ impl<G: Game> Room<G> {
                 Some(player) => Viewer::Player(player),
                 None => Viewer::Spectator,
             };
+            // A listed view becomes bits over the frame (`scratch.members`); one that lists
+            // every record of the frame is the whole frame, like `Everything`.
             scratch.ids.clear();
-            let ids = match self.game.view(viewer, &mut scratch.ids) {
-                View::Everything => None,
+            let whole = match self.game.view(viewer, &mut scratch.ids) {
+                View::Everything => true,
                 View::Listed => {
-                    scratch.ids.sort_unstable();
-                    scratch.ids.dedup();
-                    Some(&scratch.ids)
+                    scratch.index.build(tick, &current.entities);
+                    let count = select_members(
+                        &current.entities,
+                        &mut scratch.ids,
+                        &scratch.index,
+                        &mut scratch.members,
+                    );
+                    count == current.entities.len()
                 }
             };
 
@@ -991,7 +1001,7 @@ impl<G: Game> Room<G> {
                 baseline.is_some_and(|(_, frame)| Arc::ptr_eq(&frame.scores, &current.scores));
 
             // Whole-frame views on the same baseline tick are the same bytes: encode those once.
-            let sees_all = ids.is_none() && baseline.is_none_or(|(sent, _)| sent.members.is_none());
+            let sees_all = whole && baseline.is_none_or(|(sent, _)| sent.members.is_none());
             let base_tick = baseline.map_or(0, |(sent, _)| sent.tick);
             let cached = sees_all
                 .then(|| scratch.shared.iter().position(|entry| entry.0 == base_tick))
@@ -1000,17 +1010,11 @@ impl<G: Game> Room<G> {
                 Some(index) => (scratch.shared[index].1, &scratch.shared[index].2),
                 None => {
                     // Only now build the two views: a shared encoding needs neither.
-                    match ids {
-                        Some(ids) => select_view(
-                            &current.entities,
-                            ids,
-                            &mut scratch.view,
-                            &mut scratch.members,
-                        ),
-                        None => {
-                            scratch.view.clear();
-                            scratch.view.extend_from_slice(&current.entities);
-                        }
+                    if whole {
+                        scratch.view.clear();
+                        scratch.view.extend_from_slice(&current.entities);
+                    } else {
+                        members_view(&current.entities, &scratch.members, &mut scratch.view);
                     }
                     scratch.base.clear();
                     if let Some((sent, frame)) = baseline {
@@ -1092,8 +1096,8 @@ impl<G: Game> Room<G> {
                     recycled = old.members.or(recycled);
                 }
             }
-            // `ids` is set exactly when select_view just filled `scratch.members`.
-            let stored = ids.map(|_| {
+            // A whole-frame view is stored as `None`; a listed one as the bits just selected.
+            let stored = (!whole).then(|| {
                 let mut copy = recycled.unwrap_or_default();
                 copy.clear();
                 copy.extend_from_slice(&scratch.members);
@@ -1181,38 +1185,106 @@ fn diff_scores<S: StatsRow>(
     }
 }
 
-/// Fills `out` with the entities of `frame` whose ids are in `ids` (both sorted by id), and
-/// `members` with their frame indices as bits (see [`SentView::members`]).
-fn select_view<R: Record>(frame: &[R], ids: &[u32], out: &mut Vec<R>, members: &mut Vec<u64>) {
-    out.clear();
+/// The current frame's ids mapped to their indices in the frame, rebuilt once per snapshot tick
+/// when some view is listed, so selecting a view costs one lookup per listed id (no sort).
+/// Used when the frame's ids are dense enough (their range at most four times the frame plus
+/// 64); otherwise views are selected by sorting.
+#[derive(Debug, Default)]
+struct IdIndex {
+    /// The tick it was built for.
+    tick: Option<u32>,
+    /// Whether the frame's ids were dense enough to index.
+    usable: bool,
+    /// The frame's first id.
+    first: u32,
+    /// Frame index per id from `first` on; `u32::MAX` for ids not in the frame.
+    slots: Vec<u32>,
+}
+
+impl IdIndex {
+    /// Indexes `frame` (sorted by id) unless it already is, for `tick`.
+    fn build<R: Record>(&mut self, tick: u32, frame: &[R]) {
+        if self.tick == Some(tick) {
+            return;
+        }
+        self.tick = Some(tick);
+        self.slots.clear();
+        let (Some(first), Some(last)) = (frame.first(), frame.last()) else {
+            self.usable = false;
+            return;
+        };
+        let range = (last.id() - first.id()) as usize + 1;
+        self.usable = range <= 4 * frame.len() + 64;
+        if !self.usable {
+            return;
+        }
+        self.first = first.id();
+        self.slots.resize(range, u32::MAX);
+        for (index, record) in frame.iter().enumerate() {
+            self.slots[(record.id() - self.first) as usize] = index as u32;
+        }
+    }
+
+    /// The frame index of `id`, if it is in the frame.
+    fn get(&self, id: u32) -> Option<usize> {
+        let offset = id.checked_sub(self.first)? as usize;
+        let slot = *self.slots.get(offset)?;
+        (slot != u32::MAX).then_some(slot as usize)
+    }
+}
+
+/// Sets in `members` the frame indices (see [`SentView::members`]) of the records of `frame`
+/// whose ids are in `ids` (any order, repeats allowed; ids not in the frame are ignored), with
+/// `index` when it is usable; returns how many records that is.
+fn select_members<R: Record>(
+    frame: &[R],
+    ids: &mut Vec<u32>,
+    index: &IdIndex,
+    members: &mut Vec<u64>,
+) -> usize {
     members.clear();
     members.resize(frame.len().div_ceil(64), 0);
-    let mut take = |index: usize, out: &mut Vec<R>| {
-        out.push(frame[index]);
-        members[index / 64] |= 1 << (index % 64);
+    let mut count = 0;
+    let mut mark = |at: usize| {
+        let (word, bit) = (at / 64, 1u64 << (at % 64));
+        if members[word] & bit == 0 {
+            members[word] |= bit;
+            count += 1;
+        }
     };
+    if index.usable {
+        for &id in ids.iter() {
+            if let Some(at) = index.get(id) {
+                mark(at);
+            }
+        }
+        return count;
+    }
+    ids.sort_unstable();
+    ids.dedup();
     if ids.len() * 8 >= frame.len() {
         // A view that is a good part of the frame: one merge pass over both sorted lists.
-        let mut index = 0;
-        for &id in ids {
-            while index < frame.len() && frame[index].id() < id {
-                index += 1;
+        let mut at = 0;
+        for &id in ids.iter() {
+            while at < frame.len() && frame[at].id() < id {
+                at += 1;
             }
-            if index < frame.len() && frame[index].id() == id {
-                take(index, out);
-                index += 1;
+            if at < frame.len() && frame[at].id() == id {
+                mark(at);
+                at += 1;
             }
         }
     } else {
         // A small view of a big frame: binary search what is left of the frame.
         let mut start = 0;
-        for id in ids {
+        for id in ids.iter() {
             if let Ok(found) = frame[start..].binary_search_by_key(id, |record| record.id()) {
-                take(start + found, out);
+                mark(start + found);
                 start += found + 1;
             }
         }
     }
+    count
 }
 
 /// Fills `out` with the entities of `frame` whose indices are set in `members`.
@@ -1267,23 +1339,40 @@ mod tests {
     }
 
     proptest! {
-        /// A view picked by ids and rebuilt from its member bits is the same view, whatever the
-        /// sizes (both the merge and the binary-search paths), and ids not in the frame are
-        /// skipped.
+        /// The member bits of a view picked by ids (in any order, with repeats and ids not in
+        /// the frame) rebuild exactly the frame's records with those ids, with the id index and
+        /// without it (both the merge and the binary-search paths), and the count is theirs.
         #[test]
         fn member_bits_rebuild_the_selected_view(
             frame_ids in proptest::collection::btree_set(1u32..5000, 0..300),
-            wanted in proptest::collection::btree_set(1u32..5000, 0..300),
+            dense_from in 1u32..100,
+            dense in 0usize..200,
+            wanted in proptest::collection::vec(1u32..5000, 0..300),
         ) {
-            let frame: Vec<Tag> = frame_ids.iter().map(|&id| Tag(id)).collect();
-            let ids: Vec<u32> = wanted.iter().copied().collect();
-            let (mut view, mut members, mut rebuilt) = (Vec::new(), Vec::new(), Vec::new());
-            select_view(&frame, &ids, &mut view, &mut members);
-            let expected: Vec<Tag> =
-                frame.iter().filter(|tag| wanted.contains(&tag.0)).copied().collect();
-            prop_assert_eq!(&view, &expected);
-            members_view(&frame, &members, &mut rebuilt);
-            prop_assert_eq!(&rebuilt, &expected);
+            for dense_frame in [false, true] {
+                let frame: Vec<Tag> = if dense_frame {
+                    (dense_from..dense_from + dense as u32).map(Tag).collect()
+                } else {
+                    frame_ids.iter().map(|&id| Tag(id)).collect()
+                };
+                let mut index = IdIndex::default();
+                index.build(1, &frame);
+                if dense_frame && !frame.is_empty() {
+                    prop_assert!(index.usable);
+                }
+                let expected: Vec<Tag> =
+                    frame.iter().filter(|tag| wanted.contains(&tag.0)).copied().collect();
+                for use_index in [false, true] {
+                    let mut ids = wanted.clone();
+                    let mut members = Vec::new();
+                    let index = if use_index { &index } else { &IdIndex::default() };
+                    let count = select_members(&frame, &mut ids, index, &mut members);
+                    let mut rebuilt = Vec::new();
+                    members_view(&frame, &members, &mut rebuilt);
+                    prop_assert_eq!(&rebuilt, &expected);
+                    prop_assert_eq!(count, expected.len());
+                }
+            }
         }
     }
 }
