@@ -249,6 +249,31 @@ fn lossy_delayed_clients_converge_exactly() {
 }
 
 #[test]
+fn acknowledging_zero_asks_for_a_full_snapshot() {
+    let mut harness = harness(RoomSettings::default(), "arena");
+    harness.join("forgetful", false);
+    for _ in 0..10 {
+        harness.step(east());
+    }
+    assert_eq!(harness.clients[0].full_snapshots, 1);
+    // The client loses its stored views (a failed snapshot, say) and acknowledges 0.
+    harness.clients[0].replica.reset();
+    let before = harness.clients[0].full_snapshots;
+    harness.step(east());
+    assert_eq!(
+        harness.clients[0].full_snapshots,
+        before + 1,
+        "the very next snapshot is full"
+    );
+    // And it carries on with deltas once that one is acknowledged.
+    for _ in 0..10 {
+        harness.step(east());
+    }
+    assert_eq!(harness.clients[0].full_snapshots, before + 1);
+    assert!(harness.clients[0].replica.ack_tick() >= 20);
+}
+
+#[test]
 fn expired_baseline_gets_a_full_snapshot() {
     let settings = RoomSettings {
         history: 8,

@@ -227,16 +227,15 @@ impl Connection {
             } = self;
             let base = input.as_ptr() as usize;
             let input_len = *filled;
-            let (item, used) =
-                decoder
-                    .decode(&mut input[*consumed..*filled])
-                    .map_err(|error| match error {
-                        FrameError::TooBig { .. } => CloseReason::TooBig,
-                        FrameError::InvalidUtf8 => CloseReason::InvalidUtf8,
-                        FrameError::Protocol(why) => {
-                            CloseReason::Protocol(format!("websocket protocol error: {why}"))
-                        }
-                    })?;
+            let (item, used) = decoder
+                .decode(&mut input[*consumed..*filled])
+                .map_err(|error| match error {
+                    FrameError::TooBig { .. } => CloseReason::TooBig,
+                    FrameError::InvalidUtf8 => CloseReason::InvalidUtf8,
+                    FrameError::Protocol(why) => {
+                        CloseReason::Protocol(format!("websocket protocol error: {why}"))
+                    }
+                })?;
             *consumed += used;
             let Some(item) = item else {
                 return Ok(None);
@@ -431,10 +430,7 @@ impl Connection {
 
     /// Bytes this connection holds in its buffers (for memory figures).
     pub fn buffered(&self) -> usize {
-        self.input.len()
-            + self.out.capacity()
-            + self.reliable.capacity()
-            + self.snapshot.capacity()
+        self.input.len() + self.out.capacity() + self.reliable.capacity() + self.snapshot.capacity()
     }
 }
 

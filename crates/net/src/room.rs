@@ -549,6 +549,11 @@ impl<G: Game> Room<G> {
         if input.ack_tick > state.acked && input.ack_tick <= now {
             state.acked = input.ack_tick;
             state.pace.handle_ack(&self.pace, input.ack_tick, now);
+        } else if input.ack_tick == 0 && state.acked != 0 {
+            // The client lost its stored views and asks for a full snapshot: nothing sent
+            // before can be a baseline any more.
+            state.acked = 0;
+            state.sent.clear();
         }
         if state.player.is_none() {
             return; // spectators only acknowledge
