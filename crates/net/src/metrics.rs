@@ -67,8 +67,6 @@ pub struct Metrics {
     pub snapshots_paced: AtomicU64,
     /// Snapshot ticks a client skipped because it was over its byte budget.
     pub snapshots_over_budget: AtomicU64,
-    /// Client messages dropped because a room's inbox was full.
-    pub inbox_dropped: AtomicU64,
     /// Ticks that started more than a few tick lengths late (the schedule was reset).
     pub tick_overruns: AtomicU64,
     /// Client messages dropped for exceeding the per-connection rate budget.
@@ -199,12 +197,6 @@ impl Metrics {
             "Snapshot ticks skipped for a client over its byte budget.",
             "counter",
             self.snapshots_over_budget.load(Relaxed),
-        );
-        counter(
-            "tickwire_inbox_dropped_total",
-            "Client messages dropped because a room inbox was full.",
-            "counter",
-            self.inbox_dropped.load(Relaxed),
         );
         counter(
             "tickwire_rate_limited_total",
