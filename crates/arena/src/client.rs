@@ -54,13 +54,14 @@ impl Brain<Arena> for ArenaBrain {
         }
     }
 
-    /// Aims at others where the interpolation shows them, a little in the past: the server
-    /// rewinds its hit test to match.
+    /// Aims at others where the interpolation shows them, a little in the past (or where the
+    /// newest view has them, for a bot without interpolation): the server rewinds its hit test
+    /// to match.
     fn decide(&mut self, context: &Context<'_, Arena>) -> InputCmd {
         let seen = |state: &EntityState| {
             context
                 .interpolator
-                .sample(state.id, context.render_tick)
+                .and_then(|interpolator| interpolator.sample(state.id, context.render_tick))
                 .map_or_else(|| brain::position_of(state), position)
         };
         let input = self.brain.decide(

@@ -1,6 +1,6 @@
 //! The game boundary on the client: what a game implements so the bot and the swarm can play it.
 //!
-//! The engine's play loop ([`crate::play`]) connects, decodes every snapshot through the
+//! The engine's play logic ([`crate::session::Session`]) decodes every snapshot through the
 //! [`Replica`], acknowledges, resends unacknowledged commands, and measures; the game brings a
 //! [`Brain`] that picks each tick's command, optional own-entity [`Prediction`], and the game's
 //! part of the bot report ([`Figures`]). All static dispatch: a bot is compiled for one game.
@@ -33,10 +33,12 @@ pub struct Context<'a, G: Schema> {
     pub tick_rate: u32,
     /// The decoded view and stats table of the newest snapshot.
     pub replica: &'a Replica<G>,
-    /// Recent views, to place other entities where a player would see them.
-    pub interpolator: &'a Interpolator<G::Record>,
-    /// The (fractional) tick the interpolator shows now; the engine turns it into each
-    /// command's view age for lag compensation.
+    /// Recent views, to place other entities where a player would see them. None for a bot
+    /// that does not interpolate (most bots of a swarm): it sees others in the newest view.
+    pub interpolator: Option<&'a Interpolator<G::Record>>,
+    /// The (fractional) tick the brain sees others at: the interpolator's render tick, or the
+    /// newest view's tick without one. The engine turns it into each command's view age for
+    /// lag compensation.
     pub render_tick: f64,
 }
 

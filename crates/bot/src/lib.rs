@@ -13,20 +13,22 @@
 pub mod floor;
 pub mod game;
 pub mod predict;
+pub mod session;
 pub mod swarm;
+#[cfg(test)]
+mod test_game;
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use serde::Serialize;
 use tickwire_net::client::ABNORMAL_CLOSE;
 use tickwire_net::{Client, ClientError, CloseInfo};
-use tickwire_protocol::limits::INPUTS_PER_MSG_MAX;
-use tickwire_protocol::{ClientMsg, Command, Hello, Input, Replica, ServerMsg, Welcome};
+use tickwire_protocol::Hello;
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
+use tokio_tungstenite::tungstenite::Message;
 
 pub use game::{BotGame, Brain, Context, Figures, NoPrediction, Prediction};
-use predict::{Interpolator, Predictor};
+pub use session::{Session, SessionOptions};
 
 /// What one bot does.
 #[derive(Clone, Debug)]
@@ -153,210 +155,77 @@ pub async fn run_bot<G: BotGame>(
     Ok(play(client, &options).await)
 }
 
-/// Plays on an already welcomed connection.
-pub async fn play<G: BotGame>(client: Client<G>, options: &BotOptions) -> BotReport<G::Figures> {
-    play_with_probe(client, options, None).await
-}
-
-/// [`play`], telling a swarm's per-bot probe what happens (inputs sent, snapshots, bytes) and
-/// stopping when the swarm says so. With no probe it is exactly `play`.
-pub(crate) async fn play_with_probe<G: BotGame>(
+/// Plays on an already welcomed connection: the [`Session`] does the playing, this loop moves
+/// its messages and ticks over the tokio client, and closes politely when the duration ends.
+/// Prediction and interpolation are on, as in a player's client.
+pub async fn play<G: BotGame>(
     mut client: Client<G>,
     options: &BotOptions,
-    mut probe: Option<&mut swarm::Probe>,
 ) -> BotReport<G::Figures> {
-    let welcome = client.welcome().clone();
-    let tick_rate = welcome.tick_rate.max(1) as u32;
-    let own = welcome.entity;
-    let started = Instant::now();
-    let deadline = options.duration.map(|duration| started + duration);
-    let mut report = BotReport {
-        room: welcome.room.clone(),
-        player: welcome.player,
-        tick_rate,
-        ..BotReport::default()
+    let session_options = SessionOptions {
+        seed: options.seed,
+        spectate: options.spectate,
+        predict: true,
+        chat: options.chat.clone(),
+        duration: options.duration,
     };
-    let mut replica = Replica::<G>::default();
-    let mut brain = G::Brain::new(options.seed, &welcome);
-    let mut predictor = Predictor::<G, G::Prediction>::new(&welcome);
-    let mut interpolator = Interpolator::<G::Record>::new(tick_rate);
-    // Unacknowledged commands: (seq, cmd, the tick the bot was showing others at when sampled).
-    let mut unacked: VecDeque<(u32, G::Input, u32)> = VecDeque::new();
-    let mut next_seq = 1u32;
-    let mut snapshot_bytes = 0u64;
-    let mut render_tick = 0.0;
-    let mut ticker = interval(Duration::from_secs_f64(1.0 / tick_rate as f64));
+    let mut session = Session::<G>::new(client.welcome().clone(), session_options, now());
+    session.handle_handshake(client.bytes_sent(), client.bytes_received());
+    let tick_rate = session.welcome().tick_rate.max(1);
+    let mut ticker = interval(Duration::from_secs_f64(1.0 / f64::from(tick_rate)));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut chat = options.chat.iter();
-    let mut next_chat = started + Duration::from_millis(500);
-    let far_future = started + Duration::from_secs(86_400 * 365);
-
+    let mut encoded = Vec::new();
     loop {
         let received_before = client.bytes_received();
+        let wake = session.poll_timeout();
         tokio::select! {
-            received = client.recv() => {
-                if let Some(probe) = probe.as_deref_mut() {
-                    probe.handle_traffic(client.bytes_received(), client.bytes_sent());
+            received = client.recv() => match received {
+                Ok(msg) => {
+                    let wire_bytes = client.bytes_received() - received_before;
+                    session.handle_message(msg, wire_bytes as usize, now());
                 }
-                match received {
-                    Ok(ServerMsg::Snapshot(snapshot)) => {
-                        snapshot_bytes += client.bytes_received() - received_before;
-                        if let Some(probe) = probe.as_deref_mut() {
-                            probe.handle_snapshot(snapshot.last_input);
-                        }
-                        if snapshot.baseline_age == 0 {
-                            report.full_snapshots += 1;
-                        }
-                        match replica.handle_snapshot(&snapshot) {
-                            Ok(()) => {
-                                report.snapshots += 1;
-                                report.last_tick = snapshot.tick;
-                                report.last_input_acked = report.last_input_acked.max(snapshot.last_input);
-                                let view = replica.view();
-                                report.entities_seen_max = report.entities_seen_max.max(view.len());
-                                while unacked.front().is_some_and(|(seq, _, _)| *seq <= snapshot.last_input) {
-                                    unacked.pop_front();
-                                }
-                                interpolator.handle_snapshot(snapshot.tick, started.elapsed().as_secs_f64(), view);
-                                if let Some(predictor) = predictor.as_mut()
-                                    && let Some(own_record) = replica.entity(own)
-                                {
-                                    predictor.handle_snapshot(own_record, snapshot.last_input);
-                                }
-                                brain.observe(&context_of(&welcome, &replica, &interpolator, render_tick));
-                            }
-                            Err(error) => {
-                                // Counted, never fatal: the bot asks for a full snapshot (ack 0)
-                                // and carries on, in every build.
-                                report.snapshot_errors += 1;
-                                if let Some(probe) = probe.as_deref_mut() {
-                                    probe.handle_snapshot_error();
-                                }
-                                tracing::warn!(%error, "snapshot did not apply; asking for a full one");
-                                replica.reset();
-                            }
-                        }
-                    }
-                    Ok(ServerMsg::Events(events)) => {
-                        report.events_received += 1;
-                        brain.handle_events(events.tick, &events.events);
-                    }
-                    Ok(ServerMsg::Chat(_)) => report.chat_received += 1,
-                    Ok(ServerMsg::Error { code, reason }) => {
-                        report.disconnect_reason = Some(CloseInfo { code, reason });
-                    }
-                    Ok(_) => {}
-                    Err(ClientError::Closed(info)) => {
-                        report.disconnect_reason.get_or_insert(info);
-                        break;
-                    }
-                    Err(error) => {
-                        report.disconnect_reason.get_or_insert(CloseInfo {
-                            code: ABNORMAL_CLOSE,
-                            reason: error.to_string(),
-                        });
-                        break;
-                    }
-                }
-            }
-            _ = ticker.tick(), if !options.spectate || replica.ack_tick() != 0 => {
-                let ack_tick = replica.ack_tick();
-                let cmds: Vec<G::Input> = if options.spectate {
-                    Vec::new()
-                } else {
-                    // Others are seen where the interpolation shows them, a little in the past;
-                    // the brain aims there and the server rewinds its hit test to match.
-                    render_tick = interpolator.render_tick(started.elapsed().as_secs_f64());
-                    let cmd = brain.decide(&context_of(&welcome, &replica, &interpolator, render_tick));
-                    if let Some(predictor) = predictor.as_mut() {
-                        predictor.handle_input(next_seq, &cmd);
-                    }
-                    let view_tick = render_tick.round().max(0.0) as u32;
-                    unacked.push_back((next_seq, cmd, view_tick));
-                    if let Some(probe) = probe.as_deref_mut() {
-                        probe.handle_input_sent(next_seq);
-                    }
-                    next_seq += 1;
-                    report.inputs_sent += 1;
-                    while unacked.len() > INPUTS_PER_MSG_MAX {
-                        unacked.pop_front();
-                    }
-                    unacked
-                        .iter()
-                        .map(|(_, cmd, view_tick)| {
-                            cmd.with_view_age(ack_tick.saturating_sub(*view_tick).min(255) as u8)
-                        })
-                        .collect()
-                };
-                let input = Input {
-                    ack_tick,
-                    first_seq: unacked.front().map_or(0, |(seq, _, _)| *seq),
-                    cmds,
-                };
-                report.input_messages += 1;
-                if let Err(error) = client.send(&ClientMsg::Input(input)).await {
-                    report.disconnect_reason.get_or_insert(close_info(error));
+                Err(error) => {
+                    session.handle_close(close_info(error));
                     break;
                 }
-                if let Some(probe) = probe.as_deref_mut() {
-                    probe.handle_traffic(client.bytes_received(), client.bytes_sent());
+            },
+            _ = ticker.tick(), if session.wants_input() => {
+                encoded.clear();
+                if session.poll_input(now(), &mut encoded).is_some()
+                    && let Err(error) = send(&mut client, &encoded).await
+                {
+                    session.handle_close(close_info(error));
+                    break;
                 }
             }
-            _ = sleep_until(next_chat), if chat.len() > 0 => {
-                if let Some(text) = chat.next() {
-                    if let Err(error) = client.send(&ClientMsg::Chat { text: text.clone() }).await {
-                        report.disconnect_reason.get_or_insert(close_info(error));
-                        break;
-                    }
-                    report.chat_sent += 1;
+            _ = sleep_until(wake.map_or_else(Instant::now, Instant::from_std)), if wake.is_some() => {
+                if session.is_expired(now()) {
+                    client.close().await;
+                    break;
                 }
-                next_chat += Duration::from_secs(1);
-            }
-            _ = sleep_until(deadline.unwrap_or(far_future)), if deadline.is_some() => {
-                client.close().await;
-                break;
-            }
-            _ = swarm::Probe::stop_requested(probe.as_deref_mut()), if probe.is_some() => {
-                client.close().await;
-                break;
+                encoded.clear();
+                if session.poll_chat(now(), &mut encoded)
+                    && let Err(error) = send(&mut client, &encoded).await
+                {
+                    session.handle_close(close_info(error));
+                    break;
+                }
             }
         }
     }
-
-    report.duration_s = started.elapsed().as_secs_f64();
-    report.snapshots_per_s = report.snapshots as f64 / report.duration_s.max(1e-9);
-    report.bytes_received = client.bytes_received();
-    report.bytes_sent = client.bytes_sent();
-    report.bytes_per_snapshot_avg = if report.snapshots > 0 {
-        snapshot_bytes as f64 / report.snapshots as f64
-    } else {
-        0.0
-    };
-    if let Some(predictor) = &predictor {
-        let (p50, p99, _) = predict::quantiles(predictor.errors());
-        let max = predictor.max_error();
-        report.prediction_error_m = ErrorQuantiles { p50, p99, max };
-        report.corrections = predictor.corrections();
-    }
-    report.game = brain.figures(&context_of(&welcome, &replica, &interpolator, render_tick));
-    report
+    session.report(now())
 }
 
-/// What the brain sees now.
-fn context_of<'a, G: BotGame>(
-    welcome: &Welcome<G::Setup>,
-    replica: &'a Replica<G>,
-    interpolator: &'a Interpolator<G::Record>,
-    render_tick: f64,
-) -> Context<'a, G> {
-    Context {
-        player: welcome.player,
-        own: welcome.entity,
-        tick_rate: welcome.tick_rate.max(1) as u32,
-        replica,
-        interpolator,
-        render_tick,
-    }
+/// The driver's clock, as the session takes it (tokio's, so paused-time tests work).
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+/// Sends one encoded client message as a binary frame.
+async fn send<G: BotGame>(client: &mut Client<G>, encoded: &[u8]) -> Result<(), ClientError> {
+    client
+        .send_raw(Message::Binary(encoded.to_vec().into()))
+        .await
 }
 
 fn close_info(error: ClientError) -> CloseInfo {

@@ -185,6 +185,20 @@ struct SwarmArgs {
     /// it.
     #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "5")]
     floor: Option<f64>,
+    /// Threads to run the bots on (default: one per CPU).
+    #[arg(long, value_name = "N")]
+    shards: Option<usize>,
+    /// Bots that run prediction and interpolation as a player's client does (0 for none); the
+    /// report's `sample` section has their prediction figures.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    sample: usize,
+    /// Share of the bots (0..1) that read slowly, like players on a slow downlink; their
+    /// figures are reported apart, in `slow`.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+    slow_fraction: f64,
+    /// Bytes per second a slow bot reads from its socket.
+    #[arg(long, value_name = "BYTES", default_value_t = 2000)]
+    slow_bytes_per_s: u64,
 }
 
 fn main() -> ExitCode {
@@ -365,6 +379,10 @@ async fn swarm(args: SwarmArgs) -> Result<()> {
             .floor
             .map(|value| seconds("--floor", value, false))
             .transpose()?,
+        shards: args.shards,
+        sample: args.sample,
+        slow_fraction: args.slow_fraction,
+        slow_bytes_per_s: args.slow_bytes_per_s,
         ..SwarmOptions::default()
     };
     let game = args.game.clone();
