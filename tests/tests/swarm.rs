@@ -64,6 +64,47 @@ async fn soak_churns_sessions_without_leaking() {
     );
 }
 
+/// Slow readers and the prediction sample: the slow bots' figures are kept apart, they read no
+/// more than their budget allows, and the sample's prediction figures are reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_bots_are_reported_apart_and_a_sample_predicts() {
+    let server = start_server(|_| {}).await;
+    let options = SwarmOptions {
+        url: server.url.clone(),
+        bots: 20,
+        rooms: Some(2),
+        duration: Duration::from_secs(3),
+        warmup: Duration::from_millis(500),
+        ramp_per_s: 500.0,
+        shards: Some(2),
+        sample: 3,
+        slow_fraction: 0.25,
+        slow_bytes_per_s: 1_000,
+        ..SwarmOptions::default()
+    };
+    let report = run_swarm::<Arena>(options).await.expect("valid options");
+    server.stop().await;
+    let json = serde_json::to_string_pretty(&report).expect("report serializes");
+    assert_eq!(report.connected, 20, "{json}");
+    assert_eq!(report.shards, 2, "{json}");
+    assert_eq!(report.bots_in_window, 15, "{json}");
+    assert!(report.disconnects.is_empty(), "{json}");
+    assert_eq!(report.snapshot_errors, 0, "{json}");
+    assert!(
+        report.snapshots_received * 2 >= report.snapshots_expected,
+        "the normal bots get their snapshots: {json}"
+    );
+    let slow = report.slow.as_ref().expect("a slow section");
+    assert_eq!((slow.bots, slow.bots_in_window), (5, 5), "{json}");
+    assert_eq!(slow.bytes_per_s, 1_000, "{json}");
+    // The read budget bounds what they decode: the rate plus a small burst and what was
+    // buffered when the window opened.
+    assert!(slow.bytes_in_per_bot_per_s <= 2_000.0, "{json}");
+    assert!(slow.snapshots_received > 0, "{json}");
+    let sample = report.sample.as_ref().expect("a prediction sample");
+    assert_eq!(sample.bots, 3, "{json}");
+}
+
 #[tokio::test]
 async fn swarm_rejects_bad_options() {
     let options = SwarmOptions {

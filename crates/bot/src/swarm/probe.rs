@@ -9,8 +9,9 @@ use hdrhistogram::Histogram;
 use super::report::{merge, new_histogram, record};
 
 /// Input send times kept per bot, indexed by sequence number modulo this. An input acknowledged
-/// this many inputs or more after it was sent (about 2 s at 30 Hz) is not timed.
-const SENT_RING: usize = 64;
+/// this many inputs or more after it was sent (about 8.5 s at 30 Hz: a slow bot's backlog can
+/// be seconds long) is not timed.
+const SENT_RING: usize = 256;
 /// Samples above this (microseconds) are recorded as this; keeps histograms bounded.
 const SAMPLE_MAX_US: u64 = 60_000_000;
 

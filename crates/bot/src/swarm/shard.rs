@@ -415,6 +415,14 @@ impl<G: BotGame> Shard<G> {
         };
         let context = &mut self.context;
         let now = context.now;
+        // A slow bot that ran out of budget reads again once it has some (the socket will not
+        // say it is readable again until more arrives).
+        if conn.starved
+            && let Some(end) = conn.read(context)
+        {
+            self.end(index, end);
+            return;
+        }
         let end = match &conn.phase {
             Phase::Connecting | Phase::Upgrading { .. } if now >= conn.deadline => Some(
                 End::Failed("timed out waiting for the WebSocket handshake".into()),
@@ -460,6 +468,8 @@ impl<G: BotGame> Shard<G> {
         let Some(mut conn) = bot.conn.take() else {
             return;
         };
+        // Best effort: a close frame answering the server's may still be waiting.
+        let _ = conn.flush();
         let _ = self.poll.registry().deregister(&mut conn.stream);
         let context = &mut self.context;
         let session = match (conn.phase, end) {
@@ -619,14 +629,8 @@ impl<G: BotGame> Conn<G> {
         None
     }
 
-    /// A tick while playing: a starved slow bot's read, then the close or the input, then one
-    /// write.
+    /// A tick while playing: the close or the input, then one write.
     fn tick<F: Figures>(&mut self, context: &mut Context<F>) -> Option<End> {
-        if self.starved
-            && let Some(end) = self.read(context)
-        {
-            return Some(end);
-        }
         let Phase::Playing(session) = &mut self.phase else {
             return None;
         };
