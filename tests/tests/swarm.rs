@@ -1,14 +1,21 @@
 //! The swarm load tester against a real server on loopback: its report's counts add up.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use tickwire_arena::Arena;
 use tickwire_arena::client::ArenaFigures;
 use tickwire_bot::swarm::{SwarmOptions, SwarmReport, run_swarm};
 use tickwire_tests::start_server;
+use tokio::sync::Mutex;
+
+/// The servers of these tests share this test process, and so its file descriptor count, which
+/// the soak test compares at both ends of its window: the swarms run one at a time.
+static ONE_SWARM_AT_A_TIME: LazyLock<Mutex<()>> = LazyLock::new(|| Mutex::new(()));
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn swarm_of_50_bots_reports_consistent_counts() {
+    let _one_at_a_time = ONE_SWARM_AT_A_TIME.lock().await;
     let server = start_server(|_| {}).await;
     let options = SwarmOptions {
         url: server.url.clone(),
@@ -28,6 +35,7 @@ async fn swarm_of_50_bots_reports_consistent_counts() {
 /// where they were (leaks over time are the thing a soak finds).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn soak_churns_sessions_without_leaking() {
+    let _one_at_a_time = ONE_SWARM_AT_A_TIME.lock().await;
     let server = start_server(|_| {}).await;
     let options = SwarmOptions {
         url: server.url.clone(),
@@ -68,6 +76,7 @@ async fn soak_churns_sessions_without_leaking() {
 /// more than their budget allows, and the sample's prediction figures are reported.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn slow_bots_are_reported_apart_and_a_sample_predicts() {
+    let _one_at_a_time = ONE_SWARM_AT_A_TIME.lock().await;
     let server = start_server(|_| {}).await;
     let options = SwarmOptions {
         url: server.url.clone(),
