@@ -4,11 +4,11 @@
 //! Three limits decide whether a client gets this snapshot tick's snapshot:
 //!
 //! - **Its window**: while it keeps up, a round trip's worth of snapshots (plus
-//!   [`QUEUE_LOW_MS`] of slack) may be on their way unacknowledged; once it falls behind, two.
+//!   [`QUEUE_LOW_MS`] of slack) may be on their way unacknowledged; once it falls behind, one.
 //!   A client that takes in snapshots slower than they are made (a slow link, a busy machine)
-//!   is then sent one each time it acknowledges one: the sending is clocked by its
-//!   acknowledgements, and what waits for it is never more than two snapshots, however slow it
-//!   is.
+//!   is then sent the next one when it acknowledges the last: the sending is clocked by its
+//!   acknowledgements, and what waits for it is never more than one snapshot, however slow it
+//!   is (so what it is sent is as fresh as its link allows).
 //! - **Its rate**, from how late its acknowledgements come back. Each acknowledgement gives a
 //!   sample: ticks from sending a snapshot to hearing it acknowledged. The lowest sample of the
 //!   last few seconds is the link's own round trip; anything above it is queueing (the
@@ -33,8 +33,8 @@
 pub const QUEUE_HIGH_MS: u32 = 150;
 /// Queueing delay below which a client's snapshot interval shrinks again.
 pub const QUEUE_LOW_MS: u32 = 50;
-/// Longest interval between two snapshots to a client that still acknowledges, in
-/// milliseconds (snapshots never get rarer than two per second).
+/// Longest interval the rate limit sets between two snapshots, in milliseconds (a client
+/// whose acknowledgements take longer still waits for them: its window is one snapshot).
 pub const INTERVAL_MAX_MS: u32 = 500;
 /// How long the lowest acknowledgement delay is remembered as the link's own round trip.
 pub const BASE_WINDOW_MS: u32 = 5_000;
@@ -223,13 +223,15 @@ impl Pace {
     }
 
     /// Snapshots that may be unacknowledged at once: a round trip's worth and some slack while
-    /// the client keeps up; two once it fell behind, and until its round trip is measured.
+    /// the client keeps up; one once it fell behind; two until its round trip is measured.
     fn window(&self, settings: &PaceSettings) -> usize {
         if settings.interval_max == 1 {
             return usize::MAX;
         }
-        let measured = self.min_current.is_some() || self.min_previous.is_some();
-        if self.interval > 1 || !measured {
+        if self.interval > 1 {
+            return 1;
+        }
+        if self.min_current.is_none() && self.min_previous.is_none() {
             return 2;
         }
         let ticks = self.base_delay() + settings.low_ticks + 1;
@@ -324,8 +326,8 @@ mod tests {
             "backed off to at most every 4th tick: {during}"
         );
         assert!(
-            during >= 70 / settings.interval_max as usize,
-            "never below the floor rate"
+            during >= 70 / 32,
+            "still one snapshot per round trip of 30 ticks: {during}"
         );
         let late: Vec<_> = sent.iter().filter(|&&t| t >= 200).collect();
         assert_eq!(
