@@ -415,9 +415,20 @@ fn plan_slots(
     let mut plans = vec![Vec::new(); shards];
     let mut sampled = 0;
     for bot in 0..options.bots {
-        // Bot i is slow when the running count of slow bots, bots x fraction, steps at i.
-        let slow = ((bot + 1) as f64 * options.slow_fraction).floor()
-            > (bot as f64 * options.slow_fraction).floor();
+        // Bots counted room by room (bot i joins room i % rooms): bot i is slow when the
+        // running count of slow bots, position x fraction, steps at its position. Counting in
+        // join order instead would put every slow bot in one room whenever the step and the
+        // room count share a factor (a tenth of the bots over 5 or 10 rooms).
+        let position = match options.rooms {
+            Some(rooms) => {
+                let (room, in_room) = (bot % rooms, bot / rooms);
+                let (per_room, extra) = (options.bots / rooms, options.bots % rooms);
+                room * per_room + room.min(extra) + in_room
+            }
+            None => bot,
+        };
+        let slow = ((position + 1) as f64 * options.slow_fraction).floor()
+            > (position as f64 * options.slow_fraction).floor();
         let sample = !slow && sampled < options.sample;
         if sample {
             sampled += 1;
@@ -697,6 +708,33 @@ mod tests {
         assert_eq!(sampled, vec![0, 1, 2]);
         assert_eq!(slots[5].start, start + Duration::from_millis(500));
         assert_eq!(slots[5].seed, options.seed + 5);
+    }
+
+    #[test]
+    fn slow_bots_are_spread_over_the_rooms() {
+        for (bots, rooms) in [(500, 5), (1000, 10), (23, 4)] {
+            let options = SwarmOptions {
+                bots,
+                rooms: Some(rooms),
+                slow_fraction: 0.1,
+                ..SwarmOptions::default()
+            };
+            let plans = plan_slots(&options, std::time::Instant::now(), 2);
+            let mut per_room = vec![0; rooms];
+            for slot in plans.iter().flatten().filter(|slot| slot.slow) {
+                per_room[slot.bot % rooms] += 1;
+            }
+            assert_eq!(
+                per_room.iter().sum::<usize>(),
+                bots / 10,
+                "{bots} over {rooms}"
+            );
+            let (least, most) = (per_room.iter().min(), per_room.iter().max());
+            assert!(
+                most.unwrap() - least.unwrap() <= 1,
+                "{bots} bots over {rooms} rooms: {per_room:?}"
+            );
+        }
     }
 
     #[test]
