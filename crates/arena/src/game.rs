@@ -167,14 +167,19 @@ impl Simulation for ArenaGame {
                     from,
                     to,
                     hit,
-                } => events.push(Targeted::everyone(GameEvent::Shot {
-                    shooter: shooter.0,
-                    from_x: quant::pos_to_wire(from.x),
-                    from_y: quant::pos_to_wire(from.y),
-                    to_x: quant::pos_to_wire(to.x),
-                    to_y: quant::pos_to_wire(to.y),
-                    hit: hit.map_or(0, |id| id.0),
-                })),
+                } => events.push(
+                    // A tracer: worth drawing only at once, so a client that fell behind
+                    // skips it (kills stay reliable).
+                    Targeted::everyone(GameEvent::Shot {
+                        shooter: shooter.0,
+                        from_x: quant::pos_to_wire(from.x),
+                        from_y: quant::pos_to_wire(from.y),
+                        to_x: quant::pos_to_wire(to.x),
+                        to_y: quant::pos_to_wire(to.y),
+                        hit: hit.map_or(0, |id| id.0),
+                    })
+                    .transient(),
+                ),
                 _ => {}
             }
         }

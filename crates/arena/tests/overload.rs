@@ -3,7 +3,7 @@
 //! same commands (the game is deterministic), once with every client healthy and once with some
 //! made slow, and what the healthy ones received is compared byte for byte.
 
-use tickwire_arena::{ArenaGame, ArenaSettings, InputCmd, Map, Rules};
+use tickwire_arena::{ArenaGame, ArenaSettings, BUTTON_HITSCAN, GameEvent, InputCmd, Map, Rules};
 use tickwire_net::Game;
 use tickwire_net::harness::{Harness, VirtualClient};
 use tickwire_net::room::RoomSettings;
@@ -51,7 +51,17 @@ fn run(
     setup(&mut harness);
     let mut too_slow = 0;
     for tick in 0..TICKS {
-        harness.step(command(tick));
+        // Everyone fires projectiles; player 0, never made slow, also fires the hitscan weapon,
+        // whose shots are transient events. (A hitscan is aimed at what its shooter saw, so a
+        // slow shooter would change the game between the two runs.)
+        for index in 0..PLAYERS {
+            let mut cmd = command(tick);
+            if index == 0 && tick.is_multiple_of(7) {
+                cmd.buttons |= BUTTON_HITSCAN;
+            }
+            harness.send(index, vec![cmd]);
+        }
+        harness.tick();
         while harness.room.poll_too_slow().is_some() {
             too_slow += 1;
         }
@@ -66,6 +76,22 @@ fn snapshots_waiting(client: &VirtualClient<ArenaGame>) -> usize {
         .iter()
         .filter(|(_, msg, _)| matches!(msg, ServerMsg::Snapshot(_)))
         .count()
+}
+
+/// The kills and the number of shots a client heard.
+fn kills_and_shots(client: &VirtualClient<ArenaGame>) -> (Vec<(u32, GameEvent)>, usize) {
+    let kills = client
+        .events
+        .iter()
+        .filter(|(_, event)| matches!(event, GameEvent::Killed { .. }))
+        .cloned()
+        .collect();
+    let shots = client
+        .events
+        .iter()
+        .filter(|(_, event)| matches!(event, GameEvent::Shot { .. }))
+        .count();
+    (kills, shots)
 }
 
 /// Snapshot bytes per second a client received over the run.
@@ -115,6 +141,7 @@ fn a_tenth_made_slow_leaves_the_others_untouched() {
             "client {index}"
         );
         assert_eq!(after.full_snapshots, 1, "client {index}");
+        assert_eq!(after.events, before.events, "client {index}");
     }
     for &index in &slow {
         let client = &mixed.clients[index];
@@ -137,6 +164,21 @@ fn a_tenth_made_slow_leaves_the_others_untouched() {
         );
         assert!(bytes_per_s(&mixed, index) <= unloaded / 3.0 * 1.05);
         assert!(client.snapshot_bytes_sent as f64 <= baseline.clients[index].snapshot_bytes as f64);
+        // Every kill, in order (events are reliable; some may still be on the link), but the
+        // shots, transient, only while it kept up.
+        let (kills, shots) = kills_and_shots(client);
+        let (all_kills, all_shots) = kills_and_shots(&baseline.clients[index]);
+        assert!(
+            !all_kills.is_empty() && all_shots > 0,
+            "the run has kills and shots: {} kills, {all_shots} shots",
+            all_kills.len()
+        );
+        assert_eq!(kills[..], all_kills[..kills.len()], "slow client {index}");
+        assert!(kills.len() * 2 >= all_kills.len(), "slow client {index}");
+        assert!(
+            shots * 2 < all_shots,
+            "slow client {index} heard {shots} of {all_shots} shots"
+        );
     }
 }
 

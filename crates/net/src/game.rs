@@ -129,6 +129,8 @@ pub enum View {
 pub struct Targeted<E> {
     /// Who hears it.
     pub audience: Audience,
+    /// Whether a client that fell behind may miss it (see [`Targeted::transient`]).
+    pub transient: bool,
     /// The event.
     pub event: E,
 }
@@ -138,6 +140,7 @@ impl<E> Targeted<E> {
     pub fn everyone(event: E) -> Targeted<E> {
         Targeted {
             audience: Audience::Everyone,
+            transient: false,
             event,
         }
     }
@@ -146,8 +149,19 @@ impl<E> Targeted<E> {
     pub fn player(player: PlayerId, event: E) -> Targeted<E> {
         Targeted {
             audience: Audience::Player(player),
+            transient: false,
             event,
         }
+    }
+
+    /// Marks the event as transient: only worth hearing at once (a shot's tracer, a sound), so
+    /// a client whose snapshots are being paced because it fell behind does not get it. Events
+    /// are otherwise reliable: every one reaches every client of its audience, however slow,
+    /// and a slow link's backlog grows with them. Leave the ones a client must not miss (a
+    /// kill, a chat line, a card played) as they are.
+    pub fn transient(mut self) -> Targeted<E> {
+        self.transient = true;
+        self
     }
 }
 

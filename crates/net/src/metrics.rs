@@ -67,6 +67,8 @@ pub struct Metrics {
     pub snapshots_paced: AtomicU64,
     /// Snapshot ticks a client skipped because it was over its byte budget.
     pub snapshots_over_budget: AtomicU64,
+    /// Ticks a client that fell behind was not sent that tick's transient events.
+    pub events_skipped: AtomicU64,
     /// Ticks that started more than a few tick lengths late (the schedule was reset).
     pub tick_overruns: AtomicU64,
     /// Client messages dropped for exceeding the per-connection rate budget.
@@ -197,6 +199,12 @@ impl Metrics {
             "Snapshot ticks skipped for a client over its byte budget.",
             "counter",
             self.snapshots_over_budget.load(Relaxed),
+        );
+        counter(
+            "tickwire_events_skipped_total",
+            "Ticks a client that fell behind was not sent that tick's transient events.",
+            "counter",
+            self.events_skipped.load(Relaxed),
         );
         counter(
             "tickwire_rate_limited_total",

@@ -8,10 +8,15 @@
 //!   A client that takes in snapshots slower than they are made (a slow link, a busy machine)
 //!   is then sent the next one when it acknowledges the last: the sending is clocked by its
 //!   acknowledgements, and what waits for it is never more than one snapshot, however slow it
-//!   is (so what it is sent is as fresh as its link allows).
+//!   is (so what it is sent is as fresh as its link allows). A snapshot no longer counts as on
+//!   its way once it waited longer than the client's patience: twice its newest
+//!   acknowledgement delay, doubled each time one expires (up to [`PATIENCE_MAX_MS`]), so a
+//!   snapshot that is merely slow on a slow link is not taken for lost and sent again behind.
 //! - **Its rate**, from how late its acknowledgements come back. Each acknowledgement gives a
 //!   sample: ticks from sending a snapshot to hearing it acknowledged. The lowest sample of the
-//!   last few seconds is the link's own round trip; anything above it is queueing (the
+//!   last few seconds, taken while the client kept up, is the link's own round trip (a sample
+//!   taken while behind measures the link's rate, not its length); anything above it is
+//!   queueing (the
 //!   client, its link or the machine is behind). While the queueing delay (or the age of the
 //!   oldest unacknowledged snapshot, when no acknowledgement comes at all) is above
 //!   [`QUEUE_HIGH_MS`], the snapshot interval doubles, at most once per round trip; while it is
@@ -41,6 +46,8 @@ pub const BASE_WINDOW_MS: u32 = 5_000;
 /// Before the first acknowledgement the round trip is unknown: a snapshot may wait this much
 /// longer for it before the client counts as falling behind.
 pub const FIRST_ACK_MS: u32 = 1_000;
+/// Longest a snapshot is waited for before it no longer counts as on its way, in milliseconds.
+pub const PATIENCE_MAX_MS: u32 = 5_000;
 
 /// The fixed numbers a room's clients are paced with.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -56,6 +63,8 @@ pub struct PaceSettings {
     pub low_ticks: u32,
     /// Extra wait, in ticks, allowed before the first acknowledgement.
     pub first_ack_ticks: u32,
+    /// Longest wait, in ticks, for a snapshot's acknowledgement ([`PATIENCE_MAX_MS`]).
+    pub patience_max_ticks: u32,
     /// Ticks a round-trip minimum is remembered (two windows of this).
     pub base_window_ticks: u32,
     /// Bytes added to the bucket per tick (0: no byte budget).
@@ -77,6 +86,7 @@ impl PaceSettings {
             high_ticks: ticks(QUEUE_HIGH_MS),
             low_ticks: ticks(QUEUE_LOW_MS),
             first_ack_ticks: ticks(FIRST_ACK_MS),
+            patience_max_ticks: ticks(PATIENCE_MAX_MS),
             base_window_ticks: ticks(BASE_WINDOW_MS),
             bytes_per_tick: f64::from(bytes_per_s) / f64::from(tick_rate),
             burst_bytes: f64::from(bytes_per_s) / 4.0,
@@ -114,6 +124,18 @@ pub struct Pace {
     tokens: f64,
     /// Tick of a full snapshot sent and not yet acknowledged.
     full_unacked: Option<u32>,
+    /// Ticks a snapshot is waited for before it no longer counts as on its way: twice the
+    /// newest acknowledgement delay, doubled each time the oldest one waits longer.
+    patience: u32,
+    /// The newest snapshot given up on (the oldest on its way waited for longer than the
+    /// patience): it and those before it no longer count as on their way.
+    expired_through: Option<u32>,
+    /// After the client fell behind, the window it has earned back (None: it never fell
+    /// behind, the window is a round trip's worth): from one snapshot, one more per
+    /// acknowledgement up to `threshold`, then one more per window's worth of them.
+    recovery: Option<f64>,
+    /// Half the window it had when it last fell behind.
+    threshold: f64,
 }
 
 impl Pace {
@@ -129,6 +151,10 @@ impl Pace {
             hold_until: tick,
             tokens: settings.burst_bytes,
             full_unacked: None,
+            patience: settings.high_ticks + settings.first_ack_ticks,
+            expired_through: None,
+            recovery: None,
+            threshold: 2.0,
         }
     }
 
@@ -136,13 +162,30 @@ impl Pace {
     pub fn handle_ack(&mut self, settings: &PaceSettings, sent: u32, now: u32) {
         let sample = now.saturating_sub(sent);
         self.last_sample = sample;
+        // Over a slow link a snapshot takes as long as its bytes need: one that waits longer
+        // than the last did, with some slack, is not lost, and sending more behind it would
+        // only queue them (and, with a full snapshot, copies of the same state).
+        let least = self.base_delay() + settings.high_ticks + settings.first_ack_ticks;
+        self.patience = least.max(2 * sample).min(settings.patience_max_ticks);
         // A full snapshot's delay measures its size on the link as much as the round trip:
         // the round trip comes from deltas only.
         let was_full = self.full_unacked == Some(sent);
         if self.full_unacked.is_some_and(|full| sent >= full) {
             self.full_unacked = None;
         }
-        if was_full {
+        // Nor does a sample taken while the client is behind: it waited behind the snapshot
+        // before it, so it measures the link's rate, and a round trip grown from it would let
+        // a round trip's worth of snapshots pile up again once the interval shrinks.
+        if self.interval == 1
+            && let Some(window) = self.recovery.as_mut()
+        {
+            *window += if *window < self.threshold {
+                1.0
+            } else {
+                1.0 / *window
+            };
+        }
+        if was_full || self.interval > 1 {
             return;
         }
         if now.wrapping_sub(self.window_start) >= settings.base_window_ticks {
@@ -166,9 +209,12 @@ impl Pace {
     /// snapshot tick, in tick order.
     ///
     /// A snapshot the driver replaced before sending is taken off that list
-    /// ([`crate::room::Room::handle_snapshot_unsent`]); as a last resort, one unacknowledged
-    /// for longer than the round trip plus [`QUEUE_HIGH_MS`] plus [`FIRST_ACK_MS`] no longer
-    /// counts against the window, so a snapshot lost any other way cannot close it for good.
+    /// ([`crate::room::Room::handle_snapshot_unsent`]); as a last resort, once the oldest one
+    /// has waited longer than the client's patience (twice its newest acknowledgement delay,
+    /// at least the round trip plus [`QUEUE_HIGH_MS`] plus [`FIRST_ACK_MS`]), none of those on
+    /// their way counts against the window any more, so a snapshot lost any other way cannot
+    /// close it for good. Each time that happens the patience doubles, up to
+    /// [`PATIENCE_MAX_MS`], as a TCP retransmission timer backs off.
     pub fn poll(
         &mut self,
         settings: &PaceSettings,
@@ -176,23 +222,42 @@ impl Pace {
         unacked: impl Iterator<Item = u32> + Clone,
     ) -> Decision {
         let oldest_unacked = unacked.clone().next();
-        let horizon = self.base_delay() + settings.high_ticks + settings.first_ack_ticks;
-        let in_flight = unacked
-            .filter(|&sent| now.saturating_sub(sent) <= horizon)
-            .count();
+        let waiting = oldest_unacked.map_or(0, |sent| now.saturating_sub(sent));
+        let counted = unacked.filter(|&sent| self.expired_through.is_none_or(|e| sent > e));
+        let mut in_flight = counted.clone().count();
+        if counted
+            .clone()
+            .next()
+            .is_some_and(|oldest| now.saturating_sub(oldest) > self.patience)
+        {
+            // The oldest waited too long: every one on its way is given up on for good (as a
+            // retransmission timeout gives up on the whole flight), and the next ones get
+            // twice the patience.
+            self.expired_through = counted.last();
+            self.patience = (self.patience * 2).min(settings.patience_max_ticks);
+            in_flight = 0;
+        }
         if settings.bytes_per_tick > 0.0 {
             let refill = settings.bytes_per_tick * f64::from(settings.slot_ticks);
             self.tokens = (self.tokens + refill).min(settings.burst_bytes);
         }
         // The delay now: the newest sample, or longer if a snapshot has waited longer than that
         // for its acknowledgement (a client that stopped acknowledging gives no samples).
-        let waiting = oldest_unacked.map_or(0, |sent| now.saturating_sub(sent));
         let delay = self.last_sample.max(waiting);
         let queueing = delay.saturating_sub(self.base_delay());
         let high = self.high_ticks(settings);
         if now >= self.hold_until {
             let round_trip = self.base_delay() + settings.high_ticks;
             if queueing > high && self.interval < settings.interval_max {
+                if self.interval == 1 {
+                    // The window was too much for the link: earn it back from one, as TCP
+                    // does after a loss, rather than sending a round trip's worth again at once
+                    // (on a slow link whose round trip was measured long, that is seconds of
+                    // snapshots queued behind each other).
+                    let had = self.window(settings).min(64) as f64;
+                    self.threshold = (had / 2.0).max(2.0);
+                    self.recovery = Some(1.0);
+                }
                 self.interval = (self.interval * 2).min(settings.interval_max);
                 self.hold_until = now + round_trip + self.interval * settings.slot_ticks;
             } else if queueing < settings.low_ticks && self.interval > 1 {
@@ -213,17 +278,19 @@ impl Pace {
     }
 
     /// Whether a full snapshot (one with no baseline) should wait: another full one is on its
-    /// way and not overdue. Sending a full snapshot every tick until the first is
-    /// acknowledged would bury a slow link under copies of the same state.
+    /// way and not overdue (waited for less than the client's patience). Sending a full
+    /// snapshot every tick until the first is acknowledged would bury a slow link under
+    /// copies of the same state.
     pub fn full_in_flight(&self, settings: &PaceSettings, now: u32) -> bool {
         settings.interval_max > 1
-            && self.full_unacked.is_some_and(|full| {
-                now.saturating_sub(full) <= self.base_delay() + self.high_ticks(settings)
-            })
+            && self
+                .full_unacked
+                .is_some_and(|full| now.saturating_sub(full) <= self.patience)
     }
 
     /// Snapshots that may be unacknowledged at once: a round trip's worth and some slack while
-    /// the client keeps up; one once it fell behind; two until its round trip is measured.
+    /// the client keeps up (after it fell behind, only as much of that as it earned back); one
+    /// once it fell behind; two until its round trip is measured.
     fn window(&self, settings: &PaceSettings) -> usize {
         if settings.interval_max == 1 {
             return usize::MAX;
@@ -231,11 +298,16 @@ impl Pace {
         if self.interval > 1 {
             return 1;
         }
-        if self.min_current.is_none() && self.min_previous.is_none() {
-            return 2;
+        let round_trip = if self.min_current.is_none() && self.min_previous.is_none() {
+            2
+        } else {
+            let ticks = self.base_delay() + settings.low_ticks + 1;
+            ticks.div_ceil(settings.slot_ticks) as usize
+        };
+        match self.recovery {
+            Some(window) => round_trip.min(window as usize).max(1),
+            None => round_trip,
         }
-        let ticks = self.base_delay() + settings.low_ticks + 1;
-        ticks.div_ceil(settings.slot_ticks) as usize
     }
 
     /// Queueing delay that counts as falling behind: the round trip is unknown before the
@@ -333,6 +405,66 @@ mod tests {
         assert_eq!(
             after, 100,
             "back to every snapshot once it keeps up: {late:?}"
+        );
+    }
+
+    #[test]
+    fn a_link_slower_than_the_patience_gets_one_snapshot_per_acknowledgement() {
+        let settings = settings();
+        // Acknowledgements take 2 ticks, then 90 (3 s: each snapshot waits behind the last on
+        // a slow downlink) from tick 100 on. Snapshots sent while one is on its way would queue
+        // behind it and make the next acknowledgement later still.
+        let sent = run(&settings, 500, |tick| if tick < 100 { 2 } else { 90 });
+        let late: Vec<u32> = sent.iter().copied().filter(|&t| t >= 250).collect();
+        for pair in late.windows(2) {
+            assert!(
+                pair[1] - pair[0] >= 90,
+                "a snapshot sent before the last was acknowledged: {late:?}"
+            );
+        }
+        assert!(
+            late.len() >= 2,
+            "still clocked by acknowledgements: {late:?}"
+        );
+    }
+
+    #[test]
+    fn after_falling_behind_the_window_is_earned_back_not_reopened_at_once() {
+        // A link that carries one snapshot per 10 ticks, in order: each waits for those before
+        // it, so a round trip measured on it is mostly waiting, and reopening a round trip's
+        // worth of window at once would queue a dozen snapshots (seconds) again.
+        let settings = settings();
+        let mut pace = Pace::new(&settings, 0);
+        // (tick sent, tick its acknowledgement arrives)
+        let mut sent: Vec<(u32, u32)> = Vec::new();
+        let (mut link_free, mut acked, mut most_queued) = (0, 0, 0);
+        for now in 1..=900 {
+            for &(tick, ack_at) in &sent {
+                if tick > acked && ack_at == now {
+                    acked = tick;
+                    pace.handle_ack(&settings, tick, now);
+                }
+            }
+            let unacked = sent.iter().map(|&(tick, _)| tick).filter(|&t| t > acked);
+            if pace.poll(&settings, now, unacked) == Decision::Send {
+                pace.handle_sent(&settings, now, 1000, false);
+                let delivered = link_free.max(now) + 10;
+                link_free = delivered;
+                sent.push((now, delivered + 1));
+            }
+            let queued = sent.iter().filter(|&&(_, ack_at)| ack_at > now + 1).count();
+            if now > 300 {
+                most_queued = most_queued.max(queued);
+            }
+        }
+        let late = sent.iter().filter(|&&(tick, _)| tick > 300).count();
+        assert!(
+            most_queued <= 3,
+            "{most_queued} snapshots queued on the link"
+        );
+        assert!(
+            late >= 600 / 10 / 2,
+            "the link is kept busy: {late} snapshots"
         );
     }
 

@@ -167,6 +167,8 @@ pub struct SnapshotStats {
     pub paced: u64,
     /// Snapshot ticks a client skipped because it was over its byte budget.
     pub over_budget: u64,
+    /// Ticks a client that fell behind was not sent that tick's transient events.
+    pub events_skipped: u64,
 }
 
 /// Chat lines a client may send per second; more are dropped. Every line becomes a reliable
@@ -647,8 +649,10 @@ impl<G: Game> Room<G> {
         }
     }
 
-    /// Sends the tick's events: one Events message per client with every event it may hear.
-    /// When every event is for everyone (the usual case) all clients share one encoding.
+    /// Sends the tick's events: one Events message per client with every event it may hear
+    /// (a client that fell behind, its snapshots paced, skips the transient ones). When every
+    /// event is for everyone (the usual case) all clients share one encoding, or two: with and
+    /// without the transient events.
     fn publish_events(&mut self) {
         if self.events.is_empty() {
             return;
@@ -658,12 +662,17 @@ impl<G: Game> Room<G> {
             .events
             .iter()
             .all(|targeted| targeted.audience == crate::game::Audience::Everyone);
-        let mut shared: Option<(u32, u32)> = None;
+        // Shared encodings for clients keeping up and for clients behind.
+        let mut shared: [Option<(u32, u32)>; 2] = [None, None];
         for (&to, state) in &self.clients {
             if state.detached_since.is_some() {
                 continue;
             }
-            let (start, end) = match shared {
+            let behind = state.pace.interval() > 1;
+            if behind && self.events.iter().any(|targeted| targeted.transient) {
+                self.snapshot_stats.events_skipped += 1;
+            }
+            let (start, end) = match shared[usize::from(behind)] {
                 Some(range) => range,
                 None => {
                     let events = &mut self.scratch.events;
@@ -672,6 +681,7 @@ impl<G: Game> Room<G> {
                         self.events
                             .iter()
                             .filter(|targeted| targeted.audience.includes(state.player))
+                            .filter(|targeted| !(behind && targeted.transient))
                             .map(|targeted| targeted.event.clone()),
                     );
                     if events.is_empty() {
@@ -691,7 +701,7 @@ impl<G: Game> Room<G> {
                     }
                     let range = (start, self.out_bytes.len() as u32);
                     if everyone {
-                        shared = Some(range);
+                        shared[usize::from(behind)] = Some(range);
                     }
                     range
                 }

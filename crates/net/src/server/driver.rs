@@ -595,6 +595,9 @@ impl<G: Game> RoomDriver<G> {
         metrics
             .snapshots_over_budget
             .fetch_add(now.over_budget - last.over_budget, Relaxed);
+        metrics
+            .events_skipped
+            .fetch_add(now.events_skipped - last.events_skipped, Relaxed);
     }
 
     /// Adds one pass's counters to the server's metrics (a few atomic adds per room per tick,
