@@ -236,6 +236,30 @@ async fn room_panic_is_isolated() {
     server.stop().await;
 }
 
+/// A panic while the server's locks are held (a bug) poisons them; joins, the room list and
+/// metrics keep working (issue 12, hardening leftovers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poisoned_locks_do_not_break_the_server() {
+    let server = start_server(|_| {}).await;
+    let mut before = join(&server.url, "early", "lobby").await;
+    server.control.inject_lock_poison();
+    // A new player joins the same room and another room; the first keeps playing.
+    let mut after = join(&server.url, "late", "lobby").await;
+    let _elsewhere = join(&server.url, "other", "elsewhere").await;
+    for client in [&mut before, &mut after] {
+        let received = timeout(Duration::from_secs(2), client.recv()).await;
+        assert!(matches!(received, Ok(Ok(_))), "{received:?}");
+    }
+    let (status, body) = http_get(server.addr, "/api/rooms").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("lobby") && body.contains("elsewhere"),
+        "{body}"
+    );
+    assert!(metric(server.addr, "tickwire_connections_open").await >= 3.0);
+    server.stop().await;
+}
+
 /// An overloaded tick is counted as an overrun; another room keeps its tick rate (item 8).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tick_overrun_is_counted_and_contained() {

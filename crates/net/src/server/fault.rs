@@ -31,6 +31,19 @@ impl<G: Game> ServerControl<G> {
         self.send(room, RoomCmd::Stall(duration))
     }
 
+    /// Poisons the server's locks (the lobby and the per-address counts): a thread panics
+    /// while holding each, as a bug would. Joins, resumes and routes must still work after.
+    pub fn inject_lock_poison(&self) {
+        let shared = Arc::clone(&self.0);
+        let holder = std::thread::spawn(move || {
+            let _lobby = shared.lobby.lock();
+            let _per_ip = shared.per_ip.lock();
+            panic!("injected panic while holding the server's locks");
+        });
+        assert!(holder.join().is_err(), "the holder panicked");
+        assert!(self.0.lobby.is_poisoned() && self.0.per_ip.is_poisoned());
+    }
+
     fn send(&self, room: &str, command: RoomCmd<G>) -> bool {
         let inbox = lock(&self.0.lobby)
             .rooms
