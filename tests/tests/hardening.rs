@@ -260,6 +260,31 @@ async fn poisoned_locks_do_not_break_the_server() {
     server.stop().await;
 }
 
+/// `ws://host:port` with no path joins (the WebSocket is on `/` as well as `/ws`), and a plain
+/// GET of `/` still gets the browser page (issue 12).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_on_the_root_path_and_the_page_beside_it() {
+    let server = start_server(|_| {}).await;
+    let root = format!("ws://{}", server.addr);
+    let mut client = join(&root, "rooted", "root").await;
+    let snapshot = timeout(Duration::from_secs(2), async {
+        loop {
+            if let ServerMsg::Snapshot(_) = client.recv().await.expect("plays") {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(snapshot.is_ok(), "no snapshot on the root path");
+    let (status, body) = http_get(server.addr, "/").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("<html") || body.contains("<!doctype html"),
+        "{body}"
+    );
+    server.stop().await;
+}
+
 /// An overloaded tick is counted as an overrun; another room keeps its tick rate (item 8).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tick_overrun_is_counted_and_contained() {
