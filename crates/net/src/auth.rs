@@ -114,6 +114,45 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn every_minted_token_verifies_to_its_claims(
+            secret in proptest::collection::vec(any::<u8>(), 0..80),
+            player_id in any::<u64>(),
+            name in "\\PC{0,24}",
+            now in 0u64..u64::MAX - 1,
+            lifetime in 1u64..1_000_000,
+        ) {
+            let claims = Claims { player_id, name, expires_at: now.saturating_add(lifetime) };
+            let token = mint(&secret, &claims);
+            prop_assert_eq!(verify(&secret, &token, &claims.name, now), Ok(claims));
+        }
+
+        #[test]
+        fn any_text_never_panics_and_only_a_minted_token_verifies(
+            token in "\\PC{0,200}|v1\\.[0-9]{1,20}\\.[0-9]{1,20}\\.[0-9a-f]{0,20}\\.[0-9a-f]{0,70}",
+            name in "\\PC{0,8}",
+        ) {
+            if let Ok(claims) = verify(SECRET, &token, &name, 0) {
+                prop_assert_eq!(mint(SECRET, &claims), token);
+            }
+        }
+
+        #[test]
+        fn changing_any_character_of_a_token_refuses_it(
+            index in any::<prop::sample::Index>(),
+            replacement in "[ -~]",
+        ) {
+            let token = mint(SECRET, &claims());
+            let at = index.index(token.len());
+            prop_assume!(token[at..at + 1] != replacement);
+            let mut changed = token.clone();
+            changed.replace_range(at..at + 1, &replacement);
+            prop_assert!(verify(SECRET, &changed, "ann", 1_000).is_err());
+        }
+    }
 
     const SECRET: &[u8] = b"test secret";
 

@@ -63,7 +63,46 @@ impl Request {
     }
 }
 
-/// Reads one request head. Returns it and any bytes that arrived after it.
+/// Parses a request head from the start of `buffer`: the request and the head's length in
+/// bytes when it is complete, None when more bytes are needed. A head that is not complete
+/// within [`HEAD_MAX`] bytes, or is complete but longer, is refused. Never panics, whatever the
+/// bytes.
+pub fn parse_head(buffer: &[u8]) -> Result<Option<(Request, usize)>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(buffer) {
+        Ok(httparse::Status::Complete(length)) if length > HEAD_MAX => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Complete(length)) => {
+            let full_path = request.path.unwrap_or("/");
+            let (path, query) = match full_path.split_once('?') {
+                Some((path, query)) => (path.to_string(), Some(query.to_string())),
+                None => (full_path.to_string(), None),
+            };
+            let parsed = Request {
+                method: request.method.unwrap_or("").to_string(),
+                path,
+                query,
+                headers: request
+                    .headers
+                    .iter()
+                    .map(|header| {
+                        (
+                            header.name.to_ascii_lowercase(),
+                            String::from_utf8_lossy(header.value).into_owned(),
+                        )
+                    })
+                    .collect(),
+            };
+            Ok(Some((parsed, length)))
+        }
+        Ok(httparse::Status::Partial) if buffer.len() >= HEAD_MAX => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(error) => Err(HeadError::Malformed(error.to_string())),
+    }
+}
+
+/// Reads one request head (at most [`HEAD_MAX`] bytes). Returns it with any bytes read past
+/// its end (a client may send its first WebSocket frame right behind the upgrade request).
 pub async fn read_head<S: tokio::io::AsyncRead + Unpin>(
     stream: &mut S,
 ) -> Result<(Request, Vec<u8>), HeadError> {
@@ -75,38 +114,8 @@ pub async fn read_head<S: tokio::io::AsyncRead + Unpin>(
             return Err(HeadError::Closed);
         }
         buffer.extend_from_slice(&chunk[..read]);
-        let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
-        let mut request = httparse::Request::new(&mut headers);
-        match request.parse(&buffer) {
-            Ok(httparse::Status::Complete(length)) => {
-                let full_path = request.path.unwrap_or("/");
-                let (path, query) = match full_path.split_once('?') {
-                    Some((path, query)) => (path.to_string(), Some(query.to_string())),
-                    None => (full_path.to_string(), None),
-                };
-                let parsed = Request {
-                    method: request.method.unwrap_or("").to_string(),
-                    path,
-                    query,
-                    headers: request
-                        .headers
-                        .iter()
-                        .map(|header| {
-                            (
-                                header.name.to_ascii_lowercase(),
-                                String::from_utf8_lossy(header.value).into_owned(),
-                            )
-                        })
-                        .collect(),
-                };
-                let rest = buffer[length..].to_vec();
-                return Ok((parsed, rest));
-            }
-            Ok(httparse::Status::Partial) if buffer.len() >= HEAD_MAX => {
-                return Err(HeadError::TooLarge);
-            }
-            Ok(httparse::Status::Partial) => continue,
-            Err(error) => return Err(HeadError::Malformed(error.to_string())),
+        if let Some((request, length)) = parse_head(&buffer)? {
+            return Ok((request, buffer[length..].to_vec()));
         }
     }
 }
@@ -153,4 +162,103 @@ pub async fn accept_upgrade<S: tokio::io::AsyncWrite + Unpin>(
         .await
         .map_err(|error| error.to_string())?;
     stream.flush().await.map_err(|error| error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A well-formed request head: method, path, optional query, headers (token names, visible
+    /// ASCII values), as a client would send it.
+    fn well_formed()
+    -> impl Strategy<Value = (String, String, Option<String>, Vec<(String, String)>)> {
+        (
+            prop::sample::select(vec!["GET", "POST", "HEAD", "OPTIONS"]),
+            "/[a-z0-9/._-]{0,40}",
+            proptest::option::of("[a-z0-9=&%.-]{0,40}"),
+            proptest::collection::vec(
+                ("[A-Za-z][A-Za-z0-9-]{0,20}", "[!-~]([ !-~]{0,40}[!-~])?"),
+                0..HEADERS_MAX,
+            ),
+        )
+            .prop_map(|(method, path, query, headers)| (method.to_string(), path, query, headers))
+    }
+
+    fn head_text(
+        method: &str,
+        path: &str,
+        query: &Option<String>,
+        headers: &[(String, String)],
+    ) -> String {
+        let mut text = format!("{method} {path}");
+        if let Some(query) = query {
+            text.push('?');
+            text.push_str(query);
+        }
+        text.push_str(" HTTP/1.1\r\n");
+        for (name, value) in headers {
+            text.push_str(&format!("{name}: {value}\r\n"));
+        }
+        text.push_str("\r\n");
+        text
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_never_panic_and_a_complete_head_lies_inside_them(
+            bytes in proptest::collection::vec(any::<u8>(), 0..2048),
+        ) {
+            if let Ok(Some((_, length))) = parse_head(&bytes) {
+                prop_assert!(length <= bytes.len() && length <= HEAD_MAX);
+            }
+        }
+
+        #[test]
+        fn a_well_formed_head_parses_to_its_parts_however_it_arrives(
+            (method, path, query, headers) in well_formed(),
+            body in proptest::collection::vec(any::<u8>(), 0..64),
+            split in any::<prop::sample::Index>(),
+        ) {
+            let text = head_text(&method, &path, &query, &headers);
+            let mut bytes = text.clone().into_bytes();
+            bytes.extend_from_slice(&body);
+            let (request, length) = parse_head(&bytes).unwrap().expect("complete");
+            prop_assert_eq!(length, text.len());
+            prop_assert_eq!(&request.method, &method);
+            prop_assert_eq!(&request.path, &path);
+            prop_assert_eq!(&request.query, &query);
+            let lowered: Vec<(String, String)> = headers
+                .iter()
+                .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
+                .collect();
+            prop_assert_eq!(&request.headers, &lowered);
+            // Any prefix shorter than the head asks for more bytes.
+            let cut = split.index(text.len());
+            prop_assert!(matches!(parse_head(&bytes[..cut]), Ok(None)));
+        }
+
+        #[test]
+        fn a_head_longer_than_the_limit_is_refused(
+            filler in 1usize..4 * HEAD_MAX,
+            complete in any::<bool>(),
+        ) {
+            let mut text = format!("GET / HTTP/1.1\r\nX-Filler: {}\r\n", "a".repeat(HEAD_MAX + filler));
+            if complete {
+                text.push_str("\r\n");
+            }
+            prop_assert!(matches!(parse_head(text.as_bytes()), Err(HeadError::TooLarge)));
+        }
+    }
+
+    #[test]
+    fn upgrade_detection_reads_token_lists() {
+        let text =
+            "GET / HTTP/1.1\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n\r\n";
+        let (request, _) = parse_head(text.as_bytes()).unwrap().unwrap();
+        assert!(request.is_websocket_upgrade());
+        let plain = "GET / HTTP/1.1\r\nConnection: keep-alive\r\n\r\n";
+        let (request, _) = parse_head(plain.as_bytes()).unwrap().unwrap();
+        assert!(!request.is_websocket_upgrade());
+    }
 }
