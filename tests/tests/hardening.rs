@@ -38,17 +38,26 @@ async fn join(url: &str, name: &str, room: &str) -> Client<Arena> {
 
 /// Reads messages until the connection closes; returns the close code and reason.
 async fn closed(client: &mut Client<Arena>) -> (u16, String) {
+    let (code, reason, _) = closed_after(client).await;
+    (code, reason)
+}
+
+/// Reads messages until the connection closes; returns the close code and reason, and every
+/// message received on the way.
+async fn closed_after(client: &mut Client<Arena>) -> (u16, String, Vec<ServerMsg<Arena>>) {
+    let mut received = Vec::new();
     let result = timeout(15 * SECOND, async {
         loop {
             match client.recv().await {
-                Ok(_) => continue,
+                Ok(message) => received.push(message),
                 Err(ClientError::Closed(info)) => return (info.code, info.reason),
                 Err(error) => panic!("unexpected {error}"),
             }
         }
     })
     .await;
-    result.expect("closed in time")
+    let (code, reason) = result.expect("closed in time");
+    (code, reason, received)
 }
 
 /// A version 1 client's Hello (shorter than ours: it does not decode as a v2 Hello) still gets
@@ -146,9 +155,12 @@ fn client_frame_header(opcode: u8, len: usize) -> Vec<u8> {
     header
 }
 
-/// Reads server frames until a close frame; returns its code and reason (None: the connection
-/// ended without one).
-async fn read_close(reader: &mut (impl AsyncReadExt + Unpin)) -> Option<(u16, String)> {
+/// Reads server frames until a close frame; returns its code and reason, and the last binary
+/// message before it (None: the connection ended without a close frame).
+async fn read_close(
+    reader: &mut (impl AsyncReadExt + Unpin),
+) -> Option<(u16, String, Option<Vec<u8>>)> {
+    let mut last_binary = None;
     loop {
         let mut head = [0u8; 2];
         reader.read_exact(&mut head).await.ok()?;
@@ -167,9 +179,14 @@ async fn read_close(reader: &mut (impl AsyncReadExt + Unpin)) -> Option<(u16, St
         };
         let mut payload = vec![0u8; len as usize];
         reader.read_exact(&mut payload).await.ok()?;
-        if head[0] & 0x0f == 0x8 {
-            let code = u16::from_be_bytes([payload[0], payload[1]]);
-            return Some((code, String::from_utf8_lossy(&payload[2..]).into_owned()));
+        match head[0] & 0x0f {
+            0x8 => {
+                let code = u16::from_be_bytes([payload[0], payload[1]]);
+                let reason = String::from_utf8_lossy(&payload[2..]).into_owned();
+                return Some((code, reason, last_binary));
+            }
+            0x2 => last_binary = Some(payload),
+            _ => {}
         }
     }
 }
@@ -216,11 +233,17 @@ async fn a_client_still_writing_a_huge_message_reads_the_close() {
             .await
             .expect("in time");
         drop((writer, wrote));
-        let (code, reason) = close.unwrap_or_else(|| {
+        let (code, reason, last) = close.unwrap_or_else(|| {
             panic!("attempt {attempt} (in a room: {in_room}) got no close frame ({heard} did)")
         });
         assert_eq!(code, close::MESSAGE_TOO_BIG, "{reason}");
         assert!(!reason.is_empty());
+        // An Error message with the same code and reason came just before the close.
+        let error = last.map(|bytes| tickwire_protocol::decode_server::<Arena>(&bytes));
+        assert!(
+            matches!(&error, Some(Ok(ServerMsg::Error { code: c, reason: r })) if *c == code && *r == reason),
+            "attempt {attempt}: {error:?}"
+        );
         heard += 1;
     }
     assert_eq!(heard, TRIES);
@@ -312,8 +335,20 @@ async fn message_flood_is_dropped_then_closed() {
             break;
         }
     }
-    let (code, reason) = closed(&mut flooder).await;
+    let (code, reason, received) = closed_after(&mut flooder).await;
     assert_eq!(code, close::POLICY_VIOLATION, "{reason}");
+    // The pings within the budget were answered, and an Error with the close's code and reason
+    // came last, as docs/PROTOCOL.md says.
+    let pongs = received
+        .iter()
+        .filter(|message| matches!(message, ServerMsg::Pong { .. }))
+        .count();
+    assert!(pongs > 0, "no Pong before the close: {received:?}");
+    assert!(
+        matches!(received.last(), Some(ServerMsg::Error { code: c, reason: r }) if *c == code && *r == reason),
+        "{:?}",
+        received.last()
+    );
     assert!(metric(server.addr, "tickwire_rate_limited_total").await > 0.0);
     let report = steady.await.unwrap().unwrap();
     assert_eq!(report.disconnect_reason, None);

@@ -394,7 +394,9 @@ impl<G: Game> RoomDriver<G> {
                 }
             }
         }
-        self.end_sessions(now);
+        // What the room answered to the messages read (Pongs, chat) goes out before the
+        // goodbye of a client that broke a rule after them: route, then end the sessions.
+        self.route(now);
     }
 
     /// The room's output into each client's connection; clients the room dropped as too slow
