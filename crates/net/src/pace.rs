@@ -4,7 +4,8 @@
 //! Three limits decide whether a client gets this snapshot tick's snapshot:
 //!
 //! - **Its window**: while it keeps up, a round trip's worth of snapshots (plus
-//!   [`QUEUE_LOW_MS`] of slack) may be on their way unacknowledged; once it falls behind, one.
+//!   [`QUEUE_LOW_MS`] of slack) may be on their way unacknowledged, as far as it has earned
+//!   them (two at the start, one more per acknowledgement); once it falls behind, one.
 //!   A client that takes in snapshots slower than they are made (a slow link, a busy machine)
 //!   is then sent the next one when it acknowledges the last: the sending is clocked by its
 //!   acknowledgements, and what waits for it is never more than one snapshot, however slow it
@@ -130,11 +131,15 @@ pub struct Pace {
     /// The newest snapshot given up on (the oldest on its way waited for longer than the
     /// patience): it and those before it no longer count as on their way.
     expired_through: Option<u32>,
-    /// After the client fell behind, the window it has earned back (None: it never fell
-    /// behind, the window is a round trip's worth): from one snapshot, one more per
-    /// acknowledgement up to `threshold`, then one more per window's worth of them.
+    /// The window the client has earned so far (the window is at most this and at most a
+    /// round trip's worth): from two snapshots at the start, or one after it fell behind, one
+    /// more per acknowledgement up to `threshold`, then one more per window's worth of them,
+    /// as TCP's slow start and congestion avoidance grow theirs. A round trip measured on a
+    /// slow link is mostly the link's queue, and a round trip's worth sent at once would bury
+    /// it; a fast link earns its window within a few round trips. (An Option only so a room
+    /// without pacing skips it.)
     recovery: Option<f64>,
-    /// Half the window it had when it last fell behind.
+    /// Half the window it had when it last fell behind (none yet: unbounded).
     threshold: f64,
 }
 
@@ -153,8 +158,8 @@ impl Pace {
             full_unacked: None,
             patience: settings.high_ticks + settings.first_ack_ticks,
             expired_through: None,
-            recovery: None,
-            threshold: 2.0,
+            recovery: Some(2.0),
+            threshold: f64::INFINITY,
         }
     }
 
@@ -373,12 +378,13 @@ mod tests {
     fn a_client_that_keeps_up_gets_every_snapshot() {
         for delay in [0, 1, 3, 9] {
             let sent = run(&settings(), 300, |_| delay);
-            // Two at most in flight until the first acknowledgement measures the round trip,
-            // then every one.
-            let settled: Vec<u32> = sent.iter().copied().filter(|&t| t > delay + 2).collect();
+            // Two in flight at first, one more per acknowledgement (doubling each round trip):
+            // within four round trips, every one.
+            let start = 4 * (delay + 1);
+            let settled: Vec<u32> = sent.iter().copied().filter(|&t| t > start).collect();
             assert_eq!(
                 settled.len() as u32,
-                300 - delay - 2,
+                300 - start,
                 "round trip of {delay} ticks"
             );
         }
@@ -437,7 +443,7 @@ mod tests {
         let mut pace = Pace::new(&settings, 0);
         // (tick sent, tick its acknowledgement arrives)
         let mut sent: Vec<(u32, u32)> = Vec::new();
-        let (mut link_free, mut acked, mut most_queued) = (0, 0, 0);
+        let (mut link_free, mut acked, mut most_queued, mut most_at_first) = (0, 0, 0, 0);
         for now in 1..=900 {
             for &(tick, ack_at) in &sent {
                 if tick > acked && ack_at == now {
@@ -455,6 +461,8 @@ mod tests {
             let queued = sent.iter().filter(|&&(_, ack_at)| ack_at > now + 1).count();
             if now > 300 {
                 most_queued = most_queued.max(queued);
+            } else {
+                most_at_first = most_at_first.max(queued);
             }
         }
         let late = sent.iter().filter(|&&(tick, _)| tick > 300).count();
@@ -462,6 +470,8 @@ mod tests {
             most_queued <= 3,
             "{most_queued} snapshots queued on the link"
         );
+        // Nor at the start, before it ever fell behind: the window is earned from two.
+        assert!(most_at_first <= 4, "{most_at_first} queued at first");
         assert!(
             late >= 600 / 10 / 2,
             "the link is kept busy: {late} snapshots"
