@@ -252,7 +252,8 @@ fn lossy_delayed_clients_converge_exactly() {
 fn acknowledging_zero_asks_for_a_full_snapshot() {
     let mut harness = harness(RoomSettings::default(), "arena");
     harness.join("forgetful", false);
-    for _ in 0..10 {
+    // Longer than the acknowledgement timeout (10 s), which must not fire at the reset.
+    for _ in 0..400 {
         harness.step(east());
     }
     assert_eq!(harness.clients[0].full_snapshots, 1);
@@ -270,7 +271,12 @@ fn acknowledging_zero_asks_for_a_full_snapshot() {
         harness.step(east());
     }
     assert_eq!(harness.clients[0].full_snapshots, before + 1);
-    assert!(harness.clients[0].replica.ack_tick() >= 20);
+    assert!(harness.clients[0].replica.ack_tick() >= 410);
+    assert_eq!(
+        harness.room.poll_too_slow(),
+        None,
+        "not dropped for the reset"
+    );
 }
 
 #[test]

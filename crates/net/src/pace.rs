@@ -33,7 +33,8 @@
 //! second fall with the rate instead of turning into full snapshots: the feedback loop where
 //! late acknowledgements make bigger snapshots that make acknowledgements later cannot start.
 //!
-//! All time is in ticks, passed in; nothing here reads a clock.
+//! All time is in ticks, passed in; nothing here reads a clock. Ticks are u32 and not expected
+//! to wrap (4.5 years at 30 Hz): arithmetic saturates rather than panics if they do.
 
 /// Queueing delay above which a client's snapshot interval doubles.
 pub const QUEUE_HIGH_MS: u32 = 150;
@@ -116,6 +117,10 @@ pub struct Pace {
     /// The lowest acknowledgement delay of the current and the previous window.
     min_current: Option<u32>,
     min_previous: Option<u32>,
+    /// The lowest acknowledgement delay taken while behind, of the same two windows: the round
+    /// trip once no sample taken while keeping up is left (the link's round trip grew).
+    behind_current: Option<u32>,
+    behind_previous: Option<u32>,
     window_start: u32,
     /// The newest acknowledgement delay.
     last_sample: u32,
@@ -134,10 +139,10 @@ pub struct Pace {
     /// The window the client has earned so far (the window is at most this and at most a
     /// round trip's worth): from two snapshots at the start, or one after it fell behind, one
     /// more per acknowledgement up to `threshold`, then one more per window's worth of them,
-    /// as TCP's slow start and congestion avoidance grow theirs. A round trip measured on a
-    /// slow link is mostly the link's queue, and a round trip's worth sent at once would bury
-    /// it; a fast link earns its window within a few round trips. (An Option only so a room
-    /// without pacing skips it.)
+    /// as TCP's slow start and congestion avoidance grow theirs, never more than one past the
+    /// round trip's worth. A round trip measured on a slow link is mostly the link's queue,
+    /// and a round trip's worth sent at once would bury it; a fast link earns its window
+    /// within a few round trips. None in a room without pacing.
     recovery: Option<f64>,
     /// Half the window it had when it last fell behind (none yet: unbounded).
     threshold: f64,
@@ -151,6 +156,8 @@ impl Pace {
             last_sent: None,
             min_current: None,
             min_previous: None,
+            behind_current: None,
+            behind_previous: None,
             window_start: tick,
             last_sample: 0,
             hold_until: tick,
@@ -158,7 +165,7 @@ impl Pace {
             full_unacked: None,
             patience: settings.high_ticks + settings.first_ack_ticks,
             expired_through: None,
-            recovery: Some(2.0),
+            recovery: (settings.interval_max > 1).then_some(2.0),
             threshold: f64::INFINITY,
         }
     }
@@ -171,16 +178,16 @@ impl Pace {
         // than the last did, with some slack, is not lost, and sending more behind it would
         // only queue them (and, with a full snapshot, copies of the same state).
         let least = self.base_delay() + settings.high_ticks + settings.first_ack_ticks;
-        self.patience = least.max(2 * sample).min(settings.patience_max_ticks);
+        self.patience = least
+            .max(sample.saturating_mul(2))
+            .min(settings.patience_max_ticks);
         // A full snapshot's delay measures its size on the link as much as the round trip:
         // the round trip comes from deltas only.
         let was_full = self.full_unacked == Some(sent);
         if self.full_unacked.is_some_and(|full| sent >= full) {
             self.full_unacked = None;
         }
-        // Nor does a sample taken while the client is behind: it waited behind the snapshot
-        // before it, so it measures the link's rate, and a round trip grown from it would let
-        // a round trip's worth of snapshots pile up again once the interval shrinks.
+        let cap = self.round_trip_window(settings) as f64 + 1.0;
         if self.interval == 1
             && let Some(window) = self.recovery.as_mut()
         {
@@ -189,24 +196,41 @@ impl Pace {
             } else {
                 1.0 / *window
             };
+            *window = window.min(cap);
         }
-        if was_full || self.interval > 1 {
+        if was_full {
             return;
         }
         if now.wrapping_sub(self.window_start) >= settings.base_window_ticks {
             self.min_previous = self.min_current.take();
+            self.behind_previous = self.behind_current.take();
             self.window_start = now;
         }
-        self.min_current = Some(self.min_current.map_or(sample, |min| min.min(sample)));
+        // A sample taken while the client is behind waited behind the snapshot before it, so
+        // it measures the link's rate more than its length: it counts only once no sample
+        // taken while keeping up is left (after two windows behind: the round trip itself
+        // grew, as when a player moves to a slower network).
+        let kept = if self.interval == 1 {
+            &mut self.min_current
+        } else {
+            &mut self.behind_current
+        };
+        *kept = Some(kept.map_or(sample, |min| min.min(sample)));
     }
 
     /// The link's own round trip in ticks, as far as is known (0 before the first sample).
     pub fn base_delay(&self) -> u32 {
-        match (self.min_current, self.min_previous) {
-            (Some(a), Some(b)) => a.min(b),
-            (Some(a), None) | (None, Some(a)) => a,
-            (None, None) => 0,
-        }
+        self.round_trip().unwrap_or(0)
+    }
+
+    /// The lowest delay of the last windows taken while keeping up, else while behind.
+    fn round_trip(&self) -> Option<u32> {
+        let lowest = |a: Option<u32>, b: Option<u32>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        lowest(self.min_current, self.min_previous)
+            .or_else(|| lowest(self.behind_current, self.behind_previous))
     }
 
     /// Whether the client gets this snapshot tick's snapshot. `unacked` lists the ticks of the
@@ -239,6 +263,13 @@ impl Pace {
             // retransmission timeout gives up on the whole flight), and the next ones get
             // twice the patience.
             self.expired_through = counted.last();
+            // A full snapshot given up on no longer holds the next one back.
+            if self
+                .full_unacked
+                .is_some_and(|full| self.expired_through.is_some_and(|e| full <= e))
+            {
+                self.full_unacked = None;
+            }
             self.patience = (self.patience * 2).min(settings.patience_max_ticks);
             in_flight = 0;
         }
@@ -264,10 +295,12 @@ impl Pace {
                     self.recovery = Some(1.0);
                 }
                 self.interval = (self.interval * 2).min(settings.interval_max);
-                self.hold_until = now + round_trip + self.interval * settings.slot_ticks;
+                self.hold_until =
+                    now.saturating_add(round_trip + self.interval * settings.slot_ticks);
             } else if queueing < settings.low_ticks && self.interval > 1 {
                 self.interval /= 2;
-                self.hold_until = now + self.base_delay() + self.interval * settings.slot_ticks;
+                self.hold_until =
+                    now.saturating_add(self.base_delay() + self.interval * settings.slot_ticks);
             }
         }
         let due = self
@@ -293,9 +326,18 @@ impl Pace {
                 .is_some_and(|full| now.saturating_sub(full) <= self.patience)
     }
 
+    /// A round trip's worth of snapshots and some slack; two until the round trip is measured.
+    fn round_trip_window(&self, settings: &PaceSettings) -> usize {
+        if self.round_trip().is_none() {
+            return 2;
+        }
+        let ticks = self.base_delay() + settings.low_ticks + 1;
+        ticks.div_ceil(settings.slot_ticks) as usize
+    }
+
     /// Snapshots that may be unacknowledged at once: a round trip's worth and some slack while
-    /// the client keeps up (after it fell behind, only as much of that as it earned back); one
-    /// once it fell behind; two until its round trip is measured.
+    /// the client keeps up (as much of that as it has earned); one once it fell behind; two
+    /// until its round trip is measured.
     fn window(&self, settings: &PaceSettings) -> usize {
         if settings.interval_max == 1 {
             return usize::MAX;
@@ -303,12 +345,7 @@ impl Pace {
         if self.interval > 1 {
             return 1;
         }
-        let round_trip = if self.min_current.is_none() && self.min_previous.is_none() {
-            2
-        } else {
-            let ticks = self.base_delay() + settings.low_ticks + 1;
-            ticks.div_ceil(settings.slot_ticks) as usize
-        };
+        let round_trip = self.round_trip_window(settings);
         match self.recovery {
             Some(window) => round_trip.min(window as usize).max(1),
             None => round_trip,
@@ -318,7 +355,7 @@ impl Pace {
     /// Queueing delay that counts as falling behind: the round trip is unknown before the
     /// first acknowledgement, so a snapshot may wait longer for that one.
     fn high_ticks(&self, settings: &PaceSettings) -> u32 {
-        if self.min_current.is_none() && self.min_previous.is_none() {
+        if self.round_trip().is_none() {
             settings.high_ticks + settings.first_ack_ticks
         } else {
             settings.high_ticks
@@ -476,6 +513,16 @@ mod tests {
             late >= 600 / 10 / 2,
             "the link is kept busy: {late} snapshots"
         );
+    }
+
+    #[test]
+    fn a_round_trip_that_grows_for_good_is_measured_again() {
+        // 33 ms for 10 s, then 400 ms for good (the player moved to a slower network): after
+        // a few seconds behind, the longer round trip is the link's own, and every snapshot
+        // flows again.
+        let sent = run(&settings(), 1200, |tick| if tick < 300 { 1 } else { 12 });
+        let last = sent.iter().filter(|&&t| t > 900).count();
+        assert!(last >= 280, "{last} of the last 300 snapshots");
     }
 
     #[test]

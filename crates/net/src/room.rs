@@ -303,7 +303,8 @@ struct Client<G: Game> {
     token: Option<SessionToken>,
     /// Set while the connection is gone and the player waits to be resumed: the tick it left.
     detached_since: Option<u32>,
-    /// The tick this connection joined (or resumed); acknowledgements are expected after it.
+    /// The tick this connection joined (or resumed, or asked for a full snapshot with an
+    /// acknowledgement of 0); acknowledgements are expected after it.
     joined_tick: u32,
     /// Set when the connection drops: the next tick stops the player (zero input).
     stand_still: bool,
@@ -556,6 +557,8 @@ impl<G: Game> Room<G> {
             // before can be a baseline any more.
             state.acked = 0;
             state.sent.clear();
+            // The acknowledgement timeout counts from here, as from a join.
+            state.joined_tick = now;
         }
         if state.player.is_none() {
             return; // spectators only acknowledge
@@ -669,7 +672,12 @@ impl<G: Game> Room<G> {
                 continue;
             }
             let behind = state.pace.interval() > 1;
-            if behind && self.events.iter().any(|targeted| targeted.transient) {
+            if behind
+                && self
+                    .events
+                    .iter()
+                    .any(|targeted| targeted.transient && targeted.audience.includes(state.player))
+            {
                 self.snapshot_stats.events_skipped += 1;
             }
             let (start, end) = match shared[usize::from(behind)] {
