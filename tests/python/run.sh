@@ -24,12 +24,15 @@ python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ig
 export PYTHONPATH="$PWD/$deps"
 
 log=$(mktemp -d)
+# Created before the server starts, so the wait below never reads a file the server's shell
+# has not opened yet.
+: >"$log/out"
 "$binary" serve --addr 127.0.0.1:0 >"$log/out" 2>"$log/err" &
 server=$!
 trap 'kill -INT $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$log"' EXIT
 url=""
 for _ in $(seq 1 100); do
-    url=$(sed -n 's/^listening on \(ws:[^ ]*\).*$/\1/p' "$log/out")
+    url=$(sed -n 's/^listening on \(ws:[^ ]*\).*$/\1/p' "$log/out" || true)
     [ -n "$url" ] && break
     sleep 0.1
 done
