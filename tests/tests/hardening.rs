@@ -7,7 +7,7 @@ use futures_util::SinkExt;
 use tickwire_arena::Arena;
 use tickwire_bot::{BotOptions, run_bot};
 use tickwire_net::auth::{self, Claims};
-use tickwire_net::{Client, ClientError};
+use tickwire_net::{Client, ClientError, ws};
 use tickwire_protocol::limits::CLIENT_MSG_MAX;
 use tickwire_protocol::{ClientMsg, Hello, ServerMsg, close, encode_client};
 use tickwire_tests::proxy::{FaultProxy, Faults};
@@ -139,54 +139,40 @@ async fn upgraded(addr: std::net::SocketAddr) -> TcpStream {
     stream
 }
 
-/// A client frame header: FIN, `opcode`, masked with a zero key (the payload goes as it is).
-fn client_frame_header(opcode: u8, len: usize) -> Vec<u8> {
-    let mut header = vec![0x80 | opcode];
-    if len < 126 {
-        header.push(0x80 | len as u8);
-    } else if len <= usize::from(u16::MAX) {
-        header.push(0x80 | 126);
-        header.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        header.push(0x80 | 127);
-        header.extend_from_slice(&(len as u64).to_be_bytes());
-    }
-    header.extend_from_slice(&[0; 4]);
-    header
-}
-
-/// Reads server frames until a close frame; returns its code and reason, and the last binary
-/// message before it (None: the connection ended without a close frame).
+/// Reads server frames (with the engine's own frame decoder) until a close frame; returns its
+/// code and reason, and the last binary message before it (None: the connection ended without
+/// a close frame).
 async fn read_close(
     reader: &mut (impl AsyncReadExt + Unpin),
 ) -> Option<(u16, String, Option<Vec<u8>>)> {
-    let mut last_binary = None;
+    let mut decoder = ws::Decoder::new(ws::Side::Client, 1 << 20);
+    let (mut buffer, mut last_binary) = (Vec::new(), None);
     loop {
-        let mut head = [0u8; 2];
-        reader.read_exact(&mut head).await.ok()?;
-        let len = match head[1] & 0x7f {
-            126 => {
-                let mut len = [0u8; 2];
-                reader.read_exact(&mut len).await.ok()?;
-                u64::from(u16::from_be_bytes(len))
+        let (item, used) = decoder.decode(&mut buffer).ok()?;
+        let close = match item {
+            Some(ws::Incoming::Close(close)) => {
+                Some(close.map(|(code, reason)| (code, reason.to_string())))
             }
-            127 => {
-                let mut len = [0u8; 8];
-                reader.read_exact(&mut len).await.ok()?;
-                u64::from_be_bytes(len)
+            Some(ws::Incoming::Binary(message)) => {
+                last_binary = Some(message.to_vec());
+                None
             }
-            len => u64::from(len),
+            Some(_) => None,
+            None => {
+                buffer.drain(..used);
+                let mut chunk = [0u8; 4096];
+                let read = reader.read(&mut chunk).await.ok()?;
+                if read == 0 {
+                    return None;
+                }
+                buffer.extend_from_slice(&chunk[..read]);
+                continue;
+            }
         };
-        let mut payload = vec![0u8; len as usize];
-        reader.read_exact(&mut payload).await.ok()?;
-        match head[0] & 0x0f {
-            0x8 => {
-                let code = u16::from_be_bytes([payload[0], payload[1]]);
-                let reason = String::from_utf8_lossy(&payload[2..]).into_owned();
-                return Some((code, reason, last_binary));
-            }
-            0x2 => last_binary = Some(payload),
-            _ => {}
+        buffer.drain(..used);
+        if let Some(close) = close {
+            let (code, reason) = close?;
+            return Some((code, reason, last_binary));
         }
     }
 }
@@ -214,15 +200,17 @@ async fn a_client_still_writing_a_huge_message_reads_the_close() {
                 &ClientMsg::<Arena>::Hello(hello(&format!("big{attempt}"), Some("huge"))),
                 &mut hello_bytes,
             );
-            let mut message = client_frame_header(0x2, hello_bytes.len());
-            message.extend_from_slice(&hello_bytes);
+            let mut message = Vec::new();
+            ws::encode_frame(ws::opcode::BINARY, &hello_bytes, Some([0; 4]), &mut message);
             writer.write_all(&message).await.expect("says Hello");
         }
         // The whole frame first (until the server stops taking it), then read: a client that
         // sends before it reads, the case where a reset would lose the close frame.
         let wrote = timeout(5 * SECOND, async {
             let chunk = vec![0u8; 64 * 1024];
-            writer.write_all(&client_frame_header(0x2, HUGE)).await?;
+            let mut header = Vec::new();
+            ws::encode_header(ws::opcode::BINARY, HUGE, Some([0; 4]), &mut header);
+            writer.write_all(&header).await?;
             for _ in 0..HUGE / chunk.len() {
                 writer.write_all(&chunk).await?;
             }

@@ -142,8 +142,8 @@ pub struct Pace {
     /// as TCP's slow start and congestion avoidance grow theirs, never more than one past the
     /// round trip's worth. A round trip measured on a slow link is mostly the link's queue,
     /// and a round trip's worth sent at once would bury it; a fast link earns its window
-    /// within a few round trips. None in a room without pacing.
-    recovery: Option<f64>,
+    /// within a few round trips.
+    earned: f64,
     /// Half the window it had when it last fell behind (none yet: unbounded).
     threshold: f64,
 }
@@ -165,7 +165,7 @@ impl Pace {
             full_unacked: None,
             patience: settings.high_ticks + settings.first_ack_ticks,
             expired_through: None,
-            recovery: (settings.interval_max > 1).then_some(2.0),
+            earned: 2.0,
             threshold: f64::INFINITY,
         }
     }
@@ -188,15 +188,13 @@ impl Pace {
             self.full_unacked = None;
         }
         let cap = self.round_trip_window(settings) as f64 + 1.0;
-        if self.interval == 1
-            && let Some(window) = self.recovery.as_mut()
-        {
-            *window += if *window < self.threshold {
+        if self.interval == 1 {
+            let step = if self.earned < self.threshold {
                 1.0
             } else {
-                1.0 / *window
+                1.0 / self.earned
             };
-            *window = window.min(cap);
+            self.earned = (self.earned + step).min(cap);
         }
         if was_full {
             return;
@@ -292,7 +290,7 @@ impl Pace {
                     // snapshots queued behind each other).
                     let had = self.window(settings).min(64) as f64;
                     self.threshold = (had / 2.0).max(2.0);
-                    self.recovery = Some(1.0);
+                    self.earned = 1.0;
                 }
                 self.interval = (self.interval * 2).min(settings.interval_max);
                 self.hold_until =
@@ -345,11 +343,9 @@ impl Pace {
         if self.interval > 1 {
             return 1;
         }
-        let round_trip = self.round_trip_window(settings);
-        match self.recovery {
-            Some(window) => round_trip.min(window as usize).max(1),
-            None => round_trip,
-        }
+        self.round_trip_window(settings)
+            .min(self.earned as usize)
+            .max(1)
     }
 
     /// Queueing delay that counts as falling behind: the round trip is unknown before the

@@ -665,13 +665,15 @@ impl<G: Game> Room<G> {
             .events
             .iter()
             .all(|targeted| targeted.audience == crate::game::Audience::Everyone);
-        // Shared encodings for clients keeping up and for clients behind.
+        // Shared encodings for clients keeping up and for clients behind (who differ only
+        // when some event is transient).
         let mut shared: [Option<(u32, u32)>; 2] = [None, None];
+        let any_transient = self.events.iter().any(|targeted| targeted.transient);
         for (&to, state) in &self.clients {
             if state.detached_since.is_some() {
                 continue;
             }
-            let behind = state.pace.interval() > 1;
+            let behind = any_transient && state.pace.interval() > 1;
             if behind
                 && self
                     .events
