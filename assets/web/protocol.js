@@ -22,6 +22,7 @@ export const PROTOCOL_VERSION = 3;
 /** Every limit the wire enforces (crates/protocol/src/limits.rs). */
 export const LIMITS = Object.freeze({
   CLIENT_MSG_MAX: 1024,
+  JSON_CLIENT_MSG_MAX: 4096,
   SERVER_MSG_MAX: 256 * 1024,
   NAME_MAX: 24,
   GAME_NAME_MAX: 32,

@@ -27,7 +27,7 @@ log=$(mktemp -d)
 # Created before the server starts, so the wait below never reads a file the server's shell
 # has not opened yet.
 : >"$log/out"
-"$binary" serve --addr 127.0.0.1:0 >"$log/out" 2>"$log/err" &
+"$binary" serve --config tests/python/server.toml --addr 127.0.0.1:0 >"$log/out" 2>"$log/err" &
 server=$!
 trap 'kill -INT $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$log"' EXIT
 url=""

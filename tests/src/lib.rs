@@ -131,6 +131,16 @@ pub async fn expect_close(socket: &mut RawSocket) -> (u16, String) {
                         error_msg = Some((code, reason));
                     }
                 }
+                Ok(Message::Text(text)) => {
+                    // JSON mode: the same Error message as JSON.
+                    if let Ok(serde_json::Value::Object(msg)) = serde_json::from_str(&text)
+                        && let Some(error) = msg.get("Error")
+                        && let (Some(code), Some(reason)) =
+                            (error["code"].as_u64(), error["reason"].as_str())
+                    {
+                        error_msg = Some((code as u16, reason.to_string()));
+                    }
+                }
                 Ok(Message::Close(Some(frame))) => {
                     return Some((u16::from(frame.code), frame.reason.to_string()));
                 }

@@ -105,7 +105,9 @@ async fn three_bots_play_chat_and_survive_bad_peers() {
         tokio::join!(garbage, text, wrong_version, garbage_after_join);
     assert_eq!(garbage.0, close::PROTOCOL_ERROR, "{garbage:?}");
     assert!(garbage.1.contains("undecodable"), "{garbage:?}");
-    assert_eq!(text.0, close::UNSUPPORTED_DATA, "{text:?}");
+    // A text first message is JSON mode; this one is not a message at all.
+    assert_eq!(text.0, close::PROTOCOL_ERROR, "{text:?}");
+    assert!(text.1.contains("unknown variant `hello`"), "{text:?}");
     assert_eq!(
         wrong_version.0,
         close::VERSION_MISMATCH,

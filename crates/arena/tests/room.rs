@@ -542,3 +542,99 @@ mod hostile_inputs {
         }
     }
 }
+
+/// A JSON-mode client gets whole views on its own interval, inside its byte budget, with no
+/// acknowledgement ever sent; a binary client in the same room is unaffected.
+#[test]
+fn json_clients_get_whole_views_on_their_interval_within_the_byte_budget() {
+    use tickwire_net::room::{Room, TransmitKind};
+    use tickwire_protocol::json::Format;
+
+    let budget = 6_000;
+    let settings = RoomSettings {
+        client_bytes_per_s: budget,
+        json_snapshot_interval: 3,
+        ..RoomSettings::default()
+    };
+    let arena = ArenaSettings {
+        npcs: 40,
+        view_radius: 1000.0,
+        ..ArenaSettings::new(
+            Map::builtin("arena").expect("builtin map"),
+            Rules::default(),
+        )
+    };
+    let game = ArenaGame::new(&arena, settings.tick_rate, 1);
+    let mut room = Room::new("json".into(), settings, game);
+    let json = ClientId(1);
+    let binary = ClientId(2);
+    room.handle_join_as(json, &hello("py", false), [1; 16], Format::Json)
+        .expect("joins");
+    room.handle_join(binary, &hello("bin", false), [2; 16])
+        .expect("joins");
+    let seconds = 10;
+    let mut json_bytes = 0;
+    let mut json_ticks = Vec::new();
+    let mut entities_seen = 0;
+    let mut binary_snapshots = 0;
+    let mut binary_acked = 0;
+    for _ in 0..30 * seconds {
+        room.tick();
+        // The binary client acknowledges everything at once; the JSON client never does.
+        if binary_acked > 0 {
+            room.handle_input(
+                binary,
+                &Input {
+                    ack_tick: binary_acked,
+                    first_seq: 0,
+                    cmds: Vec::new(),
+                },
+            );
+        }
+        while let Some(transmit) = room.poll_transmit() {
+            let TransmitKind::Snapshot { tick } = transmit.kind else {
+                if transmit.to == json {
+                    let text = std::str::from_utf8(&transmit.bytes).expect("JSON is text");
+                    serde_json::from_str::<serde_json::Value>(text).expect("valid JSON");
+                }
+                continue;
+            };
+            if transmit.to == binary {
+                binary_snapshots += 1;
+                binary_acked = tick;
+                continue;
+            }
+            json_bytes += transmit.bytes.len();
+            json_ticks.push(tick);
+            let value: serde_json::Value =
+                serde_json::from_slice(&transmit.bytes).expect("valid JSON");
+            let snapshot = &value["Snapshot"];
+            assert_eq!(snapshot["tick"].as_u64(), Some(u64::from(tick)));
+            let entities = snapshot["entities"].as_array().expect("entities");
+            // The whole view: both players and every NPC (the view radius covers the map).
+            assert_eq!(entities.len(), 42, "{snapshot}");
+            let scores = snapshot["scores"].as_array().expect("scores");
+            assert_eq!(scores.len(), 2, "{snapshot}");
+            entities_seen += entities.len();
+        }
+    }
+    assert!(entities_seen > 0);
+    // On its interval only, and throttled by the budget: 42 entities is ~3.7 KB of JSON, so
+    // about 1.6 a second fit in 6,000 B/s, not the 10 a second of the interval.
+    assert!(
+        json_ticks.iter().all(|tick| tick % 3 == 0),
+        "{json_ticks:?}"
+    );
+    let allowed = budget as usize * seconds + budget as usize / 4 + 4_000;
+    assert!(json_bytes <= allowed, "{json_bytes} > {allowed}");
+    assert!(
+        json_ticks.len() >= 10 && json_ticks.len() < 40,
+        "{} JSON snapshots",
+        json_ticks.len()
+    );
+    // The binary client kept its delta snapshots every tick (its own budget is the same, but
+    // deltas are small).
+    assert!(binary_snapshots > 250, "{binary_snapshots}");
+    // Never acknowledging is not "too slow" in JSON mode.
+    assert_eq!(room.poll_too_slow(), None);
+}

@@ -22,14 +22,19 @@ pub enum CloseReason {
     /// The peer broke the protocol after the handshake: undecodable bytes, a second Hello, bad
     /// WebSocket framing.
     Protocol(String),
-    /// A text frame: the protocol is binary.
+    /// A text frame in a binary session.
     TextFrame,
+    /// A binary frame in a JSON session.
+    BinaryFrame,
     /// A text message that is not UTF-8.
     InvalidUtf8,
     /// Far more messages than the budget, for a whole second.
     RateLimited,
-    /// A message or frame larger than the limit.
-    TooBig,
+    /// A message or frame larger than the limit (`max` bytes).
+    TooBig {
+        /// The limit.
+        max: usize,
+    },
     /// The room's simulation crashed.
     RoomCrashed,
     /// The server failed in a way that is not the client's doing.
@@ -89,10 +94,10 @@ impl CloseReason {
             CloseReason::ConnectionLost(_) | CloseReason::Stalled => 1006,
             CloseReason::ShuttingDown => close::GOING_AWAY,
             CloseReason::Protocol(_) => close::PROTOCOL_ERROR,
-            CloseReason::TextFrame => close::UNSUPPORTED_DATA,
+            CloseReason::TextFrame | CloseReason::BinaryFrame => close::UNSUPPORTED_DATA,
             CloseReason::InvalidUtf8 => close::INVALID_DATA,
             CloseReason::RateLimited => close::POLICY_VIOLATION,
-            CloseReason::TooBig => close::MESSAGE_TOO_BIG,
+            CloseReason::TooBig { .. } => close::MESSAGE_TOO_BIG,
             CloseReason::RoomCrashed | CloseReason::Internal(_) => close::INTERNAL_ERROR,
             CloseReason::NoRoomForARoom => close::TRY_AGAIN_LATER,
             CloseReason::VersionMismatch { .. } => close::VERSION_MISMATCH,
@@ -117,12 +122,15 @@ impl CloseReason {
             CloseReason::ConnectionLost(why) => format!("connection lost: {why}").into(),
             CloseReason::ShuttingDown => "server shutting down".into(),
             CloseReason::Protocol(why) | CloseReason::BadHello(why) => why.clone().into(),
-            CloseReason::TextFrame => "text frames are not supported; send binary".into(),
+            CloseReason::TextFrame => {
+                "this session speaks binary (its Hello was binary): send binary frames".into()
+            }
+            CloseReason::BinaryFrame => {
+                "this session speaks JSON (its Hello was text): send text frames".into()
+            }
             CloseReason::InvalidUtf8 => "text message is not valid UTF-8".into(),
             CloseReason::RateLimited => "message rate limit exceeded".into(),
-            CloseReason::TooBig => {
-                format!("message larger than {} bytes", limits::CLIENT_MSG_MAX).into()
-            }
+            CloseReason::TooBig { max } => format!("message larger than {max} bytes").into(),
             CloseReason::RoomCrashed => "room crashed; please rejoin".into(),
             CloseReason::Internal(what) => format!("internal error: {what}").into(),
             CloseReason::NoRoomForARoom => "server has no room for another room".into(),
@@ -212,9 +220,12 @@ mod tests {
             CloseReason::ShuttingDown,
             CloseReason::Protocol(long.clone()),
             CloseReason::TextFrame,
+            CloseReason::BinaryFrame,
             CloseReason::InvalidUtf8,
             CloseReason::RateLimited,
-            CloseReason::TooBig,
+            CloseReason::TooBig {
+                max: limits::CLIENT_MSG_MAX,
+            },
             CloseReason::RoomCrashed,
             CloseReason::NoRoomForARoom,
             CloseReason::VersionMismatch { client: 1 },
@@ -241,7 +252,13 @@ mod tests {
             assert_ne!(close::name(reason.code()), "other", "{reason:?}");
             assert!(reason.says_goodbye(), "{reason:?}");
         }
-        assert_eq!(CloseReason::TooBig.text(), "message larger than 1024 bytes");
+        assert_eq!(
+            CloseReason::TooBig {
+                max: limits::CLIENT_MSG_MAX
+            }
+            .text(),
+            "message larger than 1024 bytes"
+        );
         assert!(!CloseReason::ClientLeft.says_goodbye());
         assert!(CloseReason::Idle.holds_player());
         assert!(!CloseReason::StoppedAcknowledging.holds_player());

@@ -42,6 +42,8 @@ pub struct ServerConfig {
     pub client_bytes_per_s: u32,
     /// Slow the snapshot rate of a client whose acknowledgements come back late.
     pub pace_snapshots: bool,
+    /// Whole-view snapshots per second for a JSON-mode client (0 < rate <= tick_rate).
+    pub json_snapshot_rate: f64,
     /// Base RNG seed.
     pub seed: u64,
     /// Handshake deadline in seconds.
@@ -166,6 +168,11 @@ impl ServerConfig {
         Ok(config)
     }
 
+    /// Ticks between two JSON-mode snapshots (`json_snapshot_rate` in ticks, at least 1).
+    pub fn json_snapshot_interval(&self) -> u32 {
+        ((self.tick_rate as f64 / self.json_snapshot_rate).round() as u32).max(1)
+    }
+
     /// The game's table, as `G::Config` (keys left out take the game's defaults).
     pub fn game_config<G: Game>(&self) -> Result<G::Config, ConfigError> {
         let name = G::Wire::NAME;
@@ -226,6 +233,10 @@ impl ServerConfig {
         check(
             tickwire_protocol::validate_game_name(&self.game).is_ok(),
             "game must be 1-32 of a-z 0-9 - _",
+        )?;
+        check(
+            self.json_snapshot_rate > 0.0 && self.json_snapshot_rate <= self.tick_rate as f64,
+            "json_snapshot_rate must be above 0 and at most tick_rate",
         )?;
         check(
             (2..=256).contains(&self.history),

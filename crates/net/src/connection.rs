@@ -20,7 +20,8 @@
 use std::io::{ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
 
-use tickwire_protocol::limits::CLIENT_MSG_MAX;
+use tickwire_protocol::json::Format;
+use tickwire_protocol::limits::{CLIENT_MSG_MAX, JSON_CLIENT_MSG_MAX};
 
 use crate::close_reason::CloseReason;
 use crate::ws::{self, Decoder, FrameError, Incoming, Side};
@@ -29,6 +30,9 @@ use crate::ws::{self, Decoder, FrameError, Incoming, Side};
 /// (a tick's inputs are tens of bytes). What does not fit waits in the kernel.
 const INPUT_CAP: usize = 2048;
 const _: () = assert!(INPUT_CAP >= CLIENT_MSG_MAX + ws::HEADER_MAX);
+/// The input buffer of a JSON-mode connection (its messages spell out field names).
+const JSON_INPUT_CAP: usize = 8192;
+const _: () = assert!(JSON_INPUT_CAP >= JSON_CLIENT_MSG_MAX + ws::HEADER_MAX);
 /// Bytes read and discarded per call by a closing connection.
 const DISCARD_CHUNK: usize = 4096;
 /// How long a closing connection keeps reading (and discarding) so the peer reads the close.
@@ -66,6 +70,10 @@ pub enum Read0 {
 #[derive(Debug)]
 pub struct Connection {
     limits: Limits,
+    /// Binary frames, or text frames in JSON mode (both ways).
+    format: Format,
+    /// The opcode of the messages this connection sends.
+    opcode: u8,
     decoder: Decoder,
     /// Bytes read, valid up to `filled`; consumed by the decoder up to `consumed`. Allocated
     /// once (and zeroed once): a read fills it in place.
@@ -122,13 +130,20 @@ pub struct Counts {
 }
 
 impl Connection {
-    /// A connection opened at `now`, with `initial` bytes already read (after the Hello).
-    pub fn new(limits: Limits, initial: &[u8], now: Instant) -> Connection {
+    /// A connection opened at `now` speaking `format`, with `initial` bytes already read (after
+    /// the Hello).
+    pub fn new(limits: Limits, format: Format, initial: &[u8], now: Instant) -> Connection {
+        let (message_max, input_cap, opcode) = match format {
+            Format::Binary => (CLIENT_MSG_MAX, INPUT_CAP, ws::opcode::BINARY),
+            Format::Json => (JSON_CLIENT_MSG_MAX, JSON_INPUT_CAP, ws::opcode::TEXT),
+        };
         Connection {
             limits,
-            decoder: Decoder::new(Side::Server, CLIENT_MSG_MAX),
+            format,
+            opcode,
+            decoder: Decoder::new(Side::Server, message_max),
             input: {
-                let mut input = vec![0; INPUT_CAP.max(initial.len())].into_boxed_slice();
+                let mut input = vec![0; input_cap.max(initial.len())].into_boxed_slice();
                 input[..initial.len()].copy_from_slice(initial);
                 input
             },
@@ -147,6 +162,11 @@ impl Connection {
             closing: None,
             counts: Counts::default(),
         }
+    }
+
+    /// Binary, or JSON text frames.
+    pub fn format(&self) -> Format {
+        self.format
     }
 
     /// One read from `socket` into the input buffer. A closed peer (a read of 0) is
@@ -206,15 +226,17 @@ impl Connection {
         Ok(Read0::Bytes(read))
     }
 
-    /// The next binary message from the client, if a whole one has arrived. Pings are answered,
-    /// pongs count as life, a close is echoed; a text frame, bad framing, an oversize message or
-    /// a sustained flood is an error to close with. Messages past the rate budget are dropped.
+    /// The next message from the client (binary, or text in JSON mode), if a whole one has
+    /// arrived. Pings are answered, pongs count as life, a close is echoed; a frame of the other
+    /// kind, bad framing, an oversize message or a sustained flood is an error to close with.
+    /// Messages past the rate budget are dropped.
     pub fn poll_message(&mut self, now: Instant) -> Result<Option<&[u8]>, CloseReason> {
         if self.closing.is_some() {
             return Ok(None);
         }
         let found = loop {
             let Connection {
+                format,
                 decoder,
                 input,
                 filled,
@@ -230,7 +252,7 @@ impl Connection {
             let (item, used) = decoder
                 .decode(&mut input[*consumed..*filled])
                 .map_err(|error| match error {
-                    FrameError::TooBig { .. } => CloseReason::TooBig,
+                    FrameError::TooBig { max, .. } => CloseReason::TooBig { max },
                     FrameError::InvalidUtf8 => CloseReason::InvalidUtf8,
                     FrameError::Protocol(why) => {
                         CloseReason::Protocol(format!("websocket protocol error: {why}"))
@@ -241,8 +263,21 @@ impl Connection {
                 return Ok(None);
             };
             counts.messages_in += 1;
-            match item {
-                Incoming::Binary(bytes) => match budget.admit(now) {
+            let message = match (item, *format) {
+                (Incoming::Binary(bytes), Format::Binary) => Some(bytes),
+                (Incoming::Text(text), Format::Json) => Some(text.as_bytes()),
+                (Incoming::Binary(_), Format::Json) => return Err(CloseReason::BinaryFrame),
+                (Incoming::Text(_), Format::Binary) => return Err(CloseReason::TextFrame),
+                (Incoming::Ping(payload), _) => {
+                    ws::encode_frame(ws::opcode::PONG, payload, None, reliable);
+                    *reliable_count += 1;
+                    None
+                }
+                (Incoming::Pong, _) => None,
+                (Incoming::Close(_), _) => return Err(CloseReason::ClientLeft),
+            };
+            if let Some(bytes) = message {
+                match budget.admit(now) {
                     // Where the message lies: in the input (one frame) or in the decoder's
                     // reassembly buffer (fragments); found by address, so the borrow ends here.
                     Admit::Pass => {
@@ -255,14 +290,7 @@ impl Connection {
                     }
                     Admit::Drop => counts.rate_limited += 1,
                     Admit::Abuse => return Err(CloseReason::RateLimited),
-                },
-                Incoming::Text(_) => return Err(CloseReason::TextFrame),
-                Incoming::Ping(payload) => {
-                    ws::encode_frame(ws::opcode::PONG, payload, None, reliable);
-                    *reliable_count += 1;
                 }
-                Incoming::Pong => {}
-                Incoming::Close(_) => return Err(CloseReason::ClientLeft),
             }
         };
         Ok(Some(match found {
@@ -280,7 +308,7 @@ impl Connection {
         if self.reliable_count >= self.limits.reliable_max {
             return Err(CloseReason::QueueOverflow);
         }
-        ws::encode_frame(ws::opcode::BINARY, message, None, &mut self.reliable);
+        ws::encode_frame(self.opcode, message, None, &mut self.reliable);
         self.reliable_count += 1;
         self.counts.messages_out += 1;
         Ok(())
@@ -298,7 +326,7 @@ impl Connection {
         }
         self.snapshot_tick = tick;
         self.snapshot.clear();
-        ws::encode_frame(ws::opcode::BINARY, message, None, &mut self.snapshot);
+        ws::encode_frame(self.opcode, message, None, &mut self.snapshot);
         self.counts.messages_out += 1;
         replaced
     }
@@ -379,7 +407,7 @@ impl Connection {
         }
         self.snapshot.clear();
         if let Some(message) = error_message.filter(|_| reason.says_goodbye()) {
-            ws::encode_frame(ws::opcode::BINARY, message, None, &mut self.reliable);
+            ws::encode_frame(self.opcode, message, None, &mut self.reliable);
         }
         let code = if *reason == CloseReason::ClientLeft {
             tickwire_protocol::close::NORMAL
@@ -597,7 +625,7 @@ mod tests {
         socket
             .incoming
             .extend(client_frame(ws::opcode::BINARY, b"two"));
-        let mut connection = Connection::new(limits(), &[], now);
+        let mut connection = Connection::new(limits(), Format::Binary, &[], now);
         assert_eq!(connection.fill_from(&mut socket, now), Ok(Read0::Bytes(25)));
         assert_eq!(
             drain(&mut connection, now),
@@ -622,7 +650,7 @@ mod tests {
             accept: Some(3),
             ..FakeSocket::default()
         };
-        let mut connection = Connection::new(limits(), &[], now);
+        let mut connection = Connection::new(limits(), Format::Binary, &[], now);
         connection.queue_snapshot(&[1; 10], 1);
         connection.flush_to(&mut socket, now).unwrap();
         assert_eq!(socket.written.len(), 3);
@@ -645,7 +673,7 @@ mod tests {
             accept: Some(0),
             ..FakeSocket::default()
         };
-        let mut connection = Connection::new(limits(), &[], now);
+        let mut connection = Connection::new(limits(), Format::Binary, &[], now);
         connection.queue_snapshot(&[1; 10], 1);
         connection.flush_to(&mut socket, now).unwrap();
         assert_eq!(
@@ -662,7 +690,7 @@ mod tests {
     fn silence_past_the_idle_timeout_closes_and_traffic_keeps_it_open() {
         let start = Instant::now();
         let mut socket = FakeSocket::default();
-        let mut connection = Connection::new(limits(), &[], start);
+        let mut connection = Connection::new(limits(), Format::Binary, &[], start);
         // A ping every 4 s; a pong at 6 s counts as life.
         assert_eq!(
             connection.poll_timeout(start + Duration::from_secs(4)),
@@ -690,7 +718,7 @@ mod tests {
     #[test]
     fn a_flood_is_dropped_then_closed() {
         let start = Instant::now();
-        let mut connection = Connection::new(limits(), &[], start);
+        let mut connection = Connection::new(limits(), Format::Binary, &[], start);
         let mut socket = FakeSocket::default();
         let ping = client_frame(ws::opcode::BINARY, &[3, 1]);
         // 200 pass (the burst), then drops; within one second more than 160 drops is abuse.
@@ -717,10 +745,13 @@ mod tests {
         let now = Instant::now();
         let mut header = Vec::new();
         ws::encode_header(ws::opcode::BINARY, 1 << 20, Some([0; 4]), &mut header);
-        let mut connection = Connection::new(limits(), &header, now);
-        assert_eq!(connection.poll_message(now), Err(CloseReason::TooBig));
+        let mut connection = Connection::new(limits(), Format::Binary, &header, now);
+        assert_eq!(
+            connection.poll_message(now),
+            Err(CloseReason::TooBig { max: 1024 })
+        );
         let text = client_frame(ws::opcode::TEXT, b"{}");
-        let mut connection = Connection::new(limits(), &text, now);
+        let mut connection = Connection::new(limits(), Format::Binary, &text, now);
         assert_eq!(connection.poll_message(now), Err(CloseReason::TextFrame));
     }
 
@@ -728,10 +759,10 @@ mod tests {
     fn goodbye_after_queued_messages_then_half_close_and_linger() {
         let now = Instant::now();
         let mut socket = FakeSocket::default();
-        let mut connection = Connection::new(limits(), &[], now);
+        let mut connection = Connection::new(limits(), Format::Binary, &[], now);
         connection.queue_reliable(b"pong").unwrap();
         connection.queue_snapshot(b"dropped", 1);
-        connection.close(&CloseReason::TooBig, Some(b"error"), now);
+        connection.close(&CloseReason::TooBig { max: 1024 }, Some(b"error"), now);
         connection.queue_reliable(b"too late").unwrap();
         connection.flush_to(&mut socket, now).unwrap();
         assert_eq!(
@@ -762,7 +793,7 @@ mod tests {
         let now = Instant::now();
         let mut close = Vec::new();
         ws::encode_close(1000, "bye", Some([9; 4]), &mut close);
-        let mut connection = Connection::new(limits(), &close, now);
+        let mut connection = Connection::new(limits(), Format::Binary, &close, now);
         let reason = connection.poll_message(now).unwrap_err();
         assert_eq!(reason, CloseReason::ClientLeft);
         connection.close(&reason, Some(b"unused"), now);
@@ -773,7 +804,7 @@ mod tests {
             ["Close(Some((1000, \"client left\")))"]
         );
 
-        let mut connection = Connection::new(limits(), &[], now);
+        let mut connection = Connection::new(limits(), Format::Binary, &[], now);
         for _ in 0..64 {
             connection.queue_reliable(b"x").unwrap();
         }

@@ -141,6 +141,7 @@ pub async fn respond<S: tokio::io::AsyncWrite + Unpin>(
 pub async fn accept_upgrade<S: tokio::io::AsyncWrite + Unpin>(
     stream: &mut S,
     request: &Request,
+    subprotocol: Option<&str>,
 ) -> Result<(), String> {
     let key = match (
         request.header("sec-websocket-key"),
@@ -154,8 +155,11 @@ pub async fn accept_upgrade<S: tokio::io::AsyncWrite + Unpin>(
         }
     };
     let accept = derive_accept_key(key.as_bytes());
+    let protocol = subprotocol
+        .map(|protocol| format!("Sec-WebSocket-Protocol: {protocol}\r\n"))
+        .unwrap_or_default();
     let head = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{protocol}\r\n"
     );
     stream
         .write_all(head.as_bytes())

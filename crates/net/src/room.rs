@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tickwire_protocol::bits::BitWriter;
+use tickwire_protocol::json::{self, Format, JsonSnapshot};
 use tickwire_protocol::limits::{BASELINE_AGE_MAX, CLIENT_BASELINES, EVENTS_MAX};
 use tickwire_protocol::{
     ChatBroadcast, Command, Events, Hello, Input, PROTOCOL_VERSION, Record, Schema, ServerMsg,
@@ -58,6 +59,9 @@ pub struct RoomSettings {
     /// [`crate::pace`]); off, every client gets every snapshot tick's snapshot (within the
     /// byte budget).
     pub pace_by_acks: bool,
+    /// A JSON-mode client gets a whole-view snapshot every this many ticks (a multiple of
+    /// `snapshot_interval`; 0 is taken as 1), within the same byte budget.
+    pub json_snapshot_interval: u32,
 }
 
 impl Default for RoomSettings {
@@ -72,6 +76,7 @@ impl Default for RoomSettings {
             ack_timeout_ticks: 10 * 30,
             client_bytes_per_s: 128 * 1024,
             pace_by_acks: true,
+            json_snapshot_interval: 3,
         }
     }
 }
@@ -226,6 +231,8 @@ pub struct Room<G: Game> {
     input_stats: InputStats,
     snapshot_stats: SnapshotStats,
     pace: PaceSettings,
+    /// JSON-mode clients' pacing: their own interval, the byte budget, no acknowledgements.
+    json_pace: PaceSettings,
     departed: VecDeque<Departed>,
     /// Clients to disconnect as too slow.
     too_slow: VecDeque<ClientId>,
@@ -288,6 +295,8 @@ impl<G: Game> Default for Scratch<G> {
 #[derive(Debug)]
 struct Client<G: Game> {
     name: String,
+    /// Binary (delta snapshots) or JSON (whole views, no acknowledgements needed).
+    format: Format,
     player: Option<PlayerId>,
     entity: Option<NetId>,
     /// Received commands not yet applied, sorted by sequence number.
@@ -340,6 +349,17 @@ impl<G: Game> Room<G> {
         if !settings.pace_by_acks {
             pace.interval_max = 1;
         }
+        let slot = settings.snapshot_interval.max(1);
+        settings.json_snapshot_interval = settings
+            .json_snapshot_interval
+            .max(1)
+            .next_multiple_of(slot);
+        let mut json_pace = PaceSettings::new(
+            settings.tick_rate,
+            settings.json_snapshot_interval,
+            settings.client_bytes_per_s,
+        );
+        json_pace.interval_max = 1;
         Room {
             name,
             settings,
@@ -359,6 +379,7 @@ impl<G: Game> Room<G> {
             input_stats: InputStats::default(),
             snapshot_stats: SnapshotStats::default(),
             pace,
+            json_pace,
             departed: VecDeque::new(),
             too_slow: VecDeque::new(),
             chats_this_tick: 0,
@@ -372,6 +393,17 @@ impl<G: Game> Room<G> {
         client: ClientId,
         hello: &Hello,
         token: SessionToken,
+    ) -> Result<Joined, JoinError> {
+        self.handle_join_as(client, hello, token, Format::Binary)
+    }
+
+    /// [`Room::handle_join`] for a client speaking `format`.
+    pub fn handle_join_as(
+        &mut self,
+        client: ClientId,
+        hello: &Hello,
+        token: SessionToken,
+        format: Format,
     ) -> Result<Joined, JoinError> {
         if self.clients.contains_key(&client) {
             return Err(JoinError::AlreadyJoined);
@@ -394,6 +426,7 @@ impl<G: Game> Room<G> {
             client,
             Client {
                 name: hello.name.clone(),
+                format,
                 player,
                 entity,
                 pending: VecDeque::new(),
@@ -405,7 +438,13 @@ impl<G: Game> Room<G> {
                 joined_tick: self.game.tick(),
                 stand_still: false,
                 last_chat_tick: None,
-                pace: Pace::new(&self.pace, self.game.tick()),
+                pace: Pace::new(
+                    match format {
+                        Format::Binary => &self.pace,
+                        Format::Json => &self.json_pace,
+                    },
+                    self.game.tick(),
+                ),
             },
         );
         self.queue_welcome(client, false);
@@ -423,6 +462,17 @@ impl<G: Game> Room<G> {
         client: ClientId,
         token: &SessionToken,
     ) -> Result<Joined, JoinError> {
+        self.handle_resume_as(client, token, Format::Binary)
+    }
+
+    /// [`Room::handle_resume`] for a connection speaking `format` (not necessarily the one
+    /// the session spoke before).
+    pub fn handle_resume_as(
+        &mut self,
+        client: ClientId,
+        token: &SessionToken,
+        format: Format,
+    ) -> Result<Joined, JoinError> {
         if self.clients.contains_key(&client) {
             return Err(JoinError::AlreadyJoined);
         }
@@ -436,10 +486,17 @@ impl<G: Game> Room<G> {
         let mut state = self.clients.remove(&old).expect("found above");
         let replaced = state.detached_since.is_none().then_some(old);
         state.detached_since = None;
+        state.format = format;
         state.joined_tick = self.game.tick();
         state.acked = 0;
         state.sent.clear();
-        state.pace = Pace::new(&self.pace, self.game.tick());
+        state.pace = Pace::new(
+            match format {
+                Format::Binary => &self.pace,
+                Format::Json => &self.json_pace,
+            },
+            self.game.tick(),
+        );
         let joined = Joined {
             player: state.player,
             entity: state.entity,
@@ -609,12 +666,15 @@ impl<G: Game> Room<G> {
             name: state.name.clone(),
             text: text.to_string(),
         });
-        let (start, end) = self.encode(&msg);
-        for (&to, _) in self
+        // One encoding per format in use, made when the first client of that format needs it.
+        let mut encoded: [Option<(u32, u32)>; 2] = [None, None];
+        for (&to, state) in self
             .clients
             .iter()
             .filter(|(_, state)| state.detached_since.is_none())
         {
+            let (start, end) = *encoded[format_index(state.format)]
+                .get_or_insert_with(|| encode_into(&msg, state.format, &mut self.out_bytes));
             self.outgoing.push_back(Outgoing {
                 to,
                 kind: TransmitKind::Reliable,
@@ -667,7 +727,7 @@ impl<G: Game> Room<G> {
             .all(|targeted| targeted.audience == crate::game::Audience::Everyone);
         // Shared encodings for clients keeping up and for clients behind (who differ only
         // when some event is transient).
-        let mut shared: [Option<(u32, u32)>; 2] = [None, None];
+        let mut shared: [[Option<(u32, u32)>; 2]; 2] = [[None, None], [None, None]];
         let any_transient = self.events.iter().any(|targeted| targeted.transient);
         for (&to, state) in &self.clients {
             if state.detached_since.is_some() {
@@ -682,7 +742,8 @@ impl<G: Game> Room<G> {
             {
                 self.snapshot_stats.events_skipped += 1;
             }
-            let (start, end) = match shared[usize::from(behind)] {
+            let slot = &mut shared[format_index(state.format)][usize::from(behind)];
+            let (start, end) = match *slot {
                 Some(range) => range,
                 None => {
                     let events = &mut self.scratch.events;
@@ -704,14 +765,12 @@ impl<G: Game> Room<G> {
                         tick,
                         events: std::mem::take(events),
                     });
-                    let start = self.out_bytes.len() as u32;
-                    encode_server(&msg, &mut self.out_bytes);
+                    let range = encode_into(&msg, state.format, &mut self.out_bytes);
                     if let ServerMsg::Events(back) = msg {
                         self.scratch.events = back.events;
                     }
-                    let range = (start, self.out_bytes.len() as u32);
                     if everyone {
-                        shared[usize::from(behind)] = Some(range);
+                        *slot = Some(range);
                     }
                     range
                 }
@@ -948,6 +1007,19 @@ impl<G: Game> Room<G> {
             if client.detached_since.is_some() {
                 continue;
             }
+            if client.format == Format::Json {
+                Self::queue_json_snapshot(
+                    &mut self.game,
+                    &self.json_pace,
+                    &mut self.snapshot_stats,
+                    &mut self.scratch,
+                    &mut self.out_bytes,
+                    &mut self.outgoing,
+                    current,
+                    (client_id, client),
+                );
+                continue;
+            }
             // A client that stopped acknowledging (it stopped reading, or its link is stuck)
             // gets nothing more; the driver disconnects it.
             let timeout = self.settings.ack_timeout_ticks;
@@ -1136,6 +1208,78 @@ impl<G: Game> Room<G> {
         self.release_frames(tick);
     }
 
+    /// A JSON-mode client's snapshot on its own interval and within its byte budget: the whole
+    /// view it may see and the whole stats table, no baseline (so nothing to acknowledge and no
+    /// frame kept for it).
+    #[allow(clippy::too_many_arguments)]
+    fn queue_json_snapshot(
+        game: &mut G,
+        pace: &PaceSettings,
+        stats: &mut SnapshotStats,
+        scratch: &mut Scratch<G>,
+        out_bytes: &mut Vec<u8>,
+        outgoing: &mut VecDeque<Outgoing>,
+        current: &Frame<G>,
+        (client_id, client): (ClientId, &mut Client<G>),
+    ) {
+        let tick = current.tick;
+        if !tick.is_multiple_of(pace.slot_ticks) {
+            return;
+        }
+        match client.pace.poll(pace, tick, std::iter::empty()) {
+            Decision::Send => {}
+            Decision::Paced => {
+                stats.paced += 1;
+                return;
+            }
+            Decision::OverBudget => {
+                stats.over_budget += 1;
+                return;
+            }
+        }
+        let viewer = match client.player {
+            Some(player) => Viewer::Player(player),
+            None => Viewer::Spectator,
+        };
+        scratch.ids.clear();
+        let entities: &[Rec<G>] = match game.view(viewer, &mut scratch.ids) {
+            View::Everything => &current.entities,
+            View::Listed => {
+                scratch.index.build(tick, &current.entities);
+                select_members(
+                    &current.entities,
+                    &mut scratch.ids,
+                    &scratch.index,
+                    &mut scratch.members,
+                );
+                members_view(&current.entities, &scratch.members, &mut scratch.view);
+                &scratch.view
+            }
+        };
+        let start = out_bytes.len() as u32;
+        json::encode_snapshot(
+            &JsonSnapshot {
+                tick,
+                last_input: client.last_applied,
+                entities,
+                scores: &current.scores,
+            },
+            out_bytes,
+        );
+        let end = out_bytes.len() as u32;
+        outgoing.push_back(Outgoing {
+            to: client_id,
+            kind: TransmitKind::Snapshot { tick },
+            start,
+            end,
+        });
+        client
+            .pace
+            .handle_sent(pace, tick, (end - start) as usize, true);
+        stats.sent += 1;
+        stats.full += 1;
+    }
+
     /// Drops the frames no client can still acknowledge: those older than every client's
     /// oldest kept view. Clients that keep up hold one or two; a slow one holds more, up to
     /// `settings.history`.
@@ -1158,7 +1302,11 @@ impl<G: Game> Room<G> {
     }
 
     fn queue_reliable(&mut self, to: ClientId, msg: &ServerMsg<Wire<G>>) {
-        let (start, end) = self.encode(msg);
+        let format = self
+            .clients
+            .get(&to)
+            .map_or(Format::Binary, |state| state.format);
+        let (start, end) = encode_into(msg, format, &mut self.out_bytes);
         self.outgoing.push_back(Outgoing {
             to,
             kind: TransmitKind::Reliable,
@@ -1166,12 +1314,23 @@ impl<G: Game> Room<G> {
             end,
         });
     }
+}
 
-    /// Encodes `msg` into the output buffer; returns its range.
-    fn encode(&mut self, msg: &ServerMsg<Wire<G>>) -> (u32, u32) {
-        let start = self.out_bytes.len() as u32;
-        encode_server(msg, &mut self.out_bytes);
-        (start, self.out_bytes.len() as u32)
+/// Appends `msg` in `format` to `out`; returns its range.
+fn encode_into<S: Schema>(msg: &ServerMsg<S>, format: Format, out: &mut Vec<u8>) -> (u32, u32) {
+    let start = out.len() as u32;
+    match format {
+        Format::Binary => encode_server(msg, out),
+        Format::Json => json::encode_server(msg, out),
+    }
+    (start, out.len() as u32)
+}
+
+/// The index of a format in per-format tables.
+fn format_index(format: Format) -> usize {
+    match format {
+        Format::Binary => 0,
+        Format::Json => 1,
     }
 }
 

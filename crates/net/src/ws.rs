@@ -103,6 +103,8 @@ enum Payload {
 pub struct Decoder {
     side: Side,
     max_message: usize,
+    /// The limit for text messages (`max_message` unless set apart).
+    max_text: usize,
     /// A fragmented message being reassembled, and its opcode (0 when none).
     assembled: Vec<u8>,
     assembling: u8,
@@ -114,9 +116,15 @@ impl Decoder {
         Decoder {
             side,
             max_message,
+            max_text: max_message,
             assembled: Vec::new(),
             assembling: 0,
         }
+    }
+
+    /// The same, with its own limit for text messages.
+    pub fn with_text_limit(self, max_text: usize) -> Decoder {
+        Decoder { max_text, ..self }
     }
 
     /// The last message reassembled from fragments (valid after `decode` returned it).
@@ -147,15 +155,18 @@ impl Decoder {
                     return Err(FrameError::Protocol("control frame longer than 125 bytes"));
                 }
             } else {
-                let so_far = if header.opcode == opcode::CONTINUATION {
-                    self.assembled.len()
+                let (kind, so_far) = if header.opcode == opcode::CONTINUATION {
+                    (self.assembling, self.assembled.len())
                 } else {
-                    0
+                    (header.opcode, 0)
                 };
-                if so_far + header.payload_len > self.max_message {
-                    return Err(FrameError::TooBig {
-                        max: self.max_message,
-                    });
+                let max = if kind == opcode::TEXT {
+                    self.max_text
+                } else {
+                    self.max_message
+                };
+                if so_far + header.payload_len > max {
+                    return Err(FrameError::TooBig { max });
                 }
             }
             if input.len() - used < frame_len {
@@ -448,6 +459,21 @@ mod tests {
         bytes.extend(masked(opcode::CONTINUATION, true, &[0; 25]));
         assert_eq!(
             all(&mut Decoder::new(Side::Server, 1024), bytes),
+            Err(FrameError::TooBig { max: 1024 })
+        );
+        // A text limit of its own holds for text, fragments included; binary keeps its own.
+        let split = || Decoder::new(Side::Server, 1024).with_text_limit(4096);
+        let mut bytes = masked(opcode::TEXT, false, &[b'a'; 3000]);
+        bytes.extend(masked(opcode::CONTINUATION, true, &[b'a'; 1096]));
+        assert!(matches!(all(&mut split(), bytes), Ok(items) if items.len() == 1));
+        let mut bytes = masked(opcode::TEXT, false, &[b'a'; 3000]);
+        bytes.extend(masked(opcode::CONTINUATION, true, &[b'a'; 1097]));
+        assert_eq!(
+            all(&mut split(), bytes),
+            Err(FrameError::TooBig { max: 4096 })
+        );
+        assert_eq!(
+            all(&mut split(), masked(opcode::BINARY, true, &[0; 1025])),
             Err(FrameError::TooBig { max: 1024 })
         );
     }

@@ -24,6 +24,7 @@ pub mod codec;
 pub mod delta;
 #[cfg(feature = "golden")]
 pub mod golden;
+pub mod json;
 pub mod limits;
 pub mod msg;
 pub mod quant;

@@ -2,6 +2,9 @@
 
 /// Largest client message (bytes) a server accepts; also the WebSocket frame cap for clients.
 pub const CLIENT_MSG_MAX: usize = 1024;
+/// Largest client message (bytes of JSON text) a server accepts in JSON mode: the binary limit's
+/// messages, spelled out with field names.
+pub const JSON_CLIENT_MSG_MAX: usize = 4096;
 /// Largest server message (bytes) a client accepts.
 pub const SERVER_MSG_MAX: usize = 256 * 1024;
 /// Longest player name (bytes of UTF-8).

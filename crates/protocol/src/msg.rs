@@ -29,6 +29,7 @@ pub enum ClientMsg<G: Schema> {
 
 /// Opens a session.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Hello {
     /// Must equal [`crate::PROTOCOL_VERSION`].
     pub version: u16,
@@ -41,7 +42,8 @@ pub struct Hello {
     /// Room to join or create; `None` joins the fullest room with a free seat.
     pub room: Option<String>,
     /// Join as a spectator: sees what the game shows spectators, has no seat, sends no
-    /// commands.
+    /// commands. (JSON mode: may be left out, meaning false.)
+    #[serde(default)]
     pub spectate: bool,
     /// A resume token from an earlier [`Welcome`]: take that player back (same seat, stats and
     /// input sequence) if the server still holds it. `room` and `spectate` are then ignored.

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use tickwire_protocol::json::{self, Format};
 use tickwire_protocol::{ClientMsg, Hello, ServerMsg, decode_client, encode_server};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
@@ -81,6 +82,8 @@ impl<G: Game> RoomCmd<G> {
 pub(crate) struct Handoff<G: Game> {
     pub(crate) socket: TcpStream,
     pub(crate) initial: Vec<u8>,
+    /// Binary or JSON, as the handshake found.
+    pub(crate) format: Format,
     pub(crate) peer: SocketAddr,
     pub(crate) name: String,
     pub(crate) slot: ConnectionSlot<G>,
@@ -247,7 +250,10 @@ impl<G: Game> RoomDriver<G> {
                 handoff,
                 reply,
             } => {
-                let result = self.room.handle_join(client, &hello, token).map(|_| ());
+                let result = self
+                    .room
+                    .handle_join_as(client, &hello, token, handoff.format)
+                    .map(|_| ());
                 match &result {
                     Ok(()) => {
                         if !hello.spectate {
@@ -274,7 +280,7 @@ impl<G: Game> RoomDriver<G> {
                     .room
                     .player_by_token(&token)
                     .is_some_and(|old| self.room.is_detached(old));
-                match self.room.handle_resume(client, &token) {
+                match self.room.handle_resume_as(client, &token, handoff.format) {
                     Ok(joined) => {
                         if let Some(old) = joined.replaced
                             && let Some(mut old) = self.clients.remove(&old)
@@ -322,7 +328,7 @@ impl<G: Game> RoomDriver<G> {
             id,
             Client {
                 id,
-                state: Connection::new(self.limits, &handoff.initial, now),
+                state: Connection::new(self.limits, handoff.format, &handoff.initial, now),
                 socket: handoff.socket,
                 peer: handoff.peer,
                 name: handoff.name,
@@ -342,7 +348,7 @@ impl<G: Game> RoomDriver<G> {
     ) {
         let mut client = Client {
             id,
-            state: Connection::new(self.limits, &[], now),
+            state: Connection::new(self.limits, handoff.format, &[], now),
             socket: handoff.socket,
             peer: handoff.peer,
             name: handoff.name,
@@ -367,6 +373,7 @@ impl<G: Game> RoomDriver<G> {
                 ended.push((client.id, reason));
                 continue;
             }
+            let format = client.state.format();
             loop {
                 let message = match client.state.poll_message(now) {
                     Ok(Some(message)) => message,
@@ -376,7 +383,11 @@ impl<G: Game> RoomDriver<G> {
                         break;
                     }
                 };
-                match decode_client::<Wire<G>>(message) {
+                let decoded = match format {
+                    Format::Binary => decode_client::<Wire<G>>(message),
+                    Format::Json => json::decode_client::<Wire<G>>(message),
+                };
+                match decoded {
                     Ok(ClientMsg::Input(input)) => room.handle_input(client.id, &input),
                     Ok(ClientMsg::Chat { text }) => room.handle_chat(client.id, &text),
                     Ok(ClientMsg::Ping { nonce }) => room.handle_ping(client.id, nonce),
@@ -488,13 +499,14 @@ impl<G: Game> RoomDriver<G> {
             return;
         }
         self.message.clear();
-        encode_server(
-            &ServerMsg::<Wire<G>>::Error {
-                code: reason.code(),
-                reason: reason.text().into_owned(),
-            },
-            &mut self.message,
-        );
+        let error = ServerMsg::<Wire<G>>::Error {
+            code: reason.code(),
+            reason: reason.text().into_owned(),
+        };
+        match client.state.format() {
+            Format::Binary => encode_server(&error, &mut self.message),
+            Format::Json => json::encode_server(&error, &mut self.message),
+        }
         client.state.close(reason, Some(&self.message), now);
     }
 

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use tickwire_protocol::limits::{CLIENT_MSG_MAX, GAME_NAME_MAX};
+use tickwire_protocol::json::{self, Format};
+use tickwire_protocol::limits::{CLIENT_MSG_MAX, GAME_NAME_MAX, JSON_CLIENT_MSG_MAX};
 use tickwire_protocol::{
     ClientMsg, DecodeError, Hello, PROTOCOL_VERSION, Schema, ServerMsg, decode_client,
     encode_server,
@@ -120,7 +121,21 @@ pub(crate) async fn handle_connection<G: Game>(
         .await;
         return;
     }
-    match timeout_at(deadline, http::accept_upgrade(&mut stream, &request)).await {
+    // JSON mode by subprotocol (or, below, by a Hello sent as text).
+    let json_offered = request
+        .header("sec-websocket-protocol")
+        .is_some_and(|offered| {
+            offered
+                .split(',')
+                .any(|protocol| protocol.trim() == json::SUBPROTOCOL)
+        });
+    let subprotocol = json_offered.then_some(json::SUBPROTOCOL);
+    match timeout_at(
+        deadline,
+        http::accept_upgrade(&mut stream, &request, subprotocol),
+    )
+    .await
+    {
         Ok(Ok(())) => {}
         Ok(Err(reason)) => {
             debug!(%peer, %reason, "bad upgrade");
@@ -133,21 +148,32 @@ pub(crate) async fn handle_connection<G: Game>(
 
     // The Hello must arrive before the same deadline.
     let mut buffer = rest;
+    let mut format = if json_offered {
+        Format::Json
+    } else {
+        Format::Binary
+    };
     let hello = match timeout_at(deadline, read_message(&mut stream, &mut buffer)).await {
         Err(_) => Err(CloseReason::HandshakeTimeout),
         Ok(Err(reason)) => Err(reason),
         Ok(Ok(None)) => return, // the client left before saying anything
-        Ok(Ok(Some((message, used)))) => {
-            let hello = first_hello::<G>(&shared, &message);
+        Ok(Ok(Some((sent_as, message, used)))) => {
             buffer.drain(..used);
-            hello
+            match (format, sent_as) {
+                // A JSON session was asked for: its Hello must be text.
+                (Format::Json, Format::Binary) => Err(CloseReason::BinaryFrame),
+                _ => {
+                    format = sent_as;
+                    first_hello::<G>(&shared, format, &message)
+                }
+            }
         }
     };
     let hello = match hello {
         Ok(hello) => hello,
         Err(reason) => {
             debug!(%peer, %reason, "refused");
-            goodbye::<G>(&shared, stream, &reason).await;
+            goodbye::<G>(&shared, stream, format, &reason).await;
             return;
         }
     };
@@ -155,36 +181,43 @@ pub(crate) async fn handle_connection<G: Game>(
         Ok(guard) => guard,
         Err(reason) => {
             debug!(%peer, %reason, "authentication refused");
-            goodbye::<G>(&shared, stream, &reason).await;
+            goodbye::<G>(&shared, stream, format, &reason).await;
             return;
         }
     };
 
     let client = ClientId(shared.next_client.fetch_add(1, Relaxed));
-    let handoff = |stream: TcpStream, slot, auth| {
+    // The connection's belongings (its admission slot, its token in use) live in this closure
+    // until the socket is handed to its room, and end with it if it never is.
+    let name = hello.name.clone();
+    let handoff = move |stream: TcpStream| {
         Ok::<_, std::io::Error>(Handoff {
             socket: stream.into_std()?,
-            initial: std::mem::take(&mut buffer),
+            initial: buffer,
+            format,
             peer,
-            name: hello.name.clone(),
+            name,
             slot,
-            auth,
+            auth: auth_guard,
         })
     };
     if let Some(token) = hello.resume {
-        resume(&shared, client, token, stream, handoff, slot, auth_guard).await;
+        resume(&shared, client, token, stream, handoff, format).await;
     } else {
-        join(&shared, client, &hello, stream, handoff, slot, auth_guard).await;
+        join(&shared, client, &hello, stream, handoff, format).await;
     }
 }
 
-/// Reads until one whole message has arrived; returns it (owned) and how many bytes of
-/// `buffer` it used, or None when the client left first. Pings before the Hello are ignored.
+/// Reads until one whole message has arrived; returns how it came (a binary frame, or a text
+/// frame: JSON mode), the message (owned) and how many bytes of `buffer` it used, or None when
+/// the client left first. Pings before the Hello are ignored.
 async fn read_message(
     stream: &mut TcpStream,
     buffer: &mut Vec<u8>,
-) -> Result<Option<(Vec<u8>, usize)>, CloseReason> {
-    let mut decoder = Decoder::new(Side::Server, CLIENT_MSG_MAX);
+) -> Result<Option<(Format, Vec<u8>, usize)>, CloseReason> {
+    // A text Hello may be as long as any JSON message.
+    let mut decoder =
+        Decoder::new(Side::Server, CLIENT_MSG_MAX).with_text_limit(JSON_CLIENT_MSG_MAX);
     let mut consumed = 0;
     loop {
         let (item, used) = decoder
@@ -192,13 +225,17 @@ async fn read_message(
             .map_err(frame_error)?;
         consumed += used;
         match item {
-            Some(Incoming::Binary(bytes)) => return Ok(Some((bytes.to_vec(), consumed))),
-            Some(Incoming::Text(_)) => return Err(CloseReason::TextFrame),
+            Some(Incoming::Binary(bytes)) => {
+                return Ok(Some((Format::Binary, bytes.to_vec(), consumed)));
+            }
+            Some(Incoming::Text(text)) => {
+                return Ok(Some((Format::Json, text.as_bytes().to_vec(), consumed)));
+            }
             Some(Incoming::Close(_)) => return Ok(None),
             Some(Incoming::Ping(_) | Incoming::Pong) => continue,
             None => {}
         }
-        if buffer.len() > 2 * (CLIENT_MSG_MAX + ws::HEADER_MAX) {
+        if buffer.len() > 2 * (JSON_CLIENT_MSG_MAX + ws::HEADER_MAX) {
             return Err(CloseReason::BadHello("expected Hello".into()));
         }
         let mut chunk = [0u8; 2048];
@@ -211,7 +248,7 @@ async fn read_message(
 
 fn frame_error(error: FrameError) -> CloseReason {
     match error {
-        FrameError::TooBig { .. } => CloseReason::TooBig,
+        FrameError::TooBig { max, .. } => CloseReason::TooBig { max },
         FrameError::InvalidUtf8 => CloseReason::InvalidUtf8,
         FrameError::Protocol(why) => {
             CloseReason::Protocol(format!("websocket protocol error: {why}"))
@@ -221,20 +258,34 @@ fn frame_error(error: FrameError) -> CloseReason {
 
 /// Checks that the first message is a valid Hello of our protocol version and game, in that
 /// order: a client of another version or game may not decode as ours at all.
-fn first_hello<G: Game>(shared: &Shared<G>, bytes: &[u8]) -> Result<Hello, CloseReason> {
+fn first_hello<G: Game>(
+    shared: &Shared<G>,
+    format: Format,
+    bytes: &[u8],
+) -> Result<Hello, CloseReason> {
     shared
         .metrics
         .bytes_in
         .fetch_add(bytes.len() as u64, Relaxed);
     shared.metrics.messages_in.fetch_add(1, Relaxed);
-    if let Some(version) = tickwire_protocol::hello_version(bytes)
+    let (version, game_stated) = match format {
+        Format::Binary => (
+            tickwire_protocol::hello_version(bytes),
+            tickwire_protocol::hello_game(bytes),
+        ),
+        Format::Json => match json::hello_head(bytes) {
+            Some((version, game, schema)) => (Some(version), Some((game, schema))),
+            None => (None, None),
+        },
+    };
+    if let Some(version) = version
         && version != PROTOCOL_VERSION
     {
         return Err(CloseReason::VersionMismatch { client: version });
     }
     let game = Wire::<G>::NAME;
     let schema = Wire::<G>::VERSION;
-    if let Some((client_game, client_schema)) = tickwire_protocol::hello_game(bytes)
+    if let Some((client_game, client_schema)) = game_stated
         && (client_game != game || client_schema != schema)
     {
         let mut client_game = client_game;
@@ -246,7 +297,11 @@ fn first_hello<G: Game>(shared: &Shared<G>, bytes: &[u8]) -> Result<Hello, Close
             client_schema,
         });
     }
-    match decode_client::<Wire<G>>(bytes) {
+    let decoded = match format {
+        Format::Binary => decode_client::<Wire<G>>(bytes),
+        Format::Json => json::decode_client::<Wire<G>>(bytes),
+    };
+    match decoded {
         Ok(ClientMsg::Hello(hello)) if hello.version != PROTOCOL_VERSION => {
             Err(CloseReason::VersionMismatch {
                 client: hello.version,
@@ -322,13 +377,8 @@ async fn resume<G: Game>(
     client: ClientId,
     token: SessionToken,
     stream: TcpStream,
-    handoff: impl FnOnce(
-        TcpStream,
-        ConnectionSlot<G>,
-        Option<AuthGuard<G>>,
-    ) -> std::io::Result<Handoff<G>>,
-    slot: ConnectionSlot<G>,
-    auth_guard: Option<AuthGuard<G>>,
+    handoff: impl FnOnce(TcpStream) -> std::io::Result<Handoff<G>>,
+    format: Format,
 ) {
     let found = {
         let lobby = lock(&shared.lobby);
@@ -340,10 +390,10 @@ async fn resume<G: Game>(
     let Some((name, inbox)) = found else {
         let reason =
             CloseReason::ResumeFailed("no session to resume: it expired or never existed".into());
-        goodbye::<G>(shared, stream, &reason).await;
+        goodbye::<G>(shared, stream, format, &reason).await;
         return;
     };
-    let Ok(handoff) = handoff(stream, slot, auth_guard) else {
+    let Ok(handoff) = handoff(stream) else {
         return; // the socket failed in our hands: nothing to say goodbye on
     };
     let (reply, replied) = oneshot::channel();
@@ -371,25 +421,26 @@ async fn join<G: Game>(
     client: ClientId,
     hello: &Hello,
     stream: TcpStream,
-    handoff: impl FnOnce(
-        TcpStream,
-        ConnectionSlot<G>,
-        Option<AuthGuard<G>>,
-    ) -> std::io::Result<Handoff<G>>,
-    slot: ConnectionSlot<G>,
-    auth_guard: Option<AuthGuard<G>>,
+    handoff: impl FnOnce(TcpStream) -> std::io::Result<Handoff<G>>,
+    format: Format,
 ) {
     let (name, inbox, room_id) = match reserve_seat(shared, hello) {
         Ok(seat) => seat,
         Err(reason) => {
-            goodbye::<G>(shared, stream, &reason).await;
+            goodbye::<G>(shared, stream, format, &reason).await;
             return;
         }
     };
     let mut token = SessionToken::default();
     if getrandom::fill(&mut token).is_err() {
         release_seat(shared, &name, room_id, hello.spectate);
-        goodbye::<G>(shared, stream, &CloseReason::Internal("no randomness")).await;
+        goodbye::<G>(
+            shared,
+            stream,
+            format,
+            &CloseReason::Internal("no randomness"),
+        )
+        .await;
         return;
     }
     // Registered before the room hears of the player, so its departure always finds it.
@@ -400,7 +451,7 @@ async fn join<G: Game>(
         lock(&shared.lobby).sessions.remove(&token);
         release_seat(shared, &name, room_id, hello.spectate);
     };
-    let Ok(handoff) = handoff(stream, slot, auth_guard) else {
+    let Ok(handoff) = handoff(stream) else {
         forget();
         return;
     };
@@ -443,7 +494,7 @@ async fn send<G: Game>(
 /// Says goodbye on a connection that was handed off but never reached its room.
 async fn close_handoff<G: Game>(shared: &Shared<G>, handoff: Handoff<G>, reason: &CloseReason) {
     if let Ok(stream) = TcpStream::from_std(handoff.socket) {
-        goodbye::<G>(shared, stream, reason).await;
+        goodbye::<G>(shared, stream, handoff.format, reason).await;
     }
 }
 
@@ -454,19 +505,27 @@ async fn close_handoff<G: Game>(shared: &Shared<G>, handoff: Handoff<G>, reason:
 pub(crate) async fn goodbye<G: Game>(
     shared: &Shared<G>,
     mut stream: TcpStream,
+    format: Format,
     reason: &CloseReason,
 ) {
     shared.metrics.record_disconnect(reason.code());
     let mut bytes = Vec::new();
     let mut message = Vec::new();
-    encode_server(
-        &ServerMsg::<Wire<G>>::Error {
-            code: reason.code(),
-            reason: reason.text().into_owned(),
-        },
-        &mut message,
-    );
-    ws::encode_frame(ws::opcode::BINARY, &message, None, &mut bytes);
+    let error = ServerMsg::<Wire<G>>::Error {
+        code: reason.code(),
+        reason: reason.text().into_owned(),
+    };
+    let opcode = match format {
+        Format::Binary => {
+            encode_server(&error, &mut message);
+            ws::opcode::BINARY
+        }
+        Format::Json => {
+            json::encode_server(&error, &mut message);
+            ws::opcode::TEXT
+        }
+    };
+    ws::encode_frame(opcode, &message, None, &mut bytes);
     ws::encode_close(reason.code(), &reason.text(), None, &mut bytes);
     let linger = async {
         if stream.write_all(&bytes).await.is_err() {

@@ -171,6 +171,7 @@ fn create_room<G: Game>(
         ack_timeout_ticks: (config.stall_timeout_s * config.tick_rate as f64).round() as u32,
         client_bytes_per_s: config.client_bytes_per_s,
         pace_by_acks: config.pace_snapshots,
+        json_snapshot_interval: config.json_snapshot_interval(),
     };
     let seed = config.seed.wrapping_add(lobby.rooms_created);
     let room_id = lobby.rooms_created;
