@@ -3,6 +3,7 @@ README.md, against the server at argv[1] (in place of the README's default URL),
 release binary playing in the same room. It must print the bot's position and the chat line it
 sent itself."""
 
+import os
 import pathlib
 import re
 import subprocess
@@ -21,7 +22,7 @@ if default not in example:
     sys.exit("the README example no longer takes its URL as url=...")
 example = example.replace(default, f'url="{root_url}"')
 
-binary = repo / "target" / "release" / "tickwire"
+binary = pathlib.Path(os.environ.get("TICKWIRE_BIN", repo / "target" / "release" / "tickwire"))
 bot = subprocess.Popen(
     [str(binary), "bot", "--url", root_url + "ws", "--name", "walker", "--duration", "12", "--seed", "3"],
     stdout=subprocess.DEVNULL,

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The Python clients' checks: each tests/python/*.py is run against one release server, with the
-# server's WebSocket URL as its argument, and must exit 0. Installs the pinned packages of
-# requirements.txt into target/python-deps (pip; Debian's python3-pip when pip is missing).
+# server's WebSocket URL as its argument, and must exit 0 (wss.py starts its own TLS server).
+# Installs the pinned packages of requirements.txt into target/python-deps (pip; Debian's
+# python3-pip when pip is missing), and openssl for wss.py's certificate when it is missing.
 # Expects the release binary (cargo build --release); TICKWIRE_BIN overrides its path.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 binary="${TICKWIRE_BIN:-target/release/tickwire}"
+export TICKWIRE_BIN="$binary"
 if [ ! -x "$binary" ]; then
     echo "error: $binary not found; run cargo build --release first (or set TICKWIRE_BIN)" >&2
     exit 1
@@ -17,6 +19,13 @@ if ! python3 -m pip --version >/dev/null 2>&1; then
     if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
     "${sudo_cmd[@]}" apt-get update -q
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q python3-pip
+fi
+if ! command -v openssl >/dev/null 2>&1; then
+    echo "installing openssl (apt-get), for the wss:// check's test certificate"
+    sudo_cmd=()
+    if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+    "${sudo_cmd[@]}" apt-get update -q
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q openssl
 fi
 deps=target/python-deps
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$deps" --upgrade \

@@ -74,12 +74,28 @@ impl<G: Schema> Client<G> {
         hello: Hello,
         connect_timeout: Duration,
     ) -> Result<Client<G>, ClientError> {
+        Client::connect_with_tls(url, hello, connect_timeout, None).await
+    }
+
+    /// [`Client::connect`], with this TLS configuration for a `wss://` URL (a private
+    /// certificate authority, say); `None` trusts the usual public authorities (webpki-roots).
+    pub async fn connect_with_tls(
+        url: &str,
+        hello: Hello,
+        connect_timeout: Duration,
+        tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    ) -> Result<Client<G>, ClientError> {
         let config = WebSocketConfig::default()
             .read_buffer_size(8 * 1024)
             .write_buffer_size(0)
             .max_message_size(Some(SERVER_MSG_MAX))
             .max_frame_size(Some(SERVER_MSG_MAX));
-        let connect = tokio_tungstenite::connect_async_with_config(url, Some(config), true);
+        let connect = tokio_tungstenite::connect_async_tls_with_config(
+            url,
+            Some(config),
+            true,
+            tls.map(tokio_tungstenite::Connector::Rustls),
+        );
         let (ws, _response) = match timeout(connect_timeout, connect).await {
             Ok(Ok(connected)) => connected,
             Ok(Err(error)) => {

@@ -72,10 +72,34 @@ pub struct ServerConfig {
     pub auth_secret: String,
     /// Allowed browser origins; empty allows any.
     pub allowed_origins: Vec<String>,
-    /// Each game's table (`[arena]`, ...), as written: every top-level table of the file.
+    /// TLS from the binary (`[tls]`): off unless both paths are set.
+    pub tls: TlsConfig,
+    /// Each game's table (`[arena]`, ...), as written: every top-level table of the file but
+    /// the engine's own (`[tls]`).
     #[serde(skip)]
     pub games: BTreeMap<String, toml::Table>,
 }
+
+/// The `[tls]` table: PEM files of the certificate chain and its private key.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain (PEM), leaf first; empty: no TLS.
+    pub cert: PathBuf,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1); empty: no TLS.
+    pub key: PathBuf,
+}
+
+impl TlsConfig {
+    /// The two paths, when TLS is on.
+    pub fn files(&self) -> Option<(&Path, &Path)> {
+        let set = |path: &PathBuf| !path.as_os_str().is_empty();
+        (set(&self.cert) && set(&self.key)).then_some((&self.cert, &self.key))
+    }
+}
+
+/// Top-level tables that belong to the engine, not to a game.
+const ENGINE_TABLES: &[&str] = &["tls"];
 
 /// Keys that were engine keys before games had their own tables, with where they live now, so
 /// an old config file gets a clear error instead of "unknown field".
@@ -153,6 +177,7 @@ impl ServerConfig {
         // Every table at the top level is a game's; the engine's keys are all plain values.
         let games: BTreeMap<String, toml::Table> = merged
             .iter()
+            .filter(|(key, _)| !ENGINE_TABLES.contains(&key.as_str()))
             .filter_map(|(key, value)| Some((key.clone(), value.as_table()?.clone())))
             .collect();
         merged.retain(|key, _| !games.contains_key(key));
@@ -237,6 +262,11 @@ impl ServerConfig {
         check(
             self.json_snapshot_rate > 0.0 && self.json_snapshot_rate <= self.tick_rate as f64,
             "json_snapshot_rate must be above 0 and at most tick_rate",
+        )?;
+        let set = |path: &PathBuf| !path.as_os_str().is_empty();
+        check(
+            set(&self.tls.cert) == set(&self.tls.key),
+            "[tls] needs both cert and key (or neither)",
         )?;
         check(
             (2..=256).contains(&self.history),

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod pace;
 pub mod room;
 pub mod server;
+pub mod tls;
 pub mod web;
 pub mod ws;
 

@@ -75,6 +75,8 @@ pub struct Metrics {
     pub rate_limited: AtomicU64,
     /// Connections refused at accept (connection caps).
     pub refused_connections: AtomicU64,
+    /// TLS handshakes that failed or did not finish in time.
+    pub tls_failures: AtomicU64,
     /// Rooms ended by a panic in their tick.
     pub room_panics: AtomicU64,
     /// Players waiting for a resume (connection dropped, seat held).
@@ -217,6 +219,12 @@ impl Metrics {
             "Connections refused at accept by the connection caps.",
             "counter",
             self.refused_connections.load(Relaxed),
+        );
+        counter(
+            "tickwire_tls_failures_total",
+            "TLS handshakes that failed or did not finish before the handshake deadline.",
+            "counter",
+            self.tls_failures.load(Relaxed),
         );
         counter(
             "tickwire_room_panics_total",

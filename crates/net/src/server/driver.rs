@@ -14,7 +14,7 @@
 //! the lobby with it.
 
 use std::collections::BTreeMap;
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -34,6 +34,7 @@ use crate::close_reason::CloseReason;
 use crate::connection::{Connection, Counts, Limits};
 use crate::game::Game;
 use crate::room::{ClientId, Departed, JoinError, Room, SessionToken, SnapshotStats, TransmitKind};
+use crate::tls::Socket;
 
 /// The game's wire types.
 type Wire<G> = <G as Game>::Wire;
@@ -80,7 +81,7 @@ impl<G: Game> RoomCmd<G> {
 /// long as it lives (its admission slot, its session token).
 #[derive(Debug)]
 pub(crate) struct Handoff<G: Game> {
-    pub(crate) socket: TcpStream,
+    pub(crate) socket: Socket,
     pub(crate) initial: Vec<u8>,
     /// Binary or JSON, as the handshake found.
     pub(crate) format: Format,
@@ -94,7 +95,7 @@ pub(crate) struct Handoff<G: Game> {
 #[derive(Debug)]
 struct Client<G: Game> {
     id: ClientId,
-    socket: TcpStream,
+    socket: Socket,
     state: Connection,
     peer: SocketAddr,
     name: String,
@@ -369,7 +370,7 @@ impl<G: Game> RoomDriver<G> {
             ..
         } = self;
         for client in clients.values_mut() {
-            if let Err(reason) = client.state.fill_from(&mut &client.socket, now) {
+            if let Err(reason) = client.state.fill_from(&mut client.socket, now) {
                 ended.push((client.id, reason));
                 continue;
             }
@@ -450,10 +451,12 @@ impl<G: Game> RoomDriver<G> {
     fn write(&mut self, now: std::time::Instant) {
         let mut counts = Counts::default();
         for client in self.clients.values_mut() {
+            // TLS records still held from earlier writes go first.
+            let _ = client.socket.flush_pending();
             let result = client
                 .state
                 .poll_timeout(now)
-                .and_then(|()| client.state.flush_to(&mut &client.socket, now));
+                .and_then(|()| client.state.flush_to(&mut client.socket, now));
             if let Err(reason) = result {
                 self.ended.push((client.id, reason));
             }
@@ -515,14 +518,13 @@ impl<G: Game> RoomDriver<G> {
     fn poll_closing(&mut self, now: std::time::Instant) {
         let mut counts = Counts::default();
         self.closing.retain_mut(|client| {
-            let _ = client.state.fill_from(&mut &client.socket, now);
-            if client.state.flush_to(&mut &client.socket, now).is_err() {
+            let _ = client.state.fill_from(&mut client.socket, now);
+            let _ = client.socket.flush_pending();
+            if client.state.flush_to(&mut client.socket, now).is_err() {
                 return false;
             }
-            let socket = &client.socket;
-            let done = client
-                .state
-                .poll_close(now, || drop(socket.shutdown(Shutdown::Write)));
+            let socket = &mut client.socket;
+            let done = client.state.poll_close(now, || socket.shutdown_write());
             add(&mut counts, client.state.take_counts());
             !done
         });

@@ -27,12 +27,14 @@ use super::admission::ConnectionSlot;
 use super::driver::{Handoff, RoomCmd};
 use super::lobby::{lock, release_seat, reserve_seat};
 use super::routes::serve_http;
+use super::stream::Stream;
 use crate::auth;
 use crate::close_reason::CloseReason;
 use crate::connection::{LINGER, LINGER_BYTES};
 use crate::game::Game;
 use crate::http;
 use crate::room::{ClientId, SessionToken};
+use crate::tls::Socket;
 use crate::ws::{self, Decoder, FrameError, Incoming, Side};
 
 /// The game's wire types.
@@ -41,12 +43,31 @@ type Wire<G> = <G as Game>::Wire;
 /// Runs one accepted connection up to its room (or its refusal).
 pub(crate) async fn handle_connection<G: Game>(
     shared: Arc<Shared<G>>,
-    mut stream: TcpStream,
+    tcp: TcpStream,
     peer: SocketAddr,
     slot: ConnectionSlot<G>,
 ) {
-    let _ = stream.set_nodelay(true);
+    let _ = tcp.set_nodelay(true);
     let deadline = Instant::now() + shared.config.handshake_timeout();
+    let mut stream = match &shared.tls {
+        None => Stream::Plain(tcp),
+        Some(tls) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(tls));
+            match timeout_at(deadline, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => Stream::Tls(Box::new(tls)),
+                Ok(Err(error)) => {
+                    debug!(%peer, %error, "TLS handshake failed");
+                    shared.metrics.tls_failures.fetch_add(1, Relaxed);
+                    return;
+                }
+                Err(_) => {
+                    debug!(%peer, "TLS handshake not done in time");
+                    shared.metrics.tls_failures.fetch_add(1, Relaxed);
+                    return;
+                }
+            }
+        }
+    };
 
     let (request, rest) = match timeout_at(deadline, http::read_head(&mut stream)).await {
         Ok(Ok(head)) => head,
@@ -190,9 +211,9 @@ pub(crate) async fn handle_connection<G: Game>(
     // The connection's belongings (its admission slot, its token in use) live in this closure
     // until the socket is handed to its room, and end with it if it never is.
     let name = hello.name.clone();
-    let handoff = move |stream: TcpStream| {
+    let handoff = move |stream: Stream| {
         Ok::<_, std::io::Error>(Handoff {
-            socket: stream.into_std()?,
+            socket: stream.into_socket()?,
             initial: buffer,
             format,
             peer,
@@ -212,7 +233,7 @@ pub(crate) async fn handle_connection<G: Game>(
 /// frame: JSON mode), the message (owned) and how many bytes of `buffer` it used, or None when
 /// the client left first. Pings before the Hello are ignored.
 async fn read_message(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     buffer: &mut Vec<u8>,
 ) -> Result<Option<(Format, Vec<u8>, usize)>, CloseReason> {
     // A text Hello may be as long as any JSON message.
@@ -376,8 +397,8 @@ async fn resume<G: Game>(
     shared: &Arc<Shared<G>>,
     client: ClientId,
     token: SessionToken,
-    stream: TcpStream,
-    handoff: impl FnOnce(TcpStream) -> std::io::Result<Handoff<G>>,
+    stream: Stream,
+    handoff: impl FnOnce(Stream) -> std::io::Result<Handoff<G>>,
     format: Format,
 ) {
     let found = {
@@ -420,8 +441,8 @@ async fn join<G: Game>(
     shared: &Arc<Shared<G>>,
     client: ClientId,
     hello: &Hello,
-    stream: TcpStream,
-    handoff: impl FnOnce(TcpStream) -> std::io::Result<Handoff<G>>,
+    stream: Stream,
+    handoff: impl FnOnce(Stream) -> std::io::Result<Handoff<G>>,
     format: Format,
 ) {
     let (name, inbox, room_id) = match reserve_seat(shared, hello) {
@@ -493,8 +514,19 @@ async fn send<G: Game>(
 
 /// Says goodbye on a connection that was handed off but never reached its room.
 async fn close_handoff<G: Game>(shared: &Shared<G>, handoff: Handoff<G>, reason: &CloseReason) {
-    if let Ok(stream) = TcpStream::from_std(handoff.socket) {
-        goodbye::<G>(shared, stream, handoff.format, reason).await;
+    match handoff.socket {
+        Socket::Plain(tcp) => {
+            if let Ok(stream) = Stream::from_socket(Socket::Plain(tcp)) {
+                goodbye::<G>(shared, stream, handoff.format, reason).await;
+            }
+        }
+        mut socket @ Socket::Tls(_) => {
+            // A TLS session cannot go back to tokio: one non-blocking try at the goodbye.
+            shared.metrics.record_disconnect(reason.code());
+            let bytes = goodbye_frames::<G>(handoff.format, reason);
+            let _ = std::io::Write::write(&mut socket, &bytes);
+            socket.shutdown_write();
+        }
     }
 }
 
@@ -504,11 +536,32 @@ async fn close_handoff<G: Game>(shared: &Shared<G>, handoff: Handoff<G>, reason:
 /// still writing.
 pub(crate) async fn goodbye<G: Game>(
     shared: &Shared<G>,
-    mut stream: TcpStream,
+    mut stream: Stream,
     format: Format,
     reason: &CloseReason,
 ) {
     shared.metrics.record_disconnect(reason.code());
+    let bytes = goodbye_frames::<G>(format, reason);
+    let linger = async {
+        if stream.write_all(&bytes).await.is_err() {
+            return;
+        }
+        let _ = stream.shutdown().await;
+        let mut sink = [0u8; 4096];
+        let mut discarded = 0;
+        while discarded < LINGER_BYTES {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => discarded += read,
+            }
+        }
+    };
+    let _ = timeout(LINGER, linger).await;
+}
+
+/// The goodbye's bytes: the Error message (in the session's format) and a close frame with the
+/// same code and reason.
+fn goodbye_frames<G: Game>(format: Format, reason: &CloseReason) -> Vec<u8> {
     let mut bytes = Vec::new();
     let mut message = Vec::new();
     let error = ServerMsg::<Wire<G>>::Error {
@@ -527,19 +580,5 @@ pub(crate) async fn goodbye<G: Game>(
     };
     ws::encode_frame(opcode, &message, None, &mut bytes);
     ws::encode_close(reason.code(), &reason.text(), None, &mut bytes);
-    let linger = async {
-        if stream.write_all(&bytes).await.is_err() {
-            return;
-        }
-        let _ = stream.shutdown().await;
-        let mut sink = [0u8; 4096];
-        let mut discarded = 0;
-        while discarded < LINGER_BYTES {
-            match stream.read(&mut sink).await {
-                Ok(0) | Err(_) => return,
-                Ok(read) => discarded += read,
-            }
-        }
-    };
-    let _ = timeout(LINGER, linger).await;
+    bytes
 }

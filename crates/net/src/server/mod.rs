@@ -22,6 +22,7 @@ mod fault;
 mod handshake;
 mod lobby;
 mod routes;
+mod stream;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -84,6 +85,8 @@ pub(crate) struct Shared<G: Game> {
     pub(crate) per_ip: Mutex<HashMap<IpAddr, usize>>,
     /// Flips to true once: every room then says goodbye to its clients and ends.
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// TLS for every connection, when the config's `[tls]` names a certificate.
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl<G: Game> Server<G> {
@@ -96,6 +99,10 @@ impl<G: Game> Server<G> {
                 game: G::Wire::NAME,
                 message,
             })?;
+        let tls = match config.tls.files() {
+            Some((cert, key)) => Some(crate::tls::server_config(cert, key)?),
+            None => None,
+        };
         let max_players = G::max_players(&settings).map_or(config.max_players_per_room, |cap| {
             cap.min(config.max_players_per_room)
         });
@@ -118,6 +125,7 @@ impl<G: Game> Server<G> {
                 next_client: AtomicU64::new(1),
                 per_ip: Mutex::new(HashMap::new()),
                 shutdown: shutdown_rx,
+                tls,
             }),
             shutdown,
         })
@@ -131,9 +139,14 @@ impl<G: Game> Server<G> {
             .expect("bound listener has an address")
     }
 
-    /// The WebSocket URL players connect to (`/` works too).
+    /// The WebSocket URL players connect to (`/` works too): `wss://` when TLS is on.
     pub fn url(&self) -> String {
-        format!("ws://{}/ws", self.local_addr())
+        let scheme = if self.shared.tls.is_some() {
+            "wss"
+        } else {
+            "ws"
+        };
+        format!("{scheme}://{}/ws", self.local_addr())
     }
 
     /// A handle for tests to inject faults.

@@ -4,7 +4,6 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use tickwire_protocol::Schema;
-use tokio::net::TcpStream;
 use tracing::debug;
 
 use super::Shared;
@@ -13,9 +12,9 @@ use crate::game::Game;
 use crate::http;
 
 /// Answers one plain HTTP request and returns (the connection then closes).
-pub(crate) async fn serve_http<G: Game>(
+pub(crate) async fn serve_http<G: Game, S: tokio::io::AsyncWrite + Unpin>(
     shared: &Shared<G>,
-    stream: &mut TcpStream,
+    stream: &mut S,
     request: &http::Request,
 ) {
     if request.method != "GET" {
