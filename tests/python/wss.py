@@ -1,8 +1,9 @@
 """wss:// from the binary, as a Python client sees it: a certificate made now with openssl, a
 release server whose [tls] section points at it, and `websockets` with an SSL context that trusts
-only that certificate. The client joins in JSON mode, chats, reads snapshots and leaves; a client
-that does not trust the certificate is refused by its own TLS check; the page and /healthz answer
-over https.
+only that certificate. The client joins in JSON mode next to `tickwire bot --ca-cert` (binary, over
+TLS too), chats, hears the bot, reads snapshots and leaves; the bot's report shows a clean game; a
+client that does not trust the certificate is refused by its own TLS check; the page and /healthz
+answer over https.
 
     python3 tests/python/wss.py ws://127.0.0.1:PORT/   (the URL is unused: this starts its own server)
 """
@@ -30,6 +31,9 @@ def make_certificate(folder):
         ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
          "-nodes", "-days", "1", "-subj", "/CN=localhost",
          "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+         # A server's certificate, not an authority's (rustls, in `tickwire bot`, refuses an
+         # authority's certificate presented by a server; openssl makes one by default).
+         "-addext", "basicConstraints=critical,CA:FALSE",
          "-keyout", str(key), "-out", str(cert)],
         check=True, capture_output=True,
     )
@@ -51,18 +55,24 @@ def start_server(folder, cert, key):
     return server, found.group(1)
 
 
-async def play(url, context):
+async def play(url, context, start_bot):
     async with websockets.connect(url, ssl=context, open_timeout=5) as ws:
         hello = {"version": 3, "game": "arena", "schema": 1, "name": "tls-py", "room": "tls"}
         await ws.send(json.dumps({"Hello": hello}))
         welcome = json.loads(await asyncio.wait_for(ws.recv(), 5))["Welcome"]
+        # The bot joins after us, so we hear its chat line (sent half a second after it joins).
+        bot = start_bot()
         await ws.send(json.dumps({"Chat": {"text": "over wss"}}))
-        snapshots, heard = 0, False
-        while snapshots < 10 or not heard:
+        snapshots, heard = 0, set()
+        deadline = asyncio.get_running_loop().time() + 15
+        while snapshots < 10 or len(heard) < 2:
+            if asyncio.get_running_loop().time() > deadline:
+                sys.exit(f"after 15 s: {snapshots} snapshots, chat heard: {heard}")
             msg = json.loads(await asyncio.wait_for(ws.recv(), 5))
             snapshots += "Snapshot" in msg
-            heard = heard or msg.get("Chat", {}).get("text") == "over wss"
-        return welcome["room"], snapshots
+            if msg.get("Chat", {}).get("text") in ("over wss", "bot over wss"):
+                heard.add(msg["Chat"]["text"])
+        return welcome["room"], snapshots, bot
 
 
 async def refused(url):
@@ -82,7 +92,22 @@ def main():
         server, url = start_server(folder, cert, key)
         try:
             context = ssl.create_default_context(cafile=str(cert))
-            room, snapshots = asyncio.run(play(url, context))
+            report_file = folder / "bot.json"
+            def start_bot():
+                return subprocess.Popen(
+                    [str(binary), "bot", "--url", url, "--ca-cert", str(cert), "--room", "tls",
+                     "--name", "tls-bot", "--duration", "4", "--seed", "5",
+                     "--chat", "bot over wss", "--report", str(report_file)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                )
+
+            room, snapshots, bot = asyncio.run(play(url, context, start_bot))
+            _, bot_errors = bot.communicate(timeout=30)
+            if bot.returncode != 0:
+                sys.exit(f"tickwire bot over wss failed ({bot.returncode}): {bot_errors}")
+            report = json.loads(report_file.read_text())
+            if report["snapshots"] < 60 or report["snapshot_errors"] != 0 or report["chat_received"] < 2:
+                sys.exit(f"tickwire bot over wss: {report}")
             problem = asyncio.run(refused(url))
             if problem:
                 sys.exit(f"a client that does not trust the certificate: {problem}")
@@ -96,8 +121,9 @@ def main():
         finally:
             server.terminate()
             server.wait(timeout=10)
-        print(f"wss: joined {room} in JSON over TLS, {snapshots} snapshots, its chat heard; "
-              "untrusted client refused; /healthz and the page over https")
+        print(f"wss: joined {room} in JSON over TLS next to a binary bot ({report['snapshots']} "
+              f"snapshots, 0 errors), {snapshots} snapshots, both chat lines heard; untrusted "
+              "client refused; /healthz and the page over https")
 
 
 if __name__ == "__main__":

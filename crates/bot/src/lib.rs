@@ -51,6 +51,9 @@ pub struct BotOptions {
     pub connect_timeout: Duration,
     /// Session token for servers with authentication on.
     pub token: Option<String>,
+    /// TLS for a `wss://` URL (a private certificate authority, say); None trusts the usual
+    /// public authorities.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl BotOptions {
@@ -77,6 +80,7 @@ impl Default for BotOptions {
             chat: Vec::new(),
             connect_timeout: Duration::from_secs(10),
             token: None,
+            tls: None,
         }
     }
 }
@@ -150,8 +154,13 @@ pub struct ErrorQuantiles {
 pub async fn run_bot<G: BotGame>(
     options: BotOptions,
 ) -> Result<BotReport<G::Figures>, ClientError> {
-    let client =
-        Client::<G>::connect(&options.url, options.hello::<G>(), options.connect_timeout).await?;
+    let client = Client::<G>::connect_with_tls(
+        &options.url,
+        options.hello::<G>(),
+        options.connect_timeout,
+        options.tls.clone(),
+    )
+    .await?;
     Ok(play(client, &options).await)
 }
 

@@ -143,6 +143,10 @@ struct BotArgs {
     /// Session token for a server with authentication on (see `tickwire token`).
     #[arg(long)]
     token: Option<String>,
+    /// For a wss:// URL: trust the certificates in this PEM file (a private authority or a
+    /// self-signed certificate) instead of the usual public authorities.
+    #[arg(long, value_name = "FILE.pem")]
+    ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -336,6 +340,7 @@ async fn bot(args: BotArgs) -> Result<()> {
         seed,
         chat: args.chat.clone(),
         token: args.token.clone(),
+        tls: args.ca_cert.as_deref().map(trusting).transpose()?,
         ..BotOptions::default()
     };
     let game = args.game.clone();
@@ -484,4 +489,28 @@ fn print_summary<F: serde::Serialize>(report: &BotReport<F>) -> Result<()> {
 
 fn tickwire_protocol_name(code: u16) -> &'static str {
     tickwire_net::close_name(code)
+}
+
+/// A TLS client config that trusts exactly the certificates in a PEM file.
+fn trusting(path: &std::path::Path) -> Result<std::sync::Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path)
+        .map_err(|error| anyhow::anyhow!("--ca-cert {}: {error}", path.display()))?
+    {
+        let cert =
+            cert.map_err(|error| anyhow::anyhow!("--ca-cert {}: {error}", path.display()))?;
+        roots
+            .add(cert)
+            .map_err(|error| anyhow::anyhow!("--ca-cert {}: {error}", path.display()))?;
+    }
+    if roots.is_empty() {
+        anyhow::bail!("--ca-cert {}: no certificate in the file", path.display());
+    }
+    Ok(std::sync::Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ))
 }
