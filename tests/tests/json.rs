@@ -255,6 +255,29 @@ async fn json_mode_keeps_the_rules_and_their_close_codes() {
     let (code, reason) = refused(typo).await;
     assert_eq!(code, close::PROTOCOL_ERROR, "{reason}");
     assert!(reason.contains("unknown field `spectator`"), "{reason}");
+    // A game name cut inside a character (32 bytes fall in the middle of "é").
+    let mut long_game = json_hello("x", "r");
+    long_game["Hello"]["game"] = json!(format!("{}é", "a".repeat(31)));
+    let (code, reason) = refused(long_game).await;
+    assert_eq!(code, close::GAME_MISMATCH, "{reason}");
+    assert!(reason.contains(&"a".repeat(31)), "{reason}");
+    // A first text frame over the JSON limit: refused in JSON, as its sender speaks.
+    let mut socket = raw_connect(&url).await;
+    socket
+        .send(Message::Text(" ".repeat(5000).into()))
+        .await
+        .expect("sends");
+    let first = timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("an answer")
+        .expect("open")
+        .expect("readable");
+    assert!(
+        matches!(&first, Message::Text(text) if text.contains(r#""code":1009"#)),
+        "{first:?}"
+    );
+    let (code, _) = expect_close(&mut socket).await;
+    assert_eq!(code, close::MESSAGE_TOO_BIG);
     let mut control = json_hello("x", "r");
     control["Hello"]["name"] = json!("bad\nname");
     let (code, reason) = refused(control).await;

@@ -163,6 +163,7 @@ fn the_limits_table_is_the_engines() {
     let engine_limits: BTreeMap<&str, usize> = [
         ("CLIENT_MSG_MAX", limits::CLIENT_MSG_MAX),
         ("JSON_CLIENT_MSG_MAX", limits::JSON_CLIENT_MSG_MAX),
+        ("JSON_SERVER_MSG_MAX", limits::JSON_SERVER_MSG_MAX),
         ("SERVER_MSG_MAX", limits::SERVER_MSG_MAX),
         ("NAME_MAX", limits::NAME_MAX),
         ("GAME_NAME_MAX", limits::GAME_NAME_MAX),

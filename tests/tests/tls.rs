@@ -286,3 +286,66 @@ async fn a_bad_tls_section_is_one_clear_error() {
     assert!(text.contains("needs both cert and key"), "{text}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A TLS client that stopped reading while big snapshots kept coming, then broke a rule: the
+/// goodbye goes out after everything already written (TLS records the server still held
+/// included), so once it reads again it reaches the Error message and the close frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_goodbye_of_a_slow_tls_reader_is_not_cut_off() {
+    let (dir, cert) = certificate("slow");
+    let server = start_server(|config| {
+        config.tls.cert = dir.join("cert.pem");
+        config.tls.key = dir.join("key.pem");
+        set_arena(config, "npcs", 500);
+        set_arena(config, "view_radius", 1000.0);
+        config.client_bytes_per_s = 0;
+        config.json_snapshot_rate = 30.0;
+    })
+    .await;
+    let tls = trusting(&cert);
+    // A small receive window, so the server's buffers (the kernel's, then rustls') fill fast.
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("a socket");
+    socket.set_recv_buffer_size(4096).expect("buffer size");
+    socket.connect(&server.addr.into()).expect("connects");
+    socket.set_nonblocking(true).expect("non-blocking");
+    let tcp = tokio::net::TcpStream::from_std(socket.into()).expect("a tokio socket");
+    let (mut ws, _) = tokio_tungstenite::client_async_tls_with_config(
+        server.url.as_str(),
+        tcp,
+        None,
+        Some(tokio_tungstenite::Connector::Rustls(Arc::clone(&tls))),
+    )
+    .await
+    .expect("connects over TLS");
+    let hello = serde_json::json!({"Hello": {"version": tickwire_protocol::PROTOCOL_VERSION,
+        "game": "arena", "schema": 1, "name": "slow"}});
+    ws.send(Message::Text(hello.to_string().into()))
+        .await
+        .expect("sends");
+    // Not reading for a while: 30 snapshots of ~45 KB a second fill the kernel's buffers (up
+    // to 4 MiB on the server's side), then rustls' 64 KiB.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    ws.send(Message::Binary(vec![1].into()))
+        .await
+        .expect("sends");
+    // Reading again, slowly (a snapshot every 50 ms), so the server's buffers stay full while
+    // its goodbye waits behind what it already wrote.
+    let mut error = None;
+    let close = loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) if text.starts_with(r#"{"Error""#) => {
+                error = Some(text.to_string());
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => break frame,
+            Ok(Some(Ok(_))) => {}
+            other => panic!("no close frame: {other:?} (Error message: {error:?})"),
+        }
+    };
+    let close = close.expect("a close code");
+    assert_eq!(u16::from(close.code), close::UNSUPPORTED_DATA, "{close:?}");
+    assert!(error.is_some_and(|text| text.contains("1003")));
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -638,3 +638,52 @@ fn json_clients_get_whole_views_on_their_interval_within_the_byte_budget() {
     // Never acknowledging is not "too slow" in JSON mode.
     assert_eq!(room.poll_too_slow(), None);
 }
+
+/// A JSON client that never acknowledges still gets its commands judged against what it was
+/// shown: the last whole view it was sent stands in for the acknowledgement, so its shots are
+/// rewound by its own delay, not by the room's whole age.
+#[test]
+fn a_json_clients_commands_count_from_the_last_view_it_was_sent() {
+    use tickwire_net::room::Room;
+    use tickwire_protocol::json::Format;
+
+    let settings = RoomSettings {
+        json_snapshot_interval: 3,
+        ..RoomSettings::default()
+    };
+    let arena = ArenaSettings::new(
+        Map::builtin("arena").expect("builtin map"),
+        Rules::default(),
+    );
+    let game = ArenaGame::new(&arena, settings.tick_rate, 1);
+    let mut room = Room::new("json".into(), settings, game);
+    let client = ClientId(1);
+    let joined = room
+        .handle_join_as(client, &hello("py", false), [1; 16], Format::Json)
+        .expect("joins");
+    for _ in 0..60 {
+        room.tick();
+        while room.poll_transmit().is_some() {}
+    }
+    // The last view went out at tick 60; the command was sampled showing it, 2 ticks back.
+    let cmd = InputCmd {
+        view_age: 2,
+        ..east()
+    };
+    room.handle_input(
+        client,
+        &Input {
+            ack_tick: 0,
+            first_seq: 1,
+            cmds: vec![cmd],
+        },
+    );
+    room.tick();
+    let player = room
+        .game()
+        .world()
+        .player(joined.player.expect("a player"))
+        .expect("in the world");
+    // Stepping from 60, shown 60 - 2 = 58: a rewind of 2 ticks (not 60, the whole age).
+    assert_eq!(player.input.view_age, 2);
+}

@@ -260,8 +260,9 @@ impl ServerConfig {
             "game must be 1-32 of a-z 0-9 - _",
         )?;
         check(
-            self.json_snapshot_rate > 0.0 && self.json_snapshot_rate <= self.tick_rate as f64,
-            "json_snapshot_rate must be above 0 and at most tick_rate",
+            self.json_snapshot_rate * 255.0 >= self.tick_rate as f64
+                && self.json_snapshot_rate <= self.tick_rate as f64,
+            "json_snapshot_rate must be at least tick_rate / 255 and at most tick_rate",
         )?;
         let set = |path: &PathBuf| !path.as_os_str().is_empty();
         check(

@@ -430,10 +430,11 @@ impl Connection {
         self.closing.is_some()
     }
 
-    /// While closing: once everything queued is written, shut the write half down
+    /// While closing: once everything queued is written (and `held`, what the socket layer
+    /// still holds above the kernel, is false: TLS records), shut the write half down
     /// (`shutdown`), once. Returns whether the socket can be dropped now.
-    pub fn poll_close(&mut self, now: Instant, shutdown: impl FnOnce()) -> bool {
-        let flushed = self.is_flushed();
+    pub fn poll_close(&mut self, now: Instant, held: bool, shutdown: impl FnOnce()) -> bool {
+        let flushed = self.is_flushed() && !held;
         let Some(closing) = &mut self.closing else {
             return false;
         };
@@ -774,7 +775,7 @@ mod tests {
             ]
         );
         let mut shut = false;
-        assert!(!connection.poll_close(now, || shut = true));
+        assert!(!connection.poll_close(now, false, || shut = true));
         assert!(shut, "the write half is shut once the goodbye is written");
         // It keeps reading and discarding what the peer still sends ...
         socket.incoming = vec![0; 5000];

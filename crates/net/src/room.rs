@@ -15,7 +15,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tickwire_protocol::bits::BitWriter;
 use tickwire_protocol::json::{self, Format, JsonSnapshot};
-use tickwire_protocol::limits::{BASELINE_AGE_MAX, CLIENT_BASELINES, EVENTS_MAX};
+use tickwire_protocol::limits::{
+    BASELINE_AGE_MAX, CLIENT_BASELINES, EVENTS_MAX, JSON_SERVER_MSG_MAX,
+};
 use tickwire_protocol::{
     ChatBroadcast, Command, Events, Hello, Input, PROTOCOL_VERSION, Record, Schema, ServerMsg,
     Snapshot, StatsRow, Welcome, delta, encode_server,
@@ -297,6 +299,9 @@ struct Client<G: Game> {
     name: String,
     /// Binary (delta snapshots) or JSON (whole views, no acknowledgements needed).
     format: Format,
+    /// JSON mode: the tick of the last snapshot sent, standing in for an acknowledgement when
+    /// the client sends none (its commands' view ticks count from it).
+    json_shown: u32,
     player: Option<PlayerId>,
     entity: Option<NetId>,
     /// Received commands not yet applied, sorted by sequence number.
@@ -427,6 +432,7 @@ impl<G: Game> Room<G> {
             Client {
                 name: hello.name.clone(),
                 format,
+                json_shown: 0,
                 player,
                 entity,
                 pending: VecDeque::new(),
@@ -591,7 +597,11 @@ impl<G: Game> Room<G> {
             entity: state.entity.map_or(0, |e| e.0),
             room: self.name.clone(),
             tick_rate: self.settings.tick_rate as u16,
-            snapshot_interval: self.settings.snapshot_interval as u8,
+            snapshot_interval: match state.format {
+                Format::Binary => self.settings.snapshot_interval,
+                Format::Json => self.settings.json_snapshot_interval,
+            }
+            .min(255) as u8,
             tick: self.game.tick(),
             setup: self.game.setup(),
             resume_token: state.token.unwrap_or_default(),
@@ -606,7 +616,15 @@ impl<G: Game> Room<G> {
             return;
         };
         let now = self.game.tick();
-        if input.ack_tick > state.acked && input.ack_tick <= now {
+        // What the client was showing when it sampled its commands: its acknowledgement, or for
+        // a JSON client that sends none, the last whole view it was sent.
+        let shown = match state.format {
+            Format::Json if input.ack_tick == 0 => state.json_shown,
+            _ => input.ack_tick,
+        };
+        if state.format == Format::Json {
+            // Nothing to pace by: JSON snapshots have no baseline.
+        } else if input.ack_tick > state.acked && input.ack_tick <= now {
             state.acked = input.ack_tick;
             state.pace.handle_ack(&self.pace, input.ack_tick, now);
         } else if input.ack_tick == 0 && state.acked != 0 {
@@ -637,7 +655,7 @@ impl<G: Game> Room<G> {
                 Ok(_) => self.input_stats.duplicates += 1,
                 Err(_) if state.pending.len() >= INPUT_QUEUE_MAX => self.input_stats.dropped += 1,
                 Err(position) => {
-                    let view_tick = input.ack_tick.saturating_sub(cmd.view_age() as u32);
+                    let view_tick = shown.saturating_sub(cmd.view_age() as u32);
                     state.pending.insert(position, (seq, *cmd, view_tick));
                 }
             }
@@ -1256,7 +1274,7 @@ impl<G: Game> Room<G> {
                 &scratch.view
             }
         };
-        let start = out_bytes.len() as u32;
+        let start = out_bytes.len();
         json::encode_snapshot(
             &JsonSnapshot {
                 tick,
@@ -1266,13 +1284,21 @@ impl<G: Game> Room<G> {
             },
             out_bytes,
         );
-        let end = out_bytes.len() as u32;
+        if out_bytes.len() - start > JSON_SERVER_MSG_MAX {
+            // A view too large for one JSON message (thousands of records a game lets one client
+            // see): not sent, counted with the snapshots skipped for size.
+            out_bytes.truncate(start);
+            stats.over_budget += 1;
+            return;
+        }
+        let (start, end) = (start as u32, out_bytes.len() as u32);
         outgoing.push_back(Outgoing {
             to: client_id,
             kind: TransmitKind::Snapshot { tick },
             start,
             end,
         });
+        client.json_shown = tick;
         client
             .pace
             .handle_sent(pace, tick, (end - start) as usize, true);

@@ -63,13 +63,28 @@ pub enum Socket {
 pub struct TlsSocket {
     tcp: TcpStream,
     tls: ServerConnection,
+    /// The write half is to be shut once rustls holds nothing more (after close_notify).
+    shutting: bool,
 }
 
 impl Socket {
     /// A TLS socket from a TCP socket (non-blocking) and its established session.
     pub fn tls(tcp: TcpStream, mut tls: ServerConnection) -> Socket {
         tls.set_buffer_limit(Some(TLS_BUFFER));
-        Socket::Tls(Box::new(TlsSocket { tcp, tls }))
+        Socket::Tls(Box::new(TlsSocket {
+            tcp,
+            tls,
+            shutting: false,
+        }))
+    }
+
+    /// Whether bytes written to this socket are still held above the kernel (TLS records rustls
+    /// could not push yet). A goodbye is not written until this is false too.
+    pub fn holds_unwritten(&self) -> bool {
+        match self {
+            Socket::Plain(_) => false,
+            Socket::Tls(socket) => socket.tls.wants_write(),
+        }
     }
 
     /// Pushes out TLS records written earlier and still held (nothing for a plain socket).
@@ -80,23 +95,28 @@ impl Socket {
         }
     }
 
-    /// Shuts the write half down (for TLS, after a close_notify alert).
+    /// Shuts the write half down. For TLS: a close_notify alert after everything already
+    /// written, and the TCP write half once rustls has pushed all of it (here, or in a later
+    /// [`Socket::flush_pending`]), so nothing written before is cut off.
     pub fn shutdown_write(&mut self) {
         match self {
             Socket::Plain(tcp) => {
                 let _ = tcp.shutdown(Shutdown::Write);
             }
             Socket::Tls(socket) => {
-                socket.tls.send_close_notify();
+                if !socket.shutting {
+                    socket.shutting = true;
+                    socket.tls.send_close_notify();
+                }
                 let _ = socket.push_records();
-                let _ = socket.tcp.shutdown(Shutdown::Write);
             }
         }
     }
 }
 
 impl TlsSocket {
-    /// Writes held records until the socket takes no more.
+    /// Writes held records until the socket takes no more; once all are out after a
+    /// close_notify, shuts the TCP write half.
     fn push_records(&mut self) -> io::Result<()> {
         while self.tls.wants_write() {
             match self.tls.write_tls(&mut self.tcp) {
@@ -106,6 +126,9 @@ impl TlsSocket {
                 Err(error) if error.kind() == ErrorKind::Interrupted => {}
                 Err(error) => return Err(error),
             }
+        }
+        if std::mem::take(&mut self.shutting) {
+            let _ = self.tcp.shutdown(Shutdown::Write);
         }
         Ok(())
     }

@@ -5,6 +5,9 @@ pub const CLIENT_MSG_MAX: usize = 1024;
 /// Largest client message (bytes of JSON text) a server accepts in JSON mode: the binary limit's
 /// messages, spelled out with field names.
 pub const JSON_CLIENT_MSG_MAX: usize = 4096;
+/// Largest server message (bytes of JSON text) in JSON mode: a whole view spelt out; a larger
+/// view is not sent.
+pub const JSON_SERVER_MSG_MAX: usize = 1 << 20;
 /// Largest server message (bytes) a client accepts.
 pub const SERVER_MSG_MAX: usize = 256 * 1024;
 /// Longest player name (bytes of UTF-8).

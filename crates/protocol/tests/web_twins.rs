@@ -38,6 +38,7 @@ fn limits() -> Vec<(&'static str, u64)> {
     vec![
         ("CLIENT_MSG_MAX", limits::CLIENT_MSG_MAX as u64),
         ("JSON_CLIENT_MSG_MAX", limits::JSON_CLIENT_MSG_MAX as u64),
+        ("JSON_SERVER_MSG_MAX", limits::JSON_SERVER_MSG_MAX as u64),
         ("SERVER_MSG_MAX", limits::SERVER_MSG_MAX as u64),
         ("NAME_MAX", limits::NAME_MAX as u64),
         ("GAME_NAME_MAX", limits::GAME_NAME_MAX as u64),

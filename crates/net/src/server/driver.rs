@@ -523,8 +523,11 @@ impl<G: Game> RoomDriver<G> {
             if client.state.flush_to(&mut client.socket, now).is_err() {
                 return false;
             }
+            let held = client.socket.holds_unwritten();
             let socket = &mut client.socket;
-            let done = client.state.poll_close(now, || socket.shutdown_write());
+            let done = client
+                .state
+                .poll_close(now, held, || socket.shutdown_write());
             add(&mut counts, client.state.take_counts());
             !done
         });

@@ -144,12 +144,11 @@ pub(crate) async fn handle_connection<G: Game>(
     }
     // JSON mode by subprotocol (or, below, by a Hello sent as text).
     let json_offered = request
-        .header("sec-websocket-protocol")
-        .is_some_and(|offered| {
-            offered
-                .split(',')
-                .any(|protocol| protocol.trim() == json::SUBPROTOCOL)
-        });
+        .headers
+        .iter()
+        .filter(|(name, _)| name == "sec-websocket-protocol")
+        .flat_map(|(_, offered)| offered.split(','))
+        .any(|protocol| protocol.trim() == json::SUBPROTOCOL);
     let subprotocol = json_offered.then_some(json::SUBPROTOCOL);
     match timeout_at(
         deadline,
@@ -176,7 +175,13 @@ pub(crate) async fn handle_connection<G: Game>(
     };
     let hello = match timeout_at(deadline, read_message(&mut stream, &mut buffer)).await {
         Err(_) => Err(CloseReason::HandshakeTimeout),
-        Ok(Err(reason)) => Err(reason),
+        Ok(Err((reason, text))) => {
+            // A text frame that broke a rule is refused in JSON, as its sender speaks.
+            if text {
+                format = Format::Json;
+            }
+            Err(reason)
+        }
         Ok(Ok(None)) => return, // the client left before saying anything
         Ok(Ok(Some((sent_as, message, used)))) => {
             buffer.drain(..used);
@@ -231,19 +236,23 @@ pub(crate) async fn handle_connection<G: Game>(
 
 /// Reads until one whole message has arrived; returns how it came (a binary frame, or a text
 /// frame: JSON mode), the message (owned) and how many bytes of `buffer` it used, or None when
-/// the client left first. Pings before the Hello are ignored.
+/// the client left first. Pings before the Hello are ignored. An error says whether the client
+/// had started a text message (so the refusal can be in JSON).
 async fn read_message(
     stream: &mut Stream,
     buffer: &mut Vec<u8>,
-) -> Result<Option<(Format, Vec<u8>, usize)>, CloseReason> {
+) -> Result<Option<(Format, Vec<u8>, usize)>, (CloseReason, bool)> {
     // A text Hello may be as long as any JSON message.
     let mut decoder =
         Decoder::new(Side::Server, CLIENT_MSG_MAX).with_text_limit(JSON_CLIENT_MSG_MAX);
     let mut consumed = 0;
+    let mut text = false;
     loop {
+        // The opcode of the next frame, read ahead of the decoder: a text message started.
+        text |= buffer.get(consumed).map(|byte| byte & 0x0f) == Some(ws::opcode::TEXT);
         let (item, used) = decoder
             .decode(&mut buffer[consumed..])
-            .map_err(frame_error)?;
+            .map_err(|error| (frame_error(error), text))?;
         consumed += used;
         match item {
             Some(Incoming::Binary(bytes)) => {
@@ -257,7 +266,7 @@ async fn read_message(
             None => {}
         }
         if buffer.len() > 2 * (JSON_CLIENT_MSG_MAX + ws::HEADER_MAX) {
-            return Err(CloseReason::BadHello("expected Hello".into()));
+            return Err((CloseReason::BadHello("expected Hello".into()), text));
         }
         let mut chunk = [0u8; 2048];
         match stream.read(&mut chunk).await {
@@ -309,8 +318,14 @@ fn first_hello<G: Game>(
     if let Some((client_game, client_schema)) = game_stated
         && (client_game != game || client_schema != schema)
     {
+        // Cut to the longest game name, on a character boundary (a JSON Hello's name may be
+        // any text).
         let mut client_game = client_game;
-        client_game.truncate(GAME_NAME_MAX);
+        let mut end = client_game.len().min(GAME_NAME_MAX);
+        while !client_game.is_char_boundary(end) {
+            end -= 1;
+        }
+        client_game.truncate(end);
         return Err(CloseReason::GameMismatch {
             game,
             schema,
