@@ -10,6 +10,7 @@ const ENGINE: &[&str] = &[
     "tickwire-sim",
     "tickwire-protocol",
     "tickwire-net",
+    "tickwire-cluster",
     "tickwire-bot",
 ];
 /// The games in this workspace.

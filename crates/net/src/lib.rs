@@ -18,6 +18,7 @@ pub mod client;
 pub mod close_reason;
 pub mod config;
 pub mod connection;
+pub mod directory;
 pub mod game;
 pub mod harness;
 pub mod http;
