@@ -8,7 +8,7 @@
 // decoders for that game.
 //
 // Message objects have serde_json's shape of the Rust types, for example
-// {Hello: {version, game, schema, name, room, spectate, resume, token}}, {Ping: {nonce}} or
+// {Hello: {version, game, schema, name, room, spectate, resume, token, seat}}, {Ping: {nonce}} or
 // {Events: {tick, events: [...]}}; a snapshot's body is a Uint8Array; fixed byte arrays
 // (Hello.resume, Welcome.resume_token) decode to arrays of numbers and encode from an array or a
 // Uint8Array.
@@ -17,7 +17,7 @@
 // loops or allocates past the limits below.
 
 /** The protocol version this module speaks (Hello.version). */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** Every limit the wire enforces (crates/protocol/src/limits.rs). */
 export const LIMITS = Object.freeze({
@@ -37,6 +37,7 @@ export const LIMITS = Object.freeze({
   BASELINE_AGE_MAX: 255,
   TOKEN_MAX: 256,
   EVENTS_MAX: 256,
+  URL_MAX: 256,
 });
 
 /** Length of a resume token (Hello.resume, Welcome.resume_token), in bytes. */
@@ -65,6 +66,7 @@ export const CLOSE_CODES = Object.freeze([
   { constant: "POLICY_VIOLATION", code: 1008, name: "policy_violation", message: "Disconnected for sending too much, too fast." },
   { constant: "MESSAGE_TOO_BIG", code: 1009, name: "message_too_big", message: "The client sent a message larger than allowed." },
   { constant: "INTERNAL_ERROR", code: 1011, name: "internal_error", message: "The server hit an internal error. Not your fault; try again." },
+  { constant: "SERVICE_RESTART", code: 1012, name: "service_restart", message: "This game server is restarting. Joining again finds another." },
   { constant: "TRY_AGAIN_LATER", code: 1013, name: "try_again_later", message: "The server is full. Try again later." },
   { constant: "VERSION_MISMATCH", code: 4000, name: "version_mismatch", message: "This client is out of date (protocol version mismatch). Reload the page." },
   { constant: "BAD_HELLO", code: 4001, name: "bad_hello", message: "The server refused the join request (check the name and room name)." },
@@ -78,6 +80,9 @@ export const CLOSE_CODES = Object.freeze([
   { constant: "AUTH_EXPIRED", code: 4009, name: "auth_expired", message: "The session token has expired. Sign in again." },
   { constant: "TOKEN_IN_USE", code: 4010, name: "token_in_use", message: "This session token is already in use by another connection." },
   { constant: "GAME_MISMATCH", code: 4011, name: "game_mismatch", message: "This page speaks another game (or another version of it) than the server runs. Reload the page." },
+  { constant: "SEAT_INVALID", code: 4012, name: "seat_invalid", message: "The seat from the matchmaker was refused. Join again." },
+  { constant: "SEAT_EXPIRED", code: 4013, name: "seat_expired", message: "The seat from the matchmaker expired. Join again." },
+  { constant: "REDIRECT", code: 4014, name: "redirect", message: "The game is on another server; following it." },
 ]);
 
 /** Close codes by constant name, e.g. CLOSE.ROOM_FULL. */
@@ -627,6 +632,7 @@ export function createCodec(schema) {
       ["spectate", "bool"],
       ["resume", ["option", RESUME_TOKEN]],
       ["token", ["option", "string"]],
+      ["seat", ["option", "string"]],
     ]]],
     ["Input", ["struct", [["ack_tick", "u32"], ["first_seq", "u32"], ["cmds", ["vec", schema.input.type]]]]],
     ["Chat", ["struct", [["text", "string"]]]],
@@ -658,6 +664,7 @@ export function createCodec(schema) {
     ["Events", ["struct", [["tick", "u32"], ["events", ["vec", schema.event.type]]]]],
     ["Pong", ["struct", [["nonce", "u32"], ["tick", "u32"]]]],
     ["Error", ["struct", [["code", "u16"], ["reason", "string"]]]],
+    ["Redirect", ["struct", [["url", "string"], ["room", "string"], ["seat", "string"]]]],
   ];
 
   /** Checks every limit and value rule of a client message (as ClientMsg::validate). */
@@ -670,6 +677,9 @@ export function createCodec(schema) {
         if (body.room !== null && body.room !== undefined) validateRoom(body.room);
         if (body.token !== null && body.token !== undefined) {
           checkLen("token", utf8Length(body.token), LIMITS.TOKEN_MAX);
+        }
+        if (body.seat !== null && body.seat !== undefined) {
+          checkLen("seat", utf8Length(body.seat), LIMITS.TOKEN_MAX);
         }
         return;
       case "Input":
@@ -718,6 +728,12 @@ export function createCodec(schema) {
         return;
       case "Error":
         checkLen("reason", utf8Length(body.reason), LIMITS.REASON_MAX);
+        return;
+      case "Redirect":
+        checkLen("url", utf8Length(body.url), LIMITS.URL_MAX);
+        noControl("url", body.url);
+        validateRoom(body.room);
+        checkLen("seat", utf8Length(body.seat), LIMITS.TOKEN_MAX);
         return;
       default:
         throw new ProtocolError("encode", `unknown server message ${variant}`);
@@ -770,6 +786,7 @@ export function createCodec(schema) {
           spectate: false,
           resume: null,
           token: null,
+          seat: null,
           ...extra,
         },
       };

@@ -147,8 +147,10 @@ test("the probe's Hello names its game and schema", () => {
 test("the Hello and Input layouts: game and schema after the version, view age after the command", () => {
   const token = new Uint8Array(RESUME_TOKEN_LEN).map((_, index) => index * 17);
   const bytes = codec.encodeClient(codec.hello("a", { resume: token, token: "t" }));
-  // variant 0, version 3, "test", schema 7, "a", no room, not spectating, the token, "t".
-  assert.equal(hex(bytes), "0003" + "0474657374" + "07" + "0161" + "00" + "00" + `01${hex(token)}` + "010174");
+  // variant 0, version 4, "test", schema 7, "a", no room, not spectating, the token, "t", no seat.
+  assert.equal(hex(bytes), "0004" + "0474657374" + "07" + "0161" + "00" + "00" + `01${hex(token)}` + "010174" + "00");
+  const seated = codec.encodeClient(codec.hello("a", { seat: "s" }));
+  assert.equal(hex(seated).slice(-6), "010173", "the seat comes last");
   // A Uint8Array token decodes back as a plain array (serde_json's shape).
   assert.deepEqual(codec.decodeClient(bytes).Hello.resume, Array.from(token));
   const input = { Input: { ack_tick: 1, first_seq: 1, cmds: [{ x: -1, view_age: 200 }] } };
@@ -157,6 +159,8 @@ test("the Hello and Input layouts: game and schema after the version, view age a
   assert.equal(hex(codec.encodeServer({ Events: { tick: 300, events: [{ Scored: { player: 2 } }] } })), "03fb2c01010002");
   assert.equal(hex(codec.encodeServer({ Pong: { nonce: 0, tick: 0 } })), "040000");
   assert.equal(hex(codec.encodeServer({ Error: { code: 4011, reason: "" } })), "05fbab0f00");
+  // Redirect is the last variant: url, room, seat.
+  assert.equal(hex(codec.encodeServer({ Redirect: { url: "u", room: "r", seat: "s" } })), "06017501720173");
 });
 
 test("validation errors match the Rust messages", () => {

@@ -57,7 +57,7 @@ def start_server(folder, cert, key):
 
 async def play(url, context, start_bot):
     async with websockets.connect(url, ssl=context, open_timeout=5) as ws:
-        hello = {"version": 3, "game": "arena", "schema": 1, "name": "tls-py", "room": "tls"}
+        hello = {"version": 4, "game": "arena", "schema": 1, "name": "tls-py", "room": "tls"}
         await ws.send(json.dumps({"Hello": hello}))
         welcome = json.loads(await asyncio.wait_for(ws.recv(), 5))["Welcome"]
         # The bot joins after us, so we hear its chat line (sent half a second after it joins).

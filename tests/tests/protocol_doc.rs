@@ -177,6 +177,7 @@ fn the_limits_table_is_the_engines() {
         ("BASELINE_AGE_MAX", limits::BASELINE_AGE_MAX as usize),
         ("TOKEN_MAX", limits::TOKEN_MAX),
         ("EVENTS_MAX", limits::EVENTS_MAX),
+        ("URL_MAX", limits::URL_MAX),
     ]
     .into();
     let doc = engine_document();

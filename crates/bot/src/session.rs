@@ -191,7 +191,11 @@ impl<G: BotGame> Session<G> {
                 self.report.disconnect_reason = Some(CloseInfo { code, reason });
                 Received::Error
             }
-            ServerMsg::Welcome(_) | ServerMsg::Pong { .. } => Received::Other,
+            // A redirect comes only instead of a Welcome (the client follows it when it
+            // connects); after one it means nothing.
+            ServerMsg::Welcome(_) | ServerMsg::Pong { .. } | ServerMsg::Redirect { .. } => {
+                Received::Other
+            }
         }
     }
 

@@ -219,6 +219,7 @@ impl<G: Game> Harness<G> {
                         .extend(events.events.into_iter().map(|event| (events.tick, event))),
                     ServerMsg::Welcome(_) | ServerMsg::Pong { .. } => {}
                     ServerMsg::Error { code, reason } => panic!("error {code}: {reason}"),
+                    ServerMsg::Redirect { url, .. } => panic!("a room never redirects: {url}"),
                 }
             }
         }

@@ -18,6 +18,9 @@ pub const POLICY_VIOLATION: u16 = 1008;
 pub const MESSAGE_TOO_BIG: u16 = 1009;
 /// The server failed (for example the room's simulation crashed); nothing the client did.
 pub const INTERNAL_ERROR: u16 = 1011;
+/// The node is going away (draining, or it lost its rooms to another node after a stall):
+/// matchmake again.
+pub const SERVICE_RESTART: u16 = 1012;
 /// The server cannot open another room (`max_rooms`); try again later. (The connection caps
 /// answer HTTP 503 before any WebSocket exists.)
 pub const TRY_AGAIN_LATER: u16 = 1013;
@@ -46,6 +49,12 @@ pub const AUTH_EXPIRED: u16 = 4009;
 pub const TOKEN_IN_USE: u16 = 4010;
 /// The client speaks another game, or another version of this game's wire types.
 pub const GAME_MISMATCH: u16 = 4011;
+/// The Hello's seat is forged, for another node, already used, or no longer reserved.
+pub const SEAT_INVALID: u16 = 4012;
+/// The Hello's seat expired before it was presented: matchmake again.
+pub const SEAT_EXPIRED: u16 = 4013;
+/// This node does not own the room: a `Redirect` message named the node and the seat to use.
+pub const REDIRECT: u16 = 4014;
 
 /// A short name for a close code, for logs, metrics and reports.
 pub fn name(code: u16) -> &'static str {
@@ -58,6 +67,7 @@ pub fn name(code: u16) -> &'static str {
         POLICY_VIOLATION => "policy_violation",
         MESSAGE_TOO_BIG => "message_too_big",
         INTERNAL_ERROR => "internal_error",
+        SERVICE_RESTART => "service_restart",
         TRY_AGAIN_LATER => "try_again_later",
         VERSION_MISMATCH => "version_mismatch",
         BAD_HELLO => "bad_hello",
@@ -71,6 +81,9 @@ pub fn name(code: u16) -> &'static str {
         AUTH_EXPIRED => "auth_expired",
         TOKEN_IN_USE => "token_in_use",
         GAME_MISMATCH => "game_mismatch",
+        SEAT_INVALID => "seat_invalid",
+        SEAT_EXPIRED => "seat_expired",
+        REDIRECT => "redirect",
         _ => "other",
     }
 }

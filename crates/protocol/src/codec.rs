@@ -208,6 +208,7 @@ mod tests {
                         spectate,
                         resume: spectate.then_some([7; 16]),
                         token: spectate.then(|| "v1.abc".to_string()),
+                        seat: (!spectate).then(|| "v1.seat".to_string()),
                     })
                 }),
             (
@@ -427,13 +428,15 @@ mod tests {
     #[test]
     fn example_hello_bytes() {
         let mut hello = Hello::new::<TestGame>("ann");
-        hello.version = 3;
+        hello.version = 4;
         let mut bytes = Vec::new();
         encode_client(&Client::Hello(hello), &mut bytes);
+        // The variant, version, game, schema, name, then room, spectate, resume, token and seat
+        // all absent or false.
         assert_eq!(
             bytes,
             [
-                0, 3, 4, b't', b'e', b's', b't', 7, 3, b'a', b'n', b'n', 0, 0, 0, 0
+                0, 4, 4, b't', b'e', b's', b't', 7, 3, b'a', b'n', b'n', 0, 0, 0, 0, 0
             ]
         );
     }

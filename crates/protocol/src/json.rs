@@ -122,12 +122,12 @@ mod tests {
 
     #[test]
     fn a_minimal_hello_decodes_with_defaults() {
-        let text = br#"{"Hello":{"version":3,"game":"test","schema":7,"name":"py"}}"#;
+        let text = br#"{"Hello":{"version":4,"game":"test","schema":7,"name":"py"}}"#;
         let msg = decode_client::<TestGame>(text).expect("decodes");
         assert_eq!(msg, ClientMsg::Hello(Hello::new::<TestGame>("py")));
         assert_eq!(
             hello_head(text),
-            Some((3, "test".to_string(), 7)),
+            Some((4, "test".to_string(), 7)),
             "the head reads the same"
         );
     }
@@ -166,7 +166,7 @@ mod tests {
         );
         // A misspelt Hello field is named, not ignored.
         let error = decode_client::<TestGame>(
-            br#"{"Hello":{"version":3,"game":"test","schema":7,"name":"py","spectator":true}}"#,
+            br#"{"Hello":{"version":4,"game":"test","schema":7,"name":"py","spectator":true}}"#,
         )
         .unwrap_err();
         assert!(

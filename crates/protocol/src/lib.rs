@@ -42,4 +42,4 @@ pub use schema::{Command, Record, Schema, StatsRow, Wire};
 
 /// The protocol version a client states in [`Hello`]; a server refuses any other. Version 3
 /// made the envelope generic over the game and named the game in the Hello.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;

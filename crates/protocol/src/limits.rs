@@ -35,3 +35,5 @@ pub const BASELINE_AGE_MAX: u32 = 255;
 pub const TOKEN_MAX: usize = 256;
 /// Most events in one [`crate::ServerMsg::Events`].
 pub const EVENTS_MAX: usize = 256;
+/// Longest URL in a `Redirect` (bytes).
+pub const URL_MAX: usize = 256;

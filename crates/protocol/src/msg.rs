@@ -51,6 +51,12 @@ pub struct Hello {
     /// A signed session token, required when the server has authentication on (at most
     /// [`limits::TOKEN_MAX`] bytes; see docs/PROTOCOL.md for its format).
     pub token: Option<String>,
+    /// A seat from a cluster's matchmaker (`POST /api/matchmake`, or a [`ServerMsg::Redirect`]):
+    /// the node takes the seat it reserved instead of placing the client itself; `room` and
+    /// `spectate` are then the seat's. At most [`limits::TOKEN_MAX`] bytes. (JSON mode: may be
+    /// left out.)
+    #[serde(default)]
+    pub seat: Option<String>,
 }
 
 impl Hello {
@@ -65,6 +71,7 @@ impl Hello {
             spectate: false,
             resume: None,
             token: None,
+            seat: None,
         }
     }
 }
@@ -109,6 +116,17 @@ pub enum ServerMsg<G: Schema> {
         code: u16,
         /// Human-readable reason, at most [`limits::REASON_MAX`] bytes.
         reason: String,
+    },
+    /// The answer to a Hello without a seat on one node of a cluster whose room is (or is
+    /// placed) on another: connect to `url` and send the Hello again with `seat`. The server
+    /// closes with [`crate::close::REDIRECT`] right after.
+    Redirect {
+        /// The owning node's WebSocket URL, at most [`limits::URL_MAX`] bytes.
+        url: String,
+        /// The room the seat is in.
+        room: String,
+        /// The seat to present in the next Hello, at most [`limits::TOKEN_MAX`] bytes.
+        seat: String,
     },
 }
 
@@ -295,6 +313,9 @@ impl<G: Schema> ClientMsg<G> {
                 if let Some(token) = &hello.token {
                     check_len("token", token.len(), limits::TOKEN_MAX)?;
                 }
+                if let Some(seat) = &hello.seat {
+                    check_len("seat", seat.len(), limits::TOKEN_MAX)?;
+                }
                 Ok(())
             }
             ClientMsg::Input(input) => {
@@ -368,6 +389,12 @@ impl<G: Schema> ServerMsg<G> {
             ServerMsg::Pong { .. } => Ok(()),
             ServerMsg::Error { reason, .. } => {
                 check_len("reason", reason.len(), limits::REASON_MAX)
+            }
+            ServerMsg::Redirect { url, room, seat } => {
+                check_len("url", url.len(), limits::URL_MAX)?;
+                no_control("url", url)?;
+                validate_room(room)?;
+                check_len("seat", seat.len(), limits::TOKEN_MAX)
             }
         }
     }

@@ -52,6 +52,7 @@ fn limits() -> Vec<(&'static str, u64)> {
         ("BASELINE_AGE_MAX", limits::BASELINE_AGE_MAX as u64),
         ("TOKEN_MAX", limits::TOKEN_MAX as u64),
         ("EVENTS_MAX", limits::EVENTS_MAX as u64),
+        ("URL_MAX", limits::URL_MAX as u64),
     ]
 }
 
@@ -66,6 +67,7 @@ fn close_codes() -> Vec<(&'static str, u16)> {
         ("POLICY_VIOLATION", close::POLICY_VIOLATION),
         ("MESSAGE_TOO_BIG", close::MESSAGE_TOO_BIG),
         ("INTERNAL_ERROR", close::INTERNAL_ERROR),
+        ("SERVICE_RESTART", close::SERVICE_RESTART),
         ("TRY_AGAIN_LATER", close::TRY_AGAIN_LATER),
         ("VERSION_MISMATCH", close::VERSION_MISMATCH),
         ("BAD_HELLO", close::BAD_HELLO),
@@ -79,6 +81,9 @@ fn close_codes() -> Vec<(&'static str, u16)> {
         ("AUTH_EXPIRED", close::AUTH_EXPIRED),
         ("TOKEN_IN_USE", close::TOKEN_IN_USE),
         ("GAME_MISMATCH", close::GAME_MISMATCH),
+        ("SEAT_INVALID", close::SEAT_INVALID),
+        ("SEAT_EXPIRED", close::SEAT_EXPIRED),
+        ("REDIRECT", close::REDIRECT),
     ]
 }
 
@@ -152,6 +157,7 @@ fn constants() -> Value {
         spectate: false,
         resume: None,
         token: None,
+        seat: None,
     };
     json!({
         "protocol_version": PROTOCOL_VERSION,
