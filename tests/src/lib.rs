@@ -66,6 +66,79 @@ pub async fn start_game_server<G: Game>(edit: impl FnOnce(&mut ServerConfig)) ->
     }
 }
 
+/// Starts an arena server as a node of a cluster on `directory` (short timings: a 200 ms
+/// heartbeat, a 700 ms lifetime, 2 s seats), its public URL its own.
+pub async fn start_cluster_node(
+    directory: std::sync::Arc<dyn tickwire_net::server::cluster::DynDirectory>,
+    node_id: &str,
+    secret: &[u8],
+    edit: impl FnOnce(&mut tickwire_net::server::cluster::ClusterOptions),
+) -> TestServer {
+    let config = ServerConfig {
+        addr: "127.0.0.1:0".parse().expect("valid address"),
+        ..ServerConfig::default()
+    };
+    let server = Server::<ArenaGame>::bind(config)
+        .await
+        .expect("server binds");
+    let mut options = tickwire_net::server::cluster::ClusterOptions::new(
+        node_id.to_string(),
+        server.url(),
+        secret.to_vec(),
+    );
+    options.heartbeat = Duration::from_millis(200);
+    options.ttl = Duration::from_millis(700);
+    options.seat_ttl = Duration::from_secs(2);
+    options.drain_timeout = Duration::from_secs(1);
+    edit(&mut options);
+    let server = server
+        .with_cluster(directory, options)
+        .expect("cluster options are valid");
+    let addr = server.local_addr();
+    let url = server.url();
+    let control = server.control();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(
+        async {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(3),
+    ));
+    TestServer {
+        url,
+        addr,
+        control,
+        stop: Some(stop),
+        task,
+    }
+}
+
+/// A plain HTTP POST with a JSON body; returns the status code and the body.
+pub async fn http_post(addr: SocketAddr, path: &str, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.expect("connects");
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("writes");
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response))
+        .await
+        .expect("answers in time")
+        .expect("reads");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
 impl<G: Game> TestServer<G> {
     /// Asks the server to shut down gracefully and waits until it has.
     pub async fn stop(mut self) {

@@ -86,18 +86,18 @@ pub fn verify(secret: &[u8], token: &str, name: &str, now: u64) -> Result<Claims
     Ok(claims)
 }
 
-fn sign(secret: &[u8], body: &[u8]) -> Vec<u8> {
+pub(crate) fn sign(secret: &[u8], body: &[u8]) -> Vec<u8> {
     // Invariant: HMAC accepts keys of any length.
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(body);
     mac.finalize().into_bytes().to_vec()
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2)
         || !text
             .bytes()

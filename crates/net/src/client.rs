@@ -67,6 +67,16 @@ pub struct Client<G: Schema> {
     server_error: Option<CloseInfo>,
 }
 
+/// Redirects a connecting client follows at most (one is the usual: seatless Hello, then the
+/// owner).
+pub const REDIRECTS_MAX: usize = 3;
+
+/// How one connection attempt ended.
+enum Connected<G: Schema> {
+    Welcomed(Box<Client<G>>),
+    Redirected { to: String, seat: String },
+}
+
 impl<G: Schema> Client<G> {
     /// Connects to `url` (ws://host:port/ws), sends `hello` and waits for the Welcome.
     pub async fn connect(
@@ -79,12 +89,35 @@ impl<G: Schema> Client<G> {
 
     /// [`Client::connect`], with this TLS configuration for a `wss://` URL (a private
     /// certificate authority, say); `None` trusts the usual public authorities (webpki-roots).
+    /// A cluster node that does not own the room answers with a `Redirect`: the client follows
+    /// it (at most [`REDIRECTS_MAX`] times), presenting the seat it was given.
     pub async fn connect_with_tls(
+        url: &str,
+        mut hello: Hello,
+        connect_timeout: Duration,
+        tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    ) -> Result<Client<G>, ClientError> {
+        let mut url = url.to_string();
+        for _ in 0..=REDIRECTS_MAX {
+            match Client::connect_once(&url, hello.clone(), connect_timeout, tls.clone()).await? {
+                Connected::Welcomed(client) => return Ok(*client),
+                Connected::Redirected { to, seat } => {
+                    url = to;
+                    hello.seat = Some(seat);
+                }
+            }
+        }
+        Err(ClientError::Protocol(format!(
+            "more than {REDIRECTS_MAX} redirects (last to {url})"
+        )))
+    }
+
+    async fn connect_once(
         url: &str,
         hello: Hello,
         connect_timeout: Duration,
         tls: Option<std::sync::Arc<rustls::ClientConfig>>,
-    ) -> Result<Client<G>, ClientError> {
+    ) -> Result<Connected<G>, ClientError> {
         let config = WebSocketConfig::default()
             .read_buffer_size(8 * 1024)
             .write_buffer_size(0)
@@ -122,8 +155,9 @@ impl<G: Schema> Client<G> {
         match first {
             ServerMsg::Welcome(welcome) => {
                 client.welcome = Some(welcome);
-                Ok(client)
+                Ok(Connected::Welcomed(Box::new(client)))
             }
+            ServerMsg::Redirect { url, seat, .. } => Ok(Connected::Redirected { to: url, seat }),
             ServerMsg::Error { code, reason } => {
                 Err(ClientError::Closed(CloseInfo { code, reason }))
             }

@@ -84,6 +84,17 @@ pub enum CloseReason {
     AuthExpired,
     /// The session token is in use by a live connection.
     TokenInUse,
+    /// The node drains or lost the room to another node: matchmake again.
+    ServiceRestart(&'static str),
+    /// The Hello's seat is forged, foreign, used or no longer reserved.
+    SeatInvalid(String),
+    /// The Hello's seat expired.
+    SeatExpired,
+    /// The room is on another node (a Redirect message was queued before the close).
+    Redirect,
+    /// Matchmaking could not be done now (the directory is unreachable, or no node can take a
+    /// room).
+    MatchmakingUnavailable(String),
 }
 
 impl CloseReason {
@@ -112,6 +123,11 @@ impl CloseReason {
             CloseReason::AuthInvalid(_) => close::AUTH_INVALID,
             CloseReason::AuthExpired => close::AUTH_EXPIRED,
             CloseReason::TokenInUse => close::TOKEN_IN_USE,
+            CloseReason::ServiceRestart(_) => close::SERVICE_RESTART,
+            CloseReason::SeatInvalid(_) => close::SEAT_INVALID,
+            CloseReason::SeatExpired => close::SEAT_EXPIRED,
+            CloseReason::Redirect => close::REDIRECT,
+            CloseReason::MatchmakingUnavailable(_) => close::TRY_AGAIN_LATER,
         }
     }
 
@@ -160,6 +176,15 @@ impl CloseReason {
             CloseReason::AuthInvalid(why) => format!("session token refused: {why}").into(),
             CloseReason::AuthExpired => "session token expired".into(),
             CloseReason::TokenInUse => "session token already in use by another connection".into(),
+            CloseReason::ServiceRestart(why) => {
+                format!("service restart: {why}; matchmake again").into()
+            }
+            CloseReason::SeatInvalid(why) => format!("seat refused: {why}").into(),
+            CloseReason::SeatExpired => "seat expired: matchmake again".into(),
+            CloseReason::Redirect => "the room is on another node: follow the Redirect".into(),
+            CloseReason::MatchmakingUnavailable(why) => {
+                format!("matchmaking unavailable: {why}; try again later").into()
+            }
         };
         match text {
             Cow::Owned(mut owned) if owned.len() > limits::REASON_MAX => {
@@ -244,9 +269,14 @@ mod tests {
             CloseReason::SessionReplaced,
             CloseReason::ResumeFailed("gone".into()),
             CloseReason::AuthRequired,
-            CloseReason::AuthInvalid(long),
+            CloseReason::AuthInvalid(long.clone()),
             CloseReason::AuthExpired,
             CloseReason::TokenInUse,
+            CloseReason::ServiceRestart("draining"),
+            CloseReason::SeatInvalid(long.clone()),
+            CloseReason::SeatExpired,
+            CloseReason::Redirect,
+            CloseReason::MatchmakingUnavailable(long.clone()),
         ] {
             assert!(reason.text().len() <= limits::REASON_MAX, "{reason:?}");
             assert_ne!(close::name(reason.code()), "other", "{reason:?}");

@@ -25,6 +25,7 @@ pub mod http;
 pub mod metrics;
 pub mod pace;
 pub mod room;
+pub mod seat;
 pub mod server;
 pub mod tls;
 pub mod web;

@@ -109,6 +109,33 @@ struct ServeArgs {
     /// Arena only: a built-in map name (arena, open) or a map file (the [arena] table's `map`).
     #[arg(long, value_name = "MAP")]
     map: Option<String>,
+    /// Join a cluster whose room directory is this Redis (redis://HOST:PORT or
+    /// redis+unix:///path/to/socket). Needs --public-url and TICKWIRE_CLUSTER_SECRET.
+    #[arg(long, value_name = "REDIS_URL")]
+    cluster: Option<String>,
+    /// With --cluster: the WebSocket URL players reach this node at (ws://HOST:PORT/ws).
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// With --cluster: this node's id, unique in the cluster (default: from the public URL).
+    #[arg(long, value_name = "ID")]
+    node_id: Option<String>,
+    /// With --cluster: the cluster's shared secret (signs seats; 16 bytes or more).
+    #[arg(long, env = "TICKWIRE_CLUSTER_SECRET", hide_env_values = true)]
+    cluster_secret: Option<String>,
+    /// With --cluster: the most rooms this node owns at once.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    room_cap: u32,
+    /// With --cluster: seconds rooms may finish after SIGTERM before their players are sent
+    /// to matchmake again.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    drain_timeout: f64,
+}
+
+/// How `serve` joins a cluster.
+#[derive(Debug)]
+struct ClusterArgs {
+    redis: String,
+    options: tickwire_net::server::cluster::ClusterOptions,
 }
 
 #[derive(Debug, clap::Args)]
@@ -271,12 +298,60 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     config.apply_env();
     config.validate()?;
+    let cluster = match args.cluster {
+        None => None,
+        Some(redis) => {
+            let public_url = args
+                .public_url
+                .ok_or_else(|| anyhow::anyhow!("--cluster needs --public-url ws://HOST:PORT/ws"))?;
+            let secret = args.cluster_secret.ok_or_else(|| {
+                anyhow::anyhow!("--cluster needs the cluster's secret in TICKWIRE_CLUSTER_SECRET")
+            })?;
+            let node_id = args.node_id.unwrap_or_else(|| {
+                public_url
+                    .trim_start_matches("wss://")
+                    .trim_start_matches("ws://")
+                    .split('/')
+                    .next()
+                    .unwrap_or_default()
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                    .take(64)
+                    .collect()
+            });
+            if !(args.drain_timeout >= 0.0 && args.drain_timeout <= 3600.0) {
+                anyhow::bail!("--drain-timeout must be 0 to 3600 seconds");
+            }
+            let mut options = tickwire_net::server::cluster::ClusterOptions::new(
+                node_id,
+                public_url,
+                secret.into_bytes(),
+            );
+            options.room_cap = args.room_cap;
+            options.drain_timeout = Duration::from_secs_f64(args.drain_timeout);
+            Some(ClusterArgs { redis, options })
+        }
+    };
     let game = config.game.clone();
-    with_game!(game.as_str(), |G, _W| serve_game::<G>(config).await)
+    with_game!(game.as_str(), |G, _W| serve_game::<G>(config, cluster)
+        .await)
 }
 
-async fn serve_game<G: Game>(config: ServerConfig) -> Result<()> {
-    let server = Server::<G>::bind(config).await?;
+async fn serve_game<G: Game>(config: ServerConfig, cluster: Option<ClusterArgs>) -> Result<()> {
+    let mut server = Server::<G>::bind(config).await?;
+    if let Some(cluster) = cluster {
+        let directory = tickwire_cluster::RedisDirectory::connect(&cluster.redis, "tickwire")
+            .await
+            .map_err(|error| {
+                anyhow::anyhow!(
+                    "cannot reach the cluster's Redis {}: {error}",
+                    cluster.redis
+                )
+            })?;
+        let node = cluster.options.node_id.clone();
+        server = server.with_cluster(std::sync::Arc::new(directory), cluster.options)?;
+        println!("cluster node {node} on {}", cluster.redis);
+    }
     println!("listening on {}", server.url());
     server.run(shutdown_signal(), Duration::from_secs(5)).await;
     println!("server stopped");

@@ -57,6 +57,8 @@ pub(crate) enum RoomCmd<G: Game> {
         handoff: Handoff<G>,
         reply: oneshot::Sender<Result<(), JoinError>>,
     },
+    /// Close every session with this reason (the room moved to another node).
+    Close(CloseReason),
     /// Test-only fault injection: panic inside the room's task.
     #[cfg(feature = "fault-injection")]
     Panic,
@@ -70,7 +72,6 @@ impl<G: Game> RoomCmd<G> {
     pub(crate) fn into_handoff(self) -> Option<Handoff<G>> {
         match self {
             RoomCmd::Join { handoff, .. } | RoomCmd::Resume { handoff, .. } => Some(handoff),
-            #[cfg(feature = "fault-injection")]
             _ => None,
         }
     }
@@ -219,11 +220,14 @@ impl<G: Game> RoomDriver<G> {
         if !self.shutting_down && *self.shared.shutdown.borrow() {
             self.shutting_down = true;
             let everyone: Vec<ClientId> = self.clients.keys().copied().collect();
-            self.ended.extend(
-                everyone
-                    .into_iter()
-                    .map(|id| (id, CloseReason::ShuttingDown)),
-            );
+            // A cluster node going away sends its players to matchmake again.
+            let reason = if self.shared.cluster.get().is_some() {
+                CloseReason::ServiceRestart("the node is shutting down")
+            } else {
+                CloseReason::ShuttingDown
+            };
+            self.ended
+                .extend(everyone.into_iter().map(|id| (id, reason.clone())));
             self.end_sessions(now);
         }
 
@@ -307,6 +311,12 @@ impl<G: Game> RoomDriver<G> {
                         let _ = reply.send(Err(error));
                     }
                 }
+            }
+            RoomCmd::Close(reason) => {
+                let everyone: Vec<ClientId> = self.clients.keys().copied().collect();
+                self.ended
+                    .extend(everyone.into_iter().map(|id| (id, reason.clone())));
+                self.end_sessions(now);
             }
             #[cfg(feature = "fault-injection")]
             RoomCmd::Panic => panic!("injected fault"),

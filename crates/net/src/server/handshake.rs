@@ -31,6 +31,7 @@ use super::stream::Stream;
 use crate::auth;
 use crate::close_reason::CloseReason;
 use crate::connection::{LINGER, LINGER_BYTES};
+use crate::directory::MatchError;
 use crate::game::Game;
 use crate::http;
 use crate::room::{ClientId, SessionToken};
@@ -98,6 +99,14 @@ pub(crate) async fn handle_connection<G: Game>(
     // the browser page.
     let wants_socket =
         request.path == "/ws" || (request.path == "/" && request.is_websocket_upgrade());
+    if request.method == "POST" && request.path == "/api/matchmake" {
+        let _ = timeout_at(
+            deadline,
+            super::routes::matchmake(&shared, &mut stream, &request, rest),
+        )
+        .await;
+        return;
+    }
     if !wants_socket {
         let _ = timeout_at(deadline, serve_http(&shared, &mut stream, &request)).await;
         return;
@@ -212,6 +221,30 @@ pub(crate) async fn handle_connection<G: Game>(
         }
     };
 
+    // In a cluster: take the seat the Hello brings, or matchmake here (and send the client to
+    // the owning node when that is another).
+    let mut hello = hello;
+    match enter_cluster(&shared, &mut hello).await {
+        Ok(None) => {}
+        Ok(Some(redirect)) => {
+            debug!(%peer, "redirected");
+            goodbye_after::<G>(
+                &shared,
+                stream,
+                format,
+                &CloseReason::Redirect,
+                Some(redirect),
+            )
+            .await;
+            return;
+        }
+        Err(reason) => {
+            debug!(%peer, %reason, "refused");
+            goodbye::<G>(&shared, stream, format, &reason).await;
+            return;
+        }
+    }
+
     let client = ClientId(shared.next_client.fetch_add(1, Relaxed));
     // The connection's belongings (its admission slot, its token in use) live in this closure
     // until the socket is handed to its room, and end with it if it never is.
@@ -232,6 +265,63 @@ pub(crate) async fn handle_connection<G: Game>(
     } else {
         join(&shared, client, &hello, stream, handoff, format).await;
     }
+}
+
+/// A cluster node's part of the way in: a Hello with a seat takes it (checked, then redeemed;
+/// its room and kind replace the Hello's); a Hello without one is matchmade here, and either
+/// stays (the room is on this node: the seat is redeemed at once) or is answered with a
+/// `Redirect` to the owning node. A resume is this node's own business. Outside a cluster a seat
+/// is refused.
+async fn enter_cluster<G: Game>(
+    shared: &Shared<G>,
+    hello: &mut Hello,
+) -> Result<Option<ServerMsg<Wire<G>>>, CloseReason> {
+    let Some(cluster) = shared.cluster.get() else {
+        return match hello.seat {
+            Some(_) => Err(CloseReason::SeatInvalid(
+                "this server is not part of a cluster".into(),
+            )),
+            None => Ok(None),
+        };
+    };
+    if hello.resume.is_some() {
+        return Ok(None);
+    }
+    let seat = match hello.seat.take() {
+        Some(seat) => seat,
+        None => {
+            if cluster.draining.load(Relaxed) {
+                return Err(CloseReason::ServiceRestart("the node is draining"));
+            }
+            let capacity = crate::directory::Capacity {
+                players: shared.max_players as u32,
+                spectators: shared.config.max_spectators_per_room as u32,
+            };
+            let (placement, seat) = cluster
+                .matchmake(hello.room.clone(), hello.spectate, capacity)
+                .await
+                .map_err(|error| match error {
+                    MatchError::RoomFull => CloseReason::RoomFull("room is full".into()),
+                    MatchError::Closing => {
+                        CloseReason::ServiceRestart("the room's node is shutting down")
+                    }
+                    error => CloseReason::MatchmakingUnavailable(error.to_string()),
+                })?;
+            if placement.node != cluster.options.node_id {
+                cluster.count_redirect();
+                return Ok(Some(ServerMsg::Redirect {
+                    url: placement.url,
+                    room: placement.room,
+                    seat,
+                }));
+            }
+            seat
+        }
+    };
+    let redeemed = cluster.redeem(&seat).await?;
+    hello.room = Some(redeemed.room);
+    hello.spectate = redeemed.spectate;
+    Ok(None)
 }
 
 /// Reads until one whole message has arrived; returns how it came (a binary frame, or a text
@@ -551,12 +641,38 @@ async fn close_handoff<G: Game>(shared: &Shared<G>, handoff: Handoff<G>, reason:
 /// still writing.
 pub(crate) async fn goodbye<G: Game>(
     shared: &Shared<G>,
-    mut stream: Stream,
+    stream: Stream,
     format: Format,
     reason: &CloseReason,
 ) {
+    goodbye_after::<G>(shared, stream, format, reason, None).await;
+}
+
+/// [`goodbye`], with one message (a `Redirect`) before the Error message.
+async fn goodbye_after<G: Game>(
+    shared: &Shared<G>,
+    mut stream: Stream,
+    format: Format,
+    reason: &CloseReason,
+    before: Option<ServerMsg<Wire<G>>>,
+) {
     shared.metrics.record_disconnect(reason.code());
-    let bytes = goodbye_frames::<G>(format, reason);
+    let mut bytes = Vec::new();
+    if let Some(message) = before {
+        let mut encoded = Vec::new();
+        let opcode = match format {
+            Format::Binary => {
+                encode_server(&message, &mut encoded);
+                ws::opcode::BINARY
+            }
+            Format::Json => {
+                json::encode_server(&message, &mut encoded);
+                ws::opcode::TEXT
+            }
+        };
+        ws::encode_frame(opcode, &encoded, None, &mut bytes);
+    }
+    bytes.extend(goodbye_frames::<G>(format, reason));
     let linger = async {
         if stream.write_all(&bytes).await.is_err() {
             return;

@@ -227,6 +227,9 @@ pub(crate) fn release_seat_locked<G: Game>(
     } else {
         entry.players = entry.players.saturating_sub(1);
     }
+    if let Some(cluster) = shared.cluster.get() {
+        cluster.report_leave(name, spectate);
+    }
     if entry.players == 0 && entry.spectators == 0 {
         lobby.rooms.remove(name);
         shared.metrics.rooms.fetch_sub(1, Relaxed);

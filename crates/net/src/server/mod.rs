@@ -16,6 +16,7 @@
 //! room's task reads and writes every one of its sockets itself, once per tick.
 
 mod admission;
+pub mod cluster;
 mod driver;
 #[cfg(feature = "fault-injection")]
 mod fault;
@@ -87,6 +88,8 @@ pub(crate) struct Shared<G: Game> {
     pub(crate) shutdown: watch::Receiver<bool>,
     /// TLS for every connection, when the config's `[tls]` names a certificate.
     pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
+    /// This server's place in a cluster (set once, before it runs).
+    pub(crate) cluster: std::sync::OnceLock<cluster::Cluster>,
 }
 
 impl<G: Game> Server<G> {
@@ -126,6 +129,7 @@ impl<G: Game> Server<G> {
                 per_ip: Mutex::new(HashMap::new()),
                 shutdown: shutdown_rx,
                 tls,
+                cluster: std::sync::OnceLock::new(),
             }),
             shutdown,
         })
@@ -149,6 +153,41 @@ impl<G: Game> Server<G> {
         format!("{scheme}://{}/ws", self.local_addr())
     }
 
+    /// Makes this server a node of a cluster around `directory` (call before [`Server::run`]):
+    /// it registers and heartbeats, matchmakes (`POST /api/matchmake` and seatless Hellos,
+    /// redirecting to the owning node), redeems seats, reports leaves, and drains on a graceful
+    /// stop. Fails when the options are unusable.
+    pub fn with_cluster(
+        self,
+        directory: Arc<dyn cluster::DynDirectory>,
+        options: cluster::ClusterOptions,
+    ) -> Result<Server<G>, ServerError> {
+        let invalid = |what: &str| ServerError::Config(ConfigError::Invalid(what.to_string()));
+        if !crate::seat::valid_node_id(&options.node_id) {
+            return Err(invalid("the node id must be 1-64 of A-Z a-z 0-9 - _"));
+        }
+        if options.secret.len() < 16 {
+            return Err(invalid(
+                "the cluster secret must be at least 16 bytes (TICKWIRE_CLUSTER_SECRET)",
+            ));
+        }
+        if !(options.public_url.starts_with("ws://") || options.public_url.starts_with("wss://"))
+            || options.public_url.len() > tickwire_protocol::limits::URL_MAX
+        {
+            return Err(invalid(
+                "the public URL must be ws://HOST:PORT/ws or wss://... (at most 256 bytes)",
+            ));
+        }
+        if options.ttl <= options.heartbeat {
+            return Err(invalid("the node TTL must be longer than the heartbeat"));
+        }
+        let _ = self
+            .shared
+            .cluster
+            .set(cluster::Cluster::new(directory, options));
+        Ok(self)
+    }
+
     /// A handle for tests to inject faults.
     #[cfg(feature = "fault-injection")]
     pub fn control(&self) -> ServerControl<G> {
@@ -163,6 +202,12 @@ impl<G: Game> Server<G> {
             shared,
             shutdown,
         } = self;
+        let (node_stop, node_stopped) = watch::channel(false);
+        let node = shared
+            .cluster
+            .get()
+            .is_some()
+            .then(|| tokio::spawn(cluster::run_node(Arc::clone(&shared), node_stopped)));
         tokio::pin!(stop);
         loop {
             tokio::select! {
@@ -177,6 +222,30 @@ impl<G: Game> Server<G> {
                 },
             }
         }
+        if let Some(cluster) = shared.cluster.get() {
+            // Drain: no new seats from the next heartbeat on; rooms may finish (new connections
+            // are still accepted, for the seats already handed out and for resumes) until they
+            // are empty or the drain timeout passes.
+            cluster.draining.store(true, Relaxed);
+            info!("draining: no new seats; waiting for rooms to empty");
+            let deadline = Instant::now() + cluster.options.drain_timeout;
+            let accept = async {
+                loop {
+                    if let Ok((stream, peer)) = listener.accept().await {
+                        admission::accept(&shared, stream, peer);
+                    }
+                }
+            };
+            let empty = async {
+                while !lobby::lock(&shared.lobby).rooms.is_empty() && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            };
+            tokio::select! {
+                _ = accept => {}
+                _ = empty => {}
+            }
+        }
         drop(listener);
         info!("shutting down: closing every connection");
         let _ = shutdown.send(true);
@@ -187,6 +256,10 @@ impl<G: Game> Server<G> {
         let left = shared.metrics.connections_open.load(Relaxed);
         if left > 0 {
             warn!(left, "grace period over with connections still open");
+        }
+        if let Some(node) = node {
+            let _ = node_stop.send(true);
+            let _ = tokio::time::timeout(Duration::from_secs(3), node).await;
         }
     }
 }

@@ -24,7 +24,10 @@ pub(crate) async fn serve_http<G: Game, S: tokio::io::AsyncWrite + Unpin>(
     let result = match request.path.as_str() {
         "/healthz" => http::respond(stream, "200 OK", "text/plain", b"ok\n").await,
         "/metrics" => {
-            let body = shared.metrics.render();
+            let mut body = shared.metrics.render();
+            if let Some(cluster) = shared.cluster.get() {
+                cluster.render_metrics(&mut body);
+            }
             http::respond(
                 stream,
                 "200 OK",
@@ -66,4 +69,99 @@ fn rooms_json<G: Game>(shared: &Shared<G>) -> String {
         })
         .collect();
     serde_json::Value::Array(rooms).to_string()
+}
+
+/// The largest matchmaking request body.
+const MATCHMAKE_BODY_MAX: usize = 1024;
+
+/// `POST /api/matchmake` with `{"name": ..., "room": ... (optional), "spectate": ...
+/// (optional)}`: reserves a seat through the directory and answers where to go with it,
+/// `{"url", "room", "seat", "expires_in_ms"}` (docs/PROTOCOL.md, section 16).
+pub(crate) async fn matchmake<G: Game, S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    shared: &Shared<G>,
+    stream: &mut S,
+    request: &http::Request,
+    mut body: Vec<u8>,
+) {
+    use tokio::io::AsyncReadExt;
+
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Ask {
+        name: String,
+        #[serde(default)]
+        room: Option<String>,
+        #[serde(default)]
+        spectate: bool,
+    }
+
+    let answer = |status: &'static str, value: serde_json::Value| (status, value.to_string());
+    let error =
+        |status: &'static str, why: String| answer(status, serde_json::json!({ "error": why }));
+    let (status, text) = 'answer: {
+        let Some(cluster) = shared.cluster.get() else {
+            break 'answer error(
+                "404 Not Found",
+                "this server is not part of a cluster".into(),
+            );
+        };
+        let Some(length) = request
+            .header("content-length")
+            .and_then(|value| value.trim().parse::<usize>().ok())
+        else {
+            break 'answer error("411 Length Required", "send a Content-Length".into());
+        };
+        if length > MATCHMAKE_BODY_MAX {
+            break 'answer error(
+                "413 Content Too Large",
+                format!("the body is at most {MATCHMAKE_BODY_MAX} bytes"),
+            );
+        }
+        while body.len() < length {
+            let mut chunk = [0u8; 1024];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => body.extend_from_slice(&chunk[..read]),
+            }
+        }
+        body.truncate(length);
+        let ask: Ask = match serde_json::from_slice(&body) {
+            Ok(ask) => ask,
+            Err(why) => break 'answer error("400 Bad Request", format!("bad request body: {why}")),
+        };
+        if let Err(why) = tickwire_protocol::validate_name(&ask.name) {
+            break 'answer error("400 Bad Request", why.to_string());
+        }
+        if let Some(room) = &ask.room
+            && let Err(why) = tickwire_protocol::validate_room(room)
+        {
+            break 'answer error("400 Bad Request", why.to_string());
+        }
+        if cluster.draining.load(Relaxed) {
+            break 'answer error("503 Service Unavailable", "this node is draining".into());
+        }
+        let capacity = crate::directory::Capacity {
+            players: shared.max_players as u32,
+            spectators: shared.config.max_spectators_per_room as u32,
+        };
+        match cluster.matchmake(ask.room, ask.spectate, capacity).await {
+            Ok((placement, seat)) => answer(
+                "200 OK",
+                serde_json::json!({
+                    "url": placement.url,
+                    "room": placement.room,
+                    "seat": seat,
+                    "node": placement.node,
+                    "expires_in_ms": cluster.options.seat_ttl.as_millis() as u64,
+                }),
+            ),
+            Err(crate::directory::MatchError::RoomFull) => {
+                error("409 Conflict", "room is full".into())
+            }
+            Err(why) => error("503 Service Unavailable", why.to_string()),
+        }
+    };
+    if let Err(error) = http::respond(stream, status, "application/json", text.as_bytes()).await {
+        debug!(%error, "http response failed");
+    }
 }

@@ -1,0 +1,201 @@
+//! Two server nodes on one real Redis directory, in this process: matchmaking over HTTP on
+//! either node sends players to the room's one owner; a seatless Hello to the wrong node is
+//! redirected; forged and expired seats are refused before the directory is asked, a used one
+//! by the directory; leaving empties the directory; a stopped node leaves it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tickwire_arena::Arena;
+use tickwire_cluster::RedisDirectory;
+use tickwire_cluster::testing::RedisServer;
+use tickwire_net::Client;
+use tickwire_net::directory::Directory;
+use tickwire_net::seat;
+use tickwire_protocol::{Hello, ServerMsg, close};
+use tickwire_tests::{hello, http_post, metric, start_cluster_node};
+
+const SECRET: &[u8] = b"a cluster secret of some length";
+
+async fn directory(url: &str, prefix: &str) -> RedisDirectory {
+    RedisDirectory::connect(url, prefix)
+        .await
+        .expect("connects to Redis")
+}
+
+/// Waits until `check` holds, for at most `seconds`.
+async fn eventually(seconds: u64, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+fn seated(name: &str, seat: &str) -> Hello {
+    Hello {
+        seat: Some(seat.to_string()),
+        ..hello(name, None)
+    }
+}
+
+async fn refused(url: &str, hello: Hello) -> (u16, String) {
+    match Client::<Arena>::connect(url, hello, Duration::from_secs(5)).await {
+        Ok(_) => panic!("joined with a bad seat"),
+        Err(tickwire_net::ClientError::Closed(info)) => (info.code, info.reason),
+        Err(error) => panic!("expected a close, got {error}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_one_directory() {
+    let Some(redis) = RedisServer::start("cluster") else {
+        return;
+    };
+    let url = redis.url();
+    let view = directory(&url, "c1").await;
+    let a = start_cluster_node(Arc::new(directory(&url, "c1").await), "a", SECRET, |_| {}).await;
+    let b = start_cluster_node(Arc::new(directory(&url, "c1").await), "b", SECRET, |_| {}).await;
+    assert!(
+        eventually(5, async || view
+            .nodes()
+            .await
+            .is_ok_and(|nodes| nodes.len() == 2))
+        .await,
+        "both nodes register"
+    );
+
+    // Matchmaking on either node names the one owner of "duel".
+    let (status, body) =
+        http_post(a.addr, "/api/matchmake", r#"{"name":"ann","room":"duel"}"#).await;
+    assert_eq!(status, 200, "{body}");
+    let first: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let (status, body) =
+        http_post(b.addr, "/api/matchmake", r#"{"name":"bob","room":"duel"}"#).await;
+    assert_eq!(status, 200, "{body}");
+    let second: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(first["url"], second["url"]);
+    assert_eq!(first["room"], "duel");
+    let owner_url = first["url"].as_str().expect("a url").to_string();
+    let (owner, other) = if owner_url == a.url {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+    assert_eq!(owner.url, owner_url);
+
+    // Both join the owner with their seats: one room, two players.
+    let ann_seat = first["seat"].as_str().expect("a seat").to_string();
+    let mut ann =
+        Client::<Arena>::connect(&owner_url, seated("ann", &ann_seat), Duration::from_secs(5))
+            .await
+            .expect("ann joins with her seat");
+    assert_eq!(ann.welcome().room, "duel");
+    let bob = Client::<Arena>::connect(
+        &owner_url,
+        seated("bob", second["seat"].as_str().expect("a seat")),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("bob joins with his seat");
+    assert_eq!(bob.welcome().room, "duel");
+
+    // A seatless Hello to the other node is redirected to the owner (the client follows).
+    let calls_before = metric(other.addr, "tickwire_cluster_redirects_total").await;
+    let cat = Client::<Arena>::connect(
+        &other.url,
+        hello("cat", Some("duel")),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("cat is redirected and joins");
+    assert_eq!(cat.welcome().room, "duel");
+    assert_eq!(
+        metric(other.addr, "tickwire_cluster_redirects_total").await,
+        calls_before + 1.0
+    );
+    let rooms = view.rooms().await.expect("rooms");
+    assert_eq!(rooms.len(), 1, "{rooms:?}");
+    assert_eq!((rooms[0].players, rooms[0].reserved_players), (3, 0));
+
+    // Seats refused before the directory is asked: forged (one character changed) and expired.
+    let redeems = metric(owner.addr, "tickwire_cluster_redeem_calls_total").await;
+    let mut forged = ann_seat.clone();
+    let last = forged.pop().expect("non-empty");
+    forged.push(if last == '0' { '1' } else { '0' });
+    let (code, reason) = refused(&owner_url, seated("mallory", &forged)).await;
+    assert_eq!(code, close::SEAT_INVALID, "{reason}");
+    let node_id = if owner.url == a.url { "a" } else { "b" };
+    let stale = seat::mint(
+        SECRET,
+        &seat::Seat {
+            id: "00112233445566778899aabbccddeeff".into(),
+            node: node_id.into(),
+            room: "duel".into(),
+            spectate: false,
+            expires_at_ms: 1,
+        },
+    );
+    let (code, reason) = refused(&owner_url, seated("mallory", &stale)).await;
+    assert_eq!(code, close::SEAT_EXPIRED, "{reason}");
+    let foreign = seat::mint(
+        SECRET,
+        &seat::Seat {
+            id: "00112233445566778899aabbccddeeff".into(),
+            node: "someone-else".into(),
+            room: "duel".into(),
+            spectate: false,
+            expires_at_ms: u64::MAX,
+        },
+    );
+    let (code, reason) = refused(&owner_url, seated("mallory", &foreign)).await;
+    assert_eq!(code, close::SEAT_INVALID, "{reason}");
+    assert_eq!(
+        metric(owner.addr, "tickwire_cluster_redeem_calls_total").await,
+        redeems,
+        "forged, expired and foreign seats cost the directory nothing"
+    );
+    // A used seat is refused by the directory (one call).
+    let (code, reason) = refused(&owner_url, seated("ann2", &ann_seat)).await;
+    assert_eq!(code, close::SEAT_INVALID, "{reason}");
+    assert_eq!(
+        metric(owner.addr, "tickwire_cluster_redeem_calls_total").await,
+        redeems + 1.0
+    );
+
+    // Everyone leaves: the directory forgets the room.
+    for mut client in [bob, cat] {
+        client.close().await;
+    }
+    loop {
+        match tokio::time::timeout(Duration::from_millis(10), ann.recv()).await {
+            Ok(Ok(ServerMsg::Snapshot(_))) | Err(_) => break,
+            Ok(Ok(_)) => continue,
+            Ok(Err(error)) => panic!("ann lost her connection: {error}"),
+        }
+    }
+    ann.close().await;
+    assert!(
+        eventually(5, async || view
+            .rooms()
+            .await
+            .is_ok_and(|rooms| rooms.is_empty()))
+        .await,
+        "the room leaves the directory"
+    );
+
+    // A node that stops leaves the directory.
+    b.stop().await;
+    assert!(
+        eventually(5, async || view
+            .nodes()
+            .await
+            .is_ok_and(|nodes| nodes.iter().all(|node| node.id != "b")))
+        .await,
+        "b deregisters"
+    );
+    a.stop().await;
+}
