@@ -12,6 +12,7 @@
 
 pub mod floor;
 pub mod game;
+pub mod matchmaker;
 pub mod predict;
 pub mod session;
 pub mod swarm;
@@ -54,6 +55,10 @@ pub struct BotOptions {
     /// TLS for a `wss://` URL (a private certificate authority, say); None trusts the usual
     /// public authorities.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// A cluster's matchmakers (`http://HOST:PORT` of any nodes): the bot asks them for a seat
+    /// instead of connecting to `url`, and asks again (with backoff) whenever its session ends
+    /// early (a node drained, died or was restarted).
+    pub matchmakers: Vec<String>,
 }
 
 impl BotOptions {
@@ -81,6 +86,7 @@ impl Default for BotOptions {
             connect_timeout: Duration::from_secs(10),
             token: None,
             tls: None,
+            matchmakers: Vec::new(),
         }
     }
 }
@@ -132,6 +138,10 @@ pub struct BotReport<F> {
     pub prediction_error_m: ErrorQuantiles,
     /// Predictions corrected by more than the game's threshold.
     pub corrections: u64,
+    /// Sessions after the first (through matchmakers: each time the last one ended early).
+    pub rejoins: u64,
+    /// Matchmaking requests or seated connections that failed (each retried).
+    pub matchmake_failures: u64,
     /// How the connection ended when it did not end by itself: the close code and reason.
     pub disconnect_reason: Option<CloseInfo>,
     /// The game's own figures.
@@ -150,10 +160,14 @@ pub struct ErrorQuantiles {
     pub max: f32,
 }
 
-/// Connects, plays game `G` until the duration ends or the server closes, and reports.
+/// Connects, plays game `G` until the duration ends or the server closes, and reports. With
+/// matchmakers, plays through them until the duration ends ([`matchmaker::play_matchmade`]).
 pub async fn run_bot<G: BotGame>(
     options: BotOptions,
 ) -> Result<BotReport<G::Figures>, ClientError> {
+    if !options.matchmakers.is_empty() {
+        return matchmaker::play_matchmade::<G>(&options).await;
+    }
     let client = Client::<G>::connect_with_tls(
         &options.url,
         options.hello::<G>(),

@@ -174,6 +174,11 @@ struct BotArgs {
     /// self-signed certificate) instead of the usual public authorities.
     #[arg(long, value_name = "FILE.pem")]
     ca_cert: Option<PathBuf>,
+    /// Play through a cluster's matchmakers (http://HOST:PORT of any nodes, comma-separated)
+    /// instead of --url: ask for a seat, join the node it names, and ask again (with backoff)
+    /// whenever the session ends early, until --duration is over.
+    #[arg(long, value_name = "URL[,URL...]", value_delimiter = ',')]
+    matchmaker: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -416,6 +421,7 @@ async fn bot(args: BotArgs) -> Result<()> {
         chat: args.chat.clone(),
         token: args.token.clone(),
         tls: args.ca_cert.as_deref().map(trusting).transpose()?,
+        matchmakers: args.matchmaker.clone(),
         ..BotOptions::default()
     };
     let game = args.game.clone();
@@ -550,6 +556,12 @@ fn print_summary<F: serde::Serialize>(report: &BotReport<F>) -> Result<()> {
         report.chat_received
     );
     println!("game figures: {}", serde_json::to_string(&report.game)?);
+    if report.rejoins > 0 || report.matchmake_failures > 0 {
+        println!(
+            "rejoined {} times through the matchmakers ({} failed attempts)",
+            report.rejoins, report.matchmake_failures
+        );
+    }
     match &report.disconnect_reason {
         None => println!("ended by itself"),
         Some(info) => println!(
