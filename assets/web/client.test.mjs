@@ -255,7 +255,7 @@ function fakeEnvironment() {
 function welcome(resumed, token = 9) {
   return {
     Welcome: {
-      version: 3,
+      version: 4,
       player: 4,
       entity: 0,
       room: "r",
@@ -362,4 +362,35 @@ test("session: a failed resume joins afresh; a refusal ends it; leaving is a nor
   env.sockets.at(-1).drop(CLOSE.GAME_MISMATCH, "wrong game");
   assert.deepEqual([refused.closed.code, refused.closed.reason], [CLOSE.GAME_MISMATCH, "wrong game"]);
   assert.match(refused.closed.text, /another game/);
+});
+
+test("session: a Redirect is followed with its seat; 1012 joins again from the start", () => {
+  const env = fakeEnvironment();
+  const events = [];
+  const playing = session(env, events);
+  playing.start();
+  env.sockets[0].open();
+  assert.equal(env.sockets[0].sent[0].Hello.seat, null);
+  // The node does not own the room: a Redirect, then Error and close 4014.
+  env.sockets[0].receive({ Redirect: { url: "ws://owner/ws", room: "r", seat: "s1.x" } });
+  env.sockets[0].receive({ Error: { code: CLOSE.REDIRECT, reason: "elsewhere" } });
+  env.sockets[0].drop(CLOSE.REDIRECT);
+  assert.equal(env.sockets.length, 2, "followed at once");
+  assert.equal(env.sockets[1].url, "ws://owner/ws");
+  env.sockets[1].open();
+  assert.equal(env.sockets[1].sent[0].Hello.seat, "s1.x");
+  env.sockets[1].receive(welcome(false));
+  // The owner drains: 1012, and the session starts over at the first address, without a seat.
+  env.sockets[1].receive({ Error: { code: CLOSE.SERVICE_RESTART, reason: "draining" } });
+  env.sockets[1].drop(CLOSE.SERVICE_RESTART);
+  assert.equal(env.sockets[2].url, "ws://test/ws");
+  env.sockets[2].open();
+  assert.equal(env.sockets[2].sent[0].Hello.seat, null);
+  assert.equal(env.sockets[2].sent[0].Hello.resume, null);
+  // A redirect without its Redirect message ends the session (nothing to follow).
+  const lost = session(env, []);
+  lost.start();
+  env.sockets.at(-1).open();
+  env.sockets.at(-1).drop(CLOSE.REDIRECT);
+  assert.equal(lost.closed.code, CLOSE.REDIRECT);
 });

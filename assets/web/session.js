@@ -1,7 +1,9 @@
 // The connection: one session from Join to the final close, across reconnects. It opens the
 // WebSocket, sends the Hello (naming the game and its schema version), decodes every message
 // with the game's codec, and on an abnormal close reconnects with the resume token, with backoff,
-// for as long as the server holds the player. DOM-free: the page passes its WebSocket, clock and
+// for as long as the server holds the player. In a cluster it follows a Redirect to the node that
+// owns the room (with the seat it was given), and after a 1012 (the node went away) joins again
+// through the address it started from. DOM-free: the page passes its WebSocket, clock and
 // handlers in, and tests pass fakes.
 
 import { CLOSE, closeMessage, closeName } from "./protocol.js";
@@ -12,13 +14,18 @@ export const RECONNECT_CODES = new Set([1006, CLOSE.TIMEOUT, CLOSE.TOO_SLOW, CLO
 export const BACKOFF_MS = [250, 500, 1000, 2000, 3000];
 /** How long the server holds a dropped player by default (assets/server.toml resume_grace_s). */
 export const DEFAULT_GRACE_MS = 15_000;
+/** Redirects followed in a row at most. */
+export const REDIRECTS_MAX = 3;
 
 /**
  * What to do when a connection closed with `code`: "end" the session, "rejoin" afresh (the
  * resume failed: the server no longer holds the player), or "retry" with the resume token.
  */
-export function closeAction({ code, leaving, resuming, everWelcomed, droppedForMs, graceMs }) {
+export function closeAction({ code, leaving, resuming, everWelcomed, droppedForMs, graceMs, redirected }) {
   if (leaving) return "end";
+  if (code === CLOSE.REDIRECT && redirected) return "redirect";
+  // The node went away (drained, or lost the room after a stall): join again from the start.
+  if (code === CLOSE.SERVICE_RESTART) return "rejoin";
   if (code === CLOSE.RESUME_FAILED && resuming) return "rejoin";
   // A resume can also meet its own old connection still holding the session token (4010) until
   // the server notices that connection is gone: retry that too.
@@ -48,6 +55,11 @@ export function endText(code, everWelcomed) {
 export class Session {
   constructor({ url, codec, options, graceMs = DEFAULT_GRACE_MS, handlers, env = globalThis }) {
     this.url = url;
+    /** The address the session started from (a node that matchmakes), for a rejoin. */
+    this.startUrl = url;
+    /** A seat to present in the next Hello (after a Redirect), then forgotten. */
+    this.seat = null;
+    this.redirects = 0;
     this.codec = codec;
     /** {name, room, spectate, token}: what the player asked for in the join form. */
     this.options = options;
@@ -127,7 +139,9 @@ export class Session {
     socket.addEventListener("open", () => {
       if (this.link !== link) return;
       const { name, room, spectate, token } = this.options;
-      this.send(this.codec.hello(name, { room, spectate, token, resume: resume ? this.resumeToken : null }));
+      const seat = this.seat;
+      this.seat = null;
+      this.send(this.codec.hello(name, { room, spectate, token, seat, resume: resume ? this.resumeToken : null }));
     });
     socket.addEventListener("message", (event) => {
       if (this.link !== link) return;
@@ -144,6 +158,7 @@ export class Session {
       }
       if (message.Welcome) this.handleWelcome(link, message.Welcome);
       else if (message.Error) link.error = message.Error;
+      else if (message.Redirect) link.redirect = message.Redirect;
       else this.handlers.message(message);
     });
     socket.addEventListener("close", (event) => {
@@ -154,6 +169,7 @@ export class Session {
 
   handleWelcome(link, welcome) {
     link.welcomed = true;
+    this.redirects = 0;
     this.resumeToken = welcome.resume_token.some((byte) => byte !== 0) ? Uint8Array.from(welcome.resume_token) : null;
     this.droppedAt = null;
     this.attempt = 0;
@@ -175,8 +191,21 @@ export class Session {
       everWelcomed: this.everWelcomed,
       droppedForMs: this.droppedAt === null ? 0 : now - this.droppedAt,
       graceMs: this.graceMs,
+      redirected: Boolean(link.redirect) && this.redirects < REDIRECTS_MAX,
     });
-    if (action === "rejoin") {
+    if (action === "redirect") {
+      this.redirects += 1;
+      this.url = link.redirect.url;
+      this.seat = link.redirect.seat;
+      this.handlers.system?.(`The room is on another server; joining it there.`);
+      this.connect(false);
+    } else if (action === "rejoin" && code === CLOSE.SERVICE_RESTART) {
+      this.url = this.startUrl;
+      this.resumeToken = null;
+      this.redirects = 0;
+      this.handlers.system?.("The game server went away; joining again.");
+      this.connect(false);
+    } else if (action === "rejoin") {
       this.resumeToken = null;
       this.handlers.system?.("The earlier session had expired; joining again.");
       this.connect(false);

@@ -13,7 +13,7 @@ use tickwire_net::Client;
 use tickwire_net::directory::Directory;
 use tickwire_net::seat;
 use tickwire_protocol::{Hello, ServerMsg, close};
-use tickwire_tests::{hello, http_post, metric, start_cluster_node};
+use tickwire_tests::{hello, http_get, http_post, metric, start_cluster_node};
 
 const SECRET: &[u8] = b"a cluster secret of some length";
 
@@ -120,6 +120,16 @@ async fn two_nodes_share_one_directory() {
     let rooms = view.rooms().await.expect("rooms");
     assert_eq!(rooms.len(), 1, "{rooms:?}");
     assert_eq!((rooms[0].players, rooms[0].reserved_players), (3, 0));
+    // Every node shows the cluster's rooms and nodes.
+    let (status, body) = http_get(other.addr, "/api/rooms?scope=cluster").await;
+    assert_eq!(status, 200, "{body}");
+    let listed: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(listed[0]["id"], "duel");
+    assert_eq!(listed[0]["players"], 3);
+    let (status, body) = http_get(other.addr, "/api/nodes").await;
+    assert_eq!(status, 200, "{body}");
+    let listed: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
 
     // Seats refused before the directory is asked: forged (one character changed) and expired.
     let redeems = metric(owner.addr, "tickwire_cluster_redeem_calls_total").await;

@@ -36,10 +36,24 @@ pub(crate) async fn serve_http<G: Game, S: tokio::io::AsyncWrite + Unpin>(
             )
             .await
         }
+        "/api/rooms" if request.query.as_deref() == Some("scope=cluster") => {
+            match cluster_json(shared, true).await {
+                Ok(body) => {
+                    http::respond(stream, "200 OK", "application/json", body.as_bytes()).await
+                }
+                Err((status, why)) => {
+                    http::respond(stream, status, "text/plain", why.as_bytes()).await
+                }
+            }
+        }
         "/api/rooms" => {
             let body = rooms_json(shared);
             http::respond(stream, "200 OK", "application/json", body.as_bytes()).await
         }
+        "/api/nodes" => match cluster_json(shared, false).await {
+            Ok(body) => http::respond(stream, "200 OK", "application/json", body.as_bytes()).await,
+            Err((status, why)) => http::respond(stream, status, "text/plain", why.as_bytes()).await,
+        },
         path => match crate::web::asset(path, G::web_assets()) {
             Some(asset) => http::respond(stream, "200 OK", asset.content_type, asset.body).await,
             None => http::respond(stream, "404 Not Found", "text/plain", b"not found\n").await,
@@ -48,6 +62,58 @@ pub(crate) async fn serve_http<G: Game, S: tokio::io::AsyncWrite + Unpin>(
     if let Err(error) = result {
         debug!(%error, "http response failed");
     }
+}
+
+/// The cluster's rooms (`rooms`) or nodes, as the directory has them.
+async fn cluster_json<G: Game>(
+    shared: &Shared<G>,
+    rooms: bool,
+) -> Result<String, (&'static str, String)> {
+    let cluster = shared.cluster.get().ok_or((
+        "404 Not Found",
+        "this server is not part of a cluster\n".to_string(),
+    ))?;
+    let unavailable =
+        |error: crate::directory::DirectoryError| ("503 Service Unavailable", format!("{error}\n"));
+    let value = if rooms {
+        let rooms = cluster.directory.rooms().await.map_err(unavailable)?;
+        serde_json::Value::Array(
+            rooms
+                .into_iter()
+                .map(|room| {
+                    serde_json::json!({
+                        "id": room.name,
+                        "node": room.node,
+                        "game": <G::Wire as Schema>::NAME,
+                        "players": room.players,
+                        "spectators": room.spectators,
+                        "reserved": room.reserved_players + room.reserved_spectators,
+                        "max_players": room.capacity.players,
+                    })
+                })
+                .collect(),
+        )
+    } else {
+        let nodes = cluster.directory.nodes().await.map_err(unavailable)?;
+        serde_json::Value::Array(
+            nodes
+                .into_iter()
+                .map(|node| {
+                    serde_json::json!({
+                        "id": node.id,
+                        "url": node.url,
+                        "rooms": node.rooms,
+                        "room_cap": node.room_cap,
+                        "epoch": node.epoch,
+                        "deadline_in_ms": node.deadline_in_ms,
+                        "draining": node.draining,
+                        "this_node": node.id == cluster.options.node_id,
+                    })
+                })
+                .collect(),
+        )
+    };
+    Ok(value.to_string())
 }
 
 fn rooms_json<G: Game>(shared: &Shared<G>) -> String {
