@@ -129,6 +129,12 @@ struct ServeArgs {
     /// to matchmake again.
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     drain_timeout: f64,
+    /// Report the lifecycle to the Agones SDK sidecar (AGONES_SDK_HTTP_PORT): Ready, health,
+    /// Counters, Allocate, Shutdown; with --cluster and no --public-url, the GameServer's
+    /// address is the node's URL. (Built with the `agones` feature.)
+    #[cfg(feature = "agones")]
+    #[arg(long)]
+    agones: bool,
 }
 
 /// How `serve` joins a cluster.
@@ -306,19 +312,33 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let cluster = match args.cluster {
         None => None,
         Some(redis) => {
-            let public_url = args
-                .public_url
-                .ok_or_else(|| anyhow::anyhow!("--cluster needs --public-url ws://HOST:PORT/ws"))?;
+            #[cfg(feature = "agones")]
+            let from_agones = args.agones;
+            #[cfg(not(feature = "agones"))]
+            let from_agones = false;
+            let public_url = match args.public_url {
+                Some(url) => url,
+                // Agones gives the address once its sidecar answers.
+                None if from_agones => String::new(),
+                None => anyhow::bail!("--cluster needs --public-url ws://HOST:PORT/ws"),
+            };
             let secret = args.cluster_secret.ok_or_else(|| {
                 anyhow::anyhow!("--cluster needs the cluster's secret in TICKWIRE_CLUSTER_SECRET")
             })?;
             let node_id = args.node_id.unwrap_or_else(|| {
-                public_url
-                    .trim_start_matches("wss://")
-                    .trim_start_matches("ws://")
-                    .split('/')
-                    .next()
-                    .unwrap_or_default()
+                // From the public URL's host and port, or (under Agones) the pod's name.
+                let source = if public_url.is_empty() {
+                    std::env::var("HOSTNAME").unwrap_or_default()
+                } else {
+                    public_url
+                        .trim_start_matches("wss://")
+                        .trim_start_matches("ws://")
+                        .split('/')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                source
                     .chars()
                     .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
                     .take(64)
@@ -337,13 +357,30 @@ async fn serve(args: ServeArgs) -> Result<()> {
             Some(ClusterArgs { redis, options })
         }
     };
+    #[cfg(feature = "agones")]
+    let agones = args.agones;
+    #[cfg(not(feature = "agones"))]
+    let agones = false;
     let game = config.game.clone();
-    with_game!(game.as_str(), |G, _W| serve_game::<G>(config, cluster)
-        .await)
+    with_game!(game.as_str(), |G, _W| serve_game::<G>(
+        config, cluster, agones
+    )
+    .await)
 }
 
-async fn serve_game<G: Game>(config: ServerConfig, cluster: Option<ClusterArgs>) -> Result<()> {
+async fn serve_game<G: Game>(
+    config: ServerConfig,
+    cluster: Option<ClusterArgs>,
+    agones: bool,
+) -> Result<()> {
     let mut server = Server::<G>::bind(config).await?;
+    #[cfg(feature = "agones")]
+    if agones {
+        server = server.with_agones(tickwire_net::server::agones::AgonesOptions::from_env());
+        println!("reporting to the Agones sidecar");
+    }
+    #[cfg(not(feature = "agones"))]
+    let _ = agones;
     if let Some(cluster) = cluster {
         let directory = tickwire_cluster::RedisDirectory::connect(&cluster.redis, "tickwire")
             .await

@@ -143,7 +143,8 @@ impl<D: Directory + std::fmt::Debug> DynDirectory for D {
 pub struct ClusterOptions {
     /// This node's id: 1-64 of `A-Z a-z 0-9 - _`, unique in the cluster.
     pub node_id: String,
-    /// The WebSocket URL players reach this node at (`ws://host:port/ws`).
+    /// The WebSocket URL players reach this node at (`ws://host:port/ws`); empty: the address
+    /// Agones gives the GameServer (with the `agones` feature).
     pub public_url: String,
     /// The cluster's shared secret, which signs seats.
     pub secret: Vec<u8>,
@@ -334,6 +335,11 @@ impl Cluster {
         }
     }
 
+    /// Whether the node is registered in the directory now.
+    pub(crate) fn is_registered(&self) -> bool {
+        self.epoch.load(Relaxed) != 0
+    }
+
     /// A redirect was sent.
     pub(crate) fn count_redirect(&self) {
         self.metrics.redirects.fetch_add(1, Relaxed);
@@ -466,9 +472,27 @@ pub(crate) async fn run_node<G: Game>(
         return;
     };
     let options = &cluster.options;
+    // Without a public URL of its own, the node waits for the one Agones gives it.
+    let url = if options.public_url.is_empty() {
+        loop {
+            if let Some(url) = shared.advertised_url.get() {
+                break url.clone();
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = stop.changed() => {
+                    if *stop.borrow() {
+                        return;
+                    }
+                }
+            }
+        }
+    } else {
+        options.public_url.clone()
+    };
     let spec = NodeSpec {
         id: options.node_id.clone(),
-        url: options.public_url.clone(),
+        url,
         room_cap: options.room_cap,
     };
     let ttl_ms = options.ttl.as_millis() as u64;

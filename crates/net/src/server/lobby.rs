@@ -68,18 +68,37 @@ pub(crate) struct RoomEntry<G: Game> {
 pub struct RoomStats {
     /// The room's tick.
     pub tick: AtomicU32,
+    /// When the room last stepped ([`stamp_ms`]; 0 before its first step).
+    stepped_ms: std::sync::atomic::AtomicU64,
     /// Duration of recent ticks in nanoseconds (a ring, for a p99).
     recent_ns: Mutex<VecDeque<u64>>,
+}
+
+/// The clock room steps are stamped with (milliseconds since the first stamp).
+fn stamp_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
 }
 
 impl RoomStats {
     pub(crate) fn record(&self, tick: u32, nanos: u64) {
         self.tick.store(tick, Relaxed);
+        self.stepped_ms.store(stamp_ms(), Relaxed);
         let mut recent = lock(&self.recent_ns);
         if recent.len() >= 256 {
             recent.pop_front();
         }
         recent.push_back(nanos);
+    }
+
+    /// Whether the room stepped within the last `window` (a room that has not stepped yet
+    /// counts as having just started).
+    pub fn stepped_within(&self, window: std::time::Duration) -> bool {
+        let stepped = self.stepped_ms.load(Relaxed);
+        stepped == 0 || stamp_ms().saturating_sub(stepped) <= window.as_millis() as u64
     }
 
     /// The 99th percentile of the recent tick durations, in milliseconds.

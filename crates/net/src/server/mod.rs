@@ -16,6 +16,8 @@
 //! room's task reads and writes every one of its sockets itself, once per tick.
 
 mod admission;
+#[cfg(feature = "agones")]
+pub mod agones;
 pub mod cluster;
 mod driver;
 #[cfg(feature = "fault-injection")]
@@ -90,6 +92,11 @@ pub(crate) struct Shared<G: Game> {
     pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
     /// This server's place in a cluster (set once, before it runs).
     pub(crate) cluster: std::sync::OnceLock<cluster::Cluster>,
+    /// The address players reach this server at, when an orchestrator (Agones) gave one.
+    pub(crate) advertised_url: std::sync::OnceLock<String>,
+    /// The Agones sidecar to report to (set once, before it runs).
+    #[cfg(feature = "agones")]
+    pub(crate) agones: std::sync::OnceLock<agones::AgonesOptions>,
 }
 
 impl<G: Game> Server<G> {
@@ -130,6 +137,9 @@ impl<G: Game> Server<G> {
                 shutdown: shutdown_rx,
                 tls,
                 cluster: std::sync::OnceLock::new(),
+                advertised_url: std::sync::OnceLock::new(),
+                #[cfg(feature = "agones")]
+                agones: std::sync::OnceLock::new(),
             }),
             shutdown,
         })
@@ -171,8 +181,11 @@ impl<G: Game> Server<G> {
                 "the cluster secret must be at least 16 bytes (TICKWIRE_CLUSTER_SECRET)",
             ));
         }
-        if !(options.public_url.starts_with("ws://") || options.public_url.starts_with("wss://"))
-            || options.public_url.len() > tickwire_protocol::limits::URL_MAX
+        let url = &options.public_url;
+        let from_agones = url.is_empty() && cfg!(feature = "agones");
+        if !from_agones
+            && (!(url.starts_with("ws://") || url.starts_with("wss://"))
+                || url.len() > tickwire_protocol::limits::URL_MAX)
         {
             return Err(invalid(
                 "the public URL must be ws://HOST:PORT/ws or wss://... (at most 256 bytes)",
@@ -186,6 +199,15 @@ impl<G: Game> Server<G> {
             .cluster
             .set(cluster::Cluster::new(directory, options));
         Ok(self)
+    }
+
+    /// Reports this server's lifecycle to its Agones sidecar (call before [`Server::run`]):
+    /// Ready, health pings gated on a watchdog, Counters, Allocate while it has players,
+    /// Shutdown after a graceful stop.
+    #[cfg(feature = "agones")]
+    pub fn with_agones(self, options: agones::AgonesOptions) -> Server<G> {
+        let _ = self.shared.agones.set(options);
+        self
     }
 
     /// A handle for tests to inject faults.
@@ -203,6 +225,16 @@ impl<G: Game> Server<G> {
             shutdown,
         } = self;
         let (node_stop, node_stopped) = watch::channel(false);
+        #[cfg(feature = "agones")]
+        let (agones_stop, agones_stopped) = watch::channel(false);
+        #[cfg(feature = "agones")]
+        let agones = shared.agones.get().cloned().map(|options| {
+            tokio::spawn(agones::run_agones(
+                Arc::clone(&shared),
+                options,
+                agones_stopped,
+            ))
+        });
         let node = shared
             .cluster
             .get()
@@ -260,6 +292,11 @@ impl<G: Game> Server<G> {
         if let Some(node) = node {
             let _ = node_stop.send(true);
             let _ = tokio::time::timeout(Duration::from_secs(3), node).await;
+        }
+        #[cfg(feature = "agones")]
+        if let Some(agones) = agones {
+            let _ = agones_stop.send(true);
+            let _ = tokio::time::timeout(Duration::from_secs(3), agones).await;
         }
     }
 }
