@@ -209,3 +209,100 @@ async fn two_nodes_share_one_directory() {
     );
     a.stop().await;
 }
+
+/// A node whose room name was placed elsewhere while it was gone from the directory (reaped
+/// after a stall) learns of its eviction at its next heartbeat and closes that room with 1012,
+/// so its players matchmake again; at most one room per name is ever listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evicted_node_closes_the_rooms_it_lost() {
+    let Some(redis) = RedisServer::start("evicted") else {
+        return;
+    };
+    let url = redis.url();
+    let view = directory(&url, "c2").await;
+    let a = start_cluster_node(Arc::new(directory(&url, "c2").await), "a", SECRET, |_| {}).await;
+    assert!(
+        eventually(5, async || view
+            .nodes()
+            .await
+            .is_ok_and(|nodes| nodes.len() == 1))
+        .await,
+        "a registers"
+    );
+    let mut ann =
+        Client::<Arena>::connect(&a.url, hello("ann", Some("keep")), Duration::from_secs(5))
+            .await
+            .expect("ann joins on a");
+    // ann plays (acknowledging every snapshot) until told to stop; she must never be closed.
+    let (stop_ann, mut ann_stops) = tokio::sync::oneshot::channel::<()>();
+    let ann_plays = tokio::spawn(async move {
+        let mut snapshots = 0u32;
+        loop {
+            tokio::select! {
+                _ = &mut ann_stops => break,
+                message = ann.recv() => match message {
+                    Ok(ServerMsg::Snapshot(snapshot)) => {
+                        snapshots += 1;
+                        let ack = tickwire_protocol::ClientMsg::Input(tickwire_protocol::Input {
+                            ack_tick: snapshot.tick,
+                            first_seq: 0,
+                            cmds: Vec::new(),
+                        });
+                        ann.send(&ack).await.expect("ann sends");
+                    }
+                    Ok(_) => {}
+                    Err(error) => panic!("ann lost her room: {error}"),
+                },
+            }
+        }
+        ann.close().await;
+        snapshots
+    });
+    let mut bob =
+        Client::<Arena>::connect(&a.url, hello("bob", Some("lost")), Duration::from_secs(5))
+            .await
+            .expect("bob joins on a");
+    // As if a had stalled past its lifetime: reaped behind its back, and "lost" placed on b.
+    view.deregister("a").await.expect("deregisters");
+    let b = start_cluster_node(Arc::new(directory(&url, "c2").await), "b", SECRET, |_| {}).await;
+    assert!(
+        eventually(5, async || view
+            .nodes()
+            .await
+            .is_ok_and(|nodes| nodes.iter().any(|node| node.id == "b")))
+        .await
+    );
+    let (status, body) =
+        http_post(b.addr, "/api/matchmake", r#"{"name":"cat","room":"lost"}"#).await;
+    assert_eq!(status, 200, "{body}");
+    // a's next heartbeat: evicted; it registers again, keeps "keep", closes "lost" with 1012.
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(5), bob.recv()).await {
+            Ok(Ok(ServerMsg::Error { code, reason })) => break (code, reason),
+            Ok(Ok(_)) => continue,
+            other => panic!("bob expected an Error, got {other:?}"),
+        }
+    };
+    assert_eq!(closed.0, close::SERVICE_RESTART, "{closed:?}");
+    assert!(
+        eventually(5, async || view.rooms().await.is_ok_and(|rooms| {
+            rooms
+                .iter()
+                .any(|room| room.name == "keep" && room.node == "a")
+                && rooms
+                    .iter()
+                    .any(|room| room.name == "lost" && room.node == "b")
+                && rooms.len() == 2
+        }))
+        .await,
+        "a claimed keep back; lost stays b's: {:?}",
+        view.rooms().await
+    );
+    // ann played on throughout (and a second more).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _ = stop_ann.send(());
+    let snapshots = ann_plays.await.expect("ann played without losing her room");
+    assert!(snapshots > 20, "{snapshots} snapshots");
+    a.stop().await;
+    b.stop().await;
+}
