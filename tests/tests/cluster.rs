@@ -306,3 +306,54 @@ async fn an_evicted_node_closes_the_rooms_it_lost() {
     a.stop().await;
     b.stop().await;
 }
+
+/// The swarm through the matchmakers of two nodes: every bot is seated where its room lives,
+/// the report gives matchmaking latency and bots per node, and both nodes' CPU is measured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_swarm_plays_through_the_matchmakers() {
+    let Some(redis) = RedisServer::start("swarm") else {
+        return;
+    };
+    let url = redis.url();
+    let view = directory(&url, "c3").await;
+    let a = start_cluster_node(Arc::new(directory(&url, "c3").await), "a", SECRET, |_| {}).await;
+    let b = start_cluster_node(Arc::new(directory(&url, "c3").await), "b", SECRET, |_| {}).await;
+    assert!(
+        eventually(5, async || view
+            .nodes()
+            .await
+            .is_ok_and(|nodes| nodes.len() == 2))
+        .await,
+        "both nodes register"
+    );
+    let options = tickwire_bot::swarm::SwarmOptions {
+        url: a.url.clone(),
+        bots: 40,
+        rooms: Some(4),
+        duration: Duration::from_secs(2),
+        warmup: Duration::from_millis(500),
+        ramp_per_s: 400.0,
+        matchmakers: vec![format!("http://{}", a.addr), format!("http://{}", b.addr)],
+        ..tickwire_bot::swarm::SwarmOptions::default()
+    };
+    let report = tickwire_bot::swarm::run_swarm::<Arena>(options)
+        .await
+        .expect("valid options");
+    assert_eq!(report.connected, 40, "{report}");
+    let matchmake = report.matchmake_ms.clone().expect("matchmaking figures");
+    assert_eq!(matchmake.count, 40, "{report}");
+    // Four rooms, placed least-loaded first: two per node, ten bots each.
+    assert_eq!(report.bots_per_node.len(), 2, "{report}");
+    assert!(
+        report.bots_per_node.values().all(|&bots| bots == 20),
+        "{report}"
+    );
+    assert_eq!(report.snapshot_errors, 0, "{report}");
+    assert!(report.server_cpu_cores.is_some(), "{report}");
+    let rooms = view.rooms().await.expect("rooms");
+    let mut names: Vec<_> = rooms.iter().map(|room| room.name.clone()).collect();
+    names.dedup();
+    assert!(names.len() <= 4, "{rooms:?}");
+    a.stop().await;
+    b.stop().await;
+}

@@ -195,6 +195,11 @@ struct SwarmArgs {
     /// Server WebSocket URL; /metrics is scraped from the same host and port.
     #[arg(long, default_value = "ws://127.0.0.1:7700/ws")]
     url: String,
+    /// Go through a cluster's matchmakers (http://HOST:PORT of any nodes, comma-separated)
+    /// instead of --url: each bot asks one for a seat and joins the node it names; every node's
+    /// /metrics is scraped and summed; the report adds matchmaking latency and bots per node.
+    #[arg(long, value_name = "URL[,URL...]", value_delimiter = ',')]
+    matchmaker: Vec<String>,
     /// Bots to run (each needs a file descriptor: raise `ulimit -n` for thousands).
     #[arg(long, value_name = "N")]
     bots: usize,
@@ -506,6 +511,7 @@ async fn swarm(args: SwarmArgs) -> Result<()> {
         sample: args.sample,
         slow_fraction: args.slow_fraction,
         slow_bytes_per_s: args.slow_bytes_per_s,
+        matchmakers: args.matchmaker.clone(),
         ..SwarmOptions::default()
     };
     let game = args.game.clone();

@@ -54,7 +54,7 @@ pub use report::{BucketQuantiles, Quantiles, SampleReport, SlowReport, SwarmRepo
 use crate::floor::{FloorOptions, run_floor};
 use crate::predict;
 use crate::{BotGame, ErrorQuantiles, Figures};
-use metrics::{cpu_pressure_stall_us, metrics_authority, scrape_metrics};
+use metrics::{cpu_pressure_stall_us, metrics_authority};
 use probe::Tally;
 use report::{fill_client_figures, fill_server_figures, round3};
 use shard::{ShardConfig, ShardOutcome, SlotPlan, Target, run_shard};
@@ -101,6 +101,10 @@ pub struct SwarmOptions {
     pub slow_fraction: f64,
     /// How many bytes a second a slow bot reads.
     pub slow_bytes_per_s: u64,
+    /// A cluster's matchmakers (`http://HOST:PORT` of any nodes): each bot asks one (in turn)
+    /// for a seat and joins the node it names; every node's /metrics is scraped (their CPU and
+    /// memory summed). Empty: every bot connects to `url`.
+    pub matchmakers: Vec<String>,
 }
 
 impl Default for SwarmOptions {
@@ -121,6 +125,7 @@ impl Default for SwarmOptions {
             sample: 10,
             slow_fraction: 0.0,
             slow_bytes_per_s: 2_000,
+            matchmakers: Vec::new(),
         }
     }
 }
@@ -155,6 +160,17 @@ impl SwarmOptions {
             self.slow_fraction == 0.0 || self.slow_bytes_per_s > 0,
             "slow bots must read a positive number of bytes per second",
         )?;
+        check(
+            self.matchmakers.iter().all(|url| {
+                url.strip_prefix("http://")
+                    .is_some_and(|rest| !rest.is_empty())
+            }),
+            "matchmakers must be http://HOST:PORT",
+        )?;
+        check(
+            self.matchmakers.is_empty() || self.soak.is_none(),
+            "soak mode does not go through matchmakers",
+        )?;
         metrics_authority(&self.url)?;
         Ok(())
     }
@@ -185,6 +201,23 @@ pub async fn run_swarm<G: BotGame>(
     options.validate()?;
     let authority = metrics_authority(&options.url)?;
     let target = target(&options.url, &authority);
+    let matchmaker_authorities: Vec<String> = options
+        .matchmakers
+        .iter()
+        .map(|url| {
+            url.strip_prefix("http://")
+                .unwrap_or(url)
+                .trim_end_matches('/')
+                .to_string()
+        })
+        .collect();
+    // The servers whose /metrics are summed: every matchmaker node, or the one server.
+    let scraped: Vec<String> = if matchmaker_authorities.is_empty() {
+        vec![authority.clone()]
+    } else {
+        matchmaker_authorities.clone()
+    };
+    let mut matchmaking = report::new_histogram::<u64>();
     let stats = Arc::new(SwarmStats::new());
     let (phase, phase_rx) = watch::channel(Phase::Ramp);
     let progress = (options.progress && std::io::stderr().is_terminal())
@@ -199,6 +232,7 @@ pub async fn run_swarm<G: BotGame>(
     let slow_bots = plans.iter().flatten().filter(|slot| slot.slow).count();
     let config = Arc::new(ShardConfig {
         target,
+        matchmakers: matchmaker_authorities.clone(),
         rooms: options.rooms,
         connect_timeout: options.connect_timeout,
         soak: options.soak,
@@ -234,7 +268,7 @@ pub async fn run_swarm<G: BotGame>(
         phase.send_replace(Phase::Warmup(Instant::now() + options.warmup));
         sleep(options.warmup).await;
 
-        let start_sample = scrape_metrics(&authority).await;
+        let start_sample = metrics::scrape_all(&scraped).await;
         let start_scraped = Instant::now();
         let swarm_start = ProcessStats::read();
         let pressure_start = cpu_pressure_stall_us();
@@ -262,7 +296,7 @@ pub async fn run_swarm<G: BotGame>(
             report.swarm_cpu_cores = Some(round3((end.cpu_seconds - start.cpu_seconds) / window_s));
             report.swarm_rss_bytes = Some(end.rss_bytes);
         }
-        let end_sample = scrape_metrics(&authority).await;
+        let end_sample = metrics::scrape_all(&scraped).await;
         let between_scrapes_s = start_scraped.elapsed().as_secs_f64();
         scrapes = Some((start_sample, end_sample, between_scrapes_s));
     } else {
@@ -306,7 +340,13 @@ pub async fn run_swarm<G: BotGame>(
             normal: shard_normal,
             slow: shard_slow,
             sample: shard_sample,
+            matchmake_us,
+            nodes,
         } = outcome;
+        for us in matchmake_us {
+            let _ = matchmaking.record(us);
+        }
+        add_counts(&mut report.bots_per_node, nodes);
         add_counts(&mut report.connect_failure_reasons, connect_failure_reasons);
         add_counts(&mut report.disconnects, disconnects);
         add_counts(&mut slow_disconnects, slow_ones);
@@ -323,6 +363,9 @@ pub async fn run_swarm<G: BotGame>(
         bar.finish_and_clear();
     }
 
+    if !options.matchmakers.is_empty() {
+        report.matchmake_ms = Some(report::quantiles(&matchmaking));
+    }
     fill_client_figures(&mut report, &stats, &normal, window_s);
     report.shards = shard_count;
     if let Some(slow_report) = &mut report.slow {

@@ -31,6 +31,10 @@ pub struct SwarmReport<F> {
     pub rooms: Option<usize>,
     /// Bots that got a Welcome.
     pub connected: u64,
+    /// Through matchmakers: each matchmaking request's time (None without).
+    pub matchmake_ms: Option<Quantiles>,
+    /// Through matchmakers: connections by the node URL they were sent to.
+    pub bots_per_node: BTreeMap<String, u64>,
     /// Bots that did not.
     pub connect_failures: u64,
     /// Why they did not, with counts: a close-code name (e.g. `room_full`) or the error text.
@@ -259,6 +263,21 @@ impl<F> fmt::Display for SwarmReport<F> {
         )?;
         for (reason, count) in &self.connect_failure_reasons {
             writeln!(f, "  connect failure: {reason} x{count}")?;
+        }
+        if let Some(matchmake) = &self.matchmake_ms {
+            writeln!(
+                f,
+                "matchmaking: {} requests, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; bots per node: {}",
+                matchmake.count,
+                matchmake.p50,
+                matchmake.p99,
+                matchmake.max,
+                self.bots_per_node
+                    .iter()
+                    .map(|(node, bots)| format!("{node} {bots}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )?;
         }
         let disconnects = if self.disconnects.is_empty() {
             "none".to_string()

@@ -52,6 +52,9 @@ pub(super) struct Target {
 #[derive(Debug)]
 pub(super) struct ShardConfig {
     pub(super) target: Target,
+    /// A cluster's matchmakers (HOST:PORT): each connection asks one (in turn) for a seat and
+    /// goes where it says, instead of to `target`.
+    pub(super) matchmakers: Vec<String>,
     pub(super) rooms: Option<usize>,
     pub(super) connect_timeout: Duration,
     pub(super) soak: Option<(Duration, Duration)>,
@@ -91,6 +94,10 @@ pub(super) struct ShardOutcome<F> {
     pub(super) slow: Tally,
     /// The predicting sample's figures.
     pub(super) sample: SampleTotals,
+    /// With matchmakers: each matchmaking request's time, in microseconds.
+    pub(super) matchmake_us: Vec<u64>,
+    /// With matchmakers: connections by the node URL the matchmaker named.
+    pub(super) nodes: BTreeMap<String, u64>,
 }
 
 /// Prediction figures of the sampled sessions.
@@ -199,6 +206,9 @@ struct Conn<G: BotGame> {
     probe: Probe,
     /// Payload bytes of the Hello.
     hello_bytes: u64,
+    /// Where this connection goes, and the seat its Hello presents (through a matchmaker).
+    target: Target,
+    seat: Option<String>,
 }
 
 enum Phase<G: BotGame> {
@@ -353,7 +363,43 @@ impl<G: BotGame> Shard<G> {
             chat: Vec::new(),
             duration: lifetime,
         };
-        let stream = match &context.config.target.addr {
+        // Through a matchmaker: a seat and the node to take it to (a blocking request: the
+        // matchmakers are on the same network, and this happens once per connection).
+        let (target, seat) = if context.config.matchmakers.is_empty() {
+            (context.config.target.clone(), None)
+        } else {
+            let matchmaker =
+                &context.config.matchmakers[bot.plan.bot % context.config.matchmakers.len()];
+            let started = std::time::Instant::now();
+            let name = format!("swarm-{}", bot.plan.bot);
+            let room = context
+                .config
+                .rooms
+                .map(|rooms| format!("swarm-{}", bot.plan.bot % rooms));
+            match matchmake_blocking(
+                matchmaker,
+                &name,
+                room.as_deref(),
+                context.config.connect_timeout,
+            ) {
+                Ok((url, seat)) => {
+                    let us = started.elapsed().as_micros() as u64;
+                    context.outcome.matchmake_us.push(us.max(1));
+                    *context.outcome.nodes.entry(url.clone()).or_default() += 1;
+                    let authority = url
+                        .strip_prefix("ws://")
+                        .and_then(|rest| rest.split('/').next())
+                        .unwrap_or_default()
+                        .to_string();
+                    (super::target(&url, &authority), Some(seat))
+                }
+                Err(reason) => {
+                    context.fail(reason);
+                    return;
+                }
+            }
+        };
+        let stream = match &target.addr {
             Ok(addr) => TcpStream::connect(*addr).map_err(|error| format!("IO error: {error}")),
             Err(error) => Err(error.clone()),
         };
@@ -392,6 +438,8 @@ impl<G: BotGame> Shard<G> {
             starved: false,
             probe: Probe::default(),
             hello_bytes: 0,
+            target,
+            seat,
         });
     }
 
@@ -607,7 +655,7 @@ impl<G: BotGame> Conn<G> {
                 Ok(false) => return None,
                 Ok(true) => {
                     let key = generate_key();
-                    let target = &context.config.target;
+                    let target = &self.target;
                     upgrade::write_request(&target.host, &target.path, &key, &mut self.outbox);
                     self.phase = Phase::Upgrading { key };
                     self.deadline = context.now + context.config.connect_timeout;
@@ -742,7 +790,8 @@ impl<G: BotGame> Conn<G> {
                 Err(error) => return Some(End::Failed(upgrade_failure(&error))),
             }
             context.scratch.clear();
-            let hello = hello::<G>(self.bot, context.config.rooms);
+            let mut hello = hello::<G>(self.bot, context.config.rooms);
+            hello.seat = self.seat.take();
             encode_client::<G>(&ClientMsg::Hello(hello), &mut context.scratch);
             self.hello_bytes = context.scratch.len() as u64;
             let mask = context.mask();
@@ -975,5 +1024,55 @@ fn connected(stream: &TcpStream) -> io::Result<bool> {
         Ok(_) => Ok(true),
         Err(error) if error.kind() == ErrorKind::NotConnected => Ok(false),
         Err(error) => Err(error),
+    }
+}
+
+/// Asks the matchmaker at `authority` (HOST:PORT) for a seat, blocking: the node's WebSocket
+/// URL and the seat, or why not.
+fn matchmake_blocking(
+    authority: &str,
+    name: &str,
+    room: Option<&str>,
+    deadline: Duration,
+) -> Result<(String, String), String> {
+    use std::net::ToSocketAddrs;
+    let fail = |why: String| format!("matchmaking at {authority}: {why}");
+    let addr = authority
+        .to_socket_addrs()
+        .map_err(|error| fail(error.to_string()))?
+        .next()
+        .ok_or_else(|| fail("no address".into()))?;
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, deadline)
+        .map_err(|error| fail(error.to_string()))?;
+    stream
+        .set_read_timeout(Some(deadline))
+        .and_then(|()| stream.set_write_timeout(Some(deadline)))
+        .map_err(|error| fail(error.to_string()))?;
+    let body = serde_json::json!({ "name": name, "room": room }).to_string();
+    let request = format!(
+        "POST /api/matchmake HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|error| fail(error.to_string()))?;
+    let mut response = Vec::new();
+    stream
+        .take(16 * 1024)
+        .read_to_end(&mut response)
+        .map_err(|error| fail(error.to_string()))?;
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| fail("malformed response".into()))?;
+    let status = head.split_whitespace().nth(1).unwrap_or("none");
+    if status != "200" {
+        return Err(fail(format!("HTTP {status}")));
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(body).map_err(|error| fail(error.to_string()))?;
+    match (value["url"].as_str(), value["seat"].as_str()) {
+        (Some(url), Some(seat)) => Ok((url.to_string(), seat.to_string())),
+        _ => Err(fail("no url or seat in the answer".into())),
     }
 }

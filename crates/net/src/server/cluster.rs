@@ -336,6 +336,7 @@ impl Cluster {
     }
 
     /// Whether the node is registered in the directory now.
+    #[cfg_attr(not(feature = "agones"), allow(dead_code))]
     pub(crate) fn is_registered(&self) -> bool {
         self.epoch.load(Relaxed) != 0
     }
