@@ -184,6 +184,37 @@ pub(super) fn metrics_authority(url: &str) -> Result<String, SwarmError> {
     }
 }
 
+/// [`scrape_metrics`] of every server, summed (CPU seconds, memory, descriptors, tasks, tick
+/// histograms bucket by bucket): the figures of a cluster of nodes as of one server.
+pub(super) async fn scrape_all(authorities: &[String]) -> Result<MetricsSample, String> {
+    let mut total = MetricsSample::default();
+    for authority in authorities {
+        let sample = scrape_metrics(authority).await?;
+        let add_f = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+        };
+        let add_u = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+        };
+        total.cpu_s = add_f(total.cpu_s, sample.cpu_s);
+        total.tick_sum_s = add_f(total.tick_sum_s, sample.tick_sum_s);
+        total.rss_bytes = add_u(total.rss_bytes, sample.rss_bytes);
+        total.fds = add_u(total.fds, sample.fds);
+        total.tasks = add_u(total.tasks, sample.tasks);
+        total.tick_count = add_u(total.tick_count, sample.tick_count);
+        if total.tick_buckets.is_empty() {
+            total.tick_buckets = sample.tick_buckets;
+        } else {
+            for (bucket, (_, count)) in total.tick_buckets.iter_mut().zip(sample.tick_buckets) {
+                bucket.1 += count;
+            }
+        }
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,35 +287,4 @@ mod tests {
         ];
         assert_eq!(bucket_quantiles(&start, &overflow).unwrap().max, None);
     }
-}
-
-/// [`scrape_metrics`] of every server, summed (CPU seconds, memory, descriptors, tasks, tick
-/// histograms bucket by bucket): the figures of a cluster of nodes as of one server.
-pub(super) async fn scrape_all(authorities: &[String]) -> Result<MetricsSample, String> {
-    let mut total = MetricsSample::default();
-    for authority in authorities {
-        let sample = scrape_metrics(authority).await?;
-        let add_f = |a: Option<f64>, b: Option<f64>| match (a, b) {
-            (None, None) => None,
-            (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
-        };
-        let add_u = |a: Option<u64>, b: Option<u64>| match (a, b) {
-            (None, None) => None,
-            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
-        };
-        total.cpu_s = add_f(total.cpu_s, sample.cpu_s);
-        total.tick_sum_s = add_f(total.tick_sum_s, sample.tick_sum_s);
-        total.rss_bytes = add_u(total.rss_bytes, sample.rss_bytes);
-        total.fds = add_u(total.fds, sample.fds);
-        total.tasks = add_u(total.tasks, sample.tasks);
-        total.tick_count = add_u(total.tick_count, sample.tick_count);
-        if total.tick_buckets.is_empty() {
-            total.tick_buckets = sample.tick_buckets;
-        } else {
-            for (bucket, (_, count)) in total.tick_buckets.iter_mut().zip(sample.tick_buckets) {
-                bucket.1 += count;
-            }
-        }
-    }
-    Ok(total)
 }
