@@ -254,7 +254,12 @@ pub async fn run_swarm<G: BotGame>(
 
     let mut report = SwarmReport::<G::Figures> {
         game: G::NAME.to_string(),
-        url: options.url.clone(),
+        // Through matchmakers, the "server" is every node they name.
+        url: if options.matchmakers.is_empty() {
+            options.url.clone()
+        } else {
+            format!("matchmakers {}", options.matchmakers.join(","))
+        },
         bots: options.bots,
         rooms: options.rooms,
         ramp_per_s: options.ramp_per_s,
