@@ -30,13 +30,16 @@ pub async fn matchmake(
     name: &str,
     room: Option<&str>,
     spectate: bool,
+    token: Option<&str>,
     deadline: Duration,
 ) -> Result<Ticket, String> {
     let authority = http_url
         .strip_prefix("http://")
         .ok_or_else(|| format!("matchmaker {http_url:?}: expected http://HOST:PORT"))?
         .trim_end_matches('/');
-    let body = serde_json::json!({ "name": name, "room": room, "spectate": spectate }).to_string();
+    let body =
+        serde_json::json!({ "name": name, "room": room, "spectate": spectate, "token": token })
+            .to_string();
     let request = format!(
         "POST /api/matchmake HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -110,6 +113,7 @@ pub async fn play_matchmade<G: BotGame>(
             &options.name,
             options.room.as_deref(),
             options.spectate,
+            options.token.as_deref(),
             options.connect_timeout,
         )
         .await

@@ -241,6 +241,9 @@ impl Directory for RedisDirectory {
         match reply.first().map(String::as_str) {
             Some("1") => Ok(true),
             Some("0") => Ok(false),
+            Some("stale") => Err(DirectoryError(
+                "not registered with this epoch: register again".into(),
+            )),
             _ => Err(unexpected(&reply)),
         }
     }

@@ -71,10 +71,12 @@ else
     end
   end
   if not name then
-    local fresh
-    repeat
-      fresh = 'room-' .. redis.call('INCR', key('roomseq'))
-    until redis.call('HEXISTS', key('rooms'), fresh) == 0
+    -- Named from the (random) seat id, so names do not repeat after Redis restarts empty
+    -- while nodes still run rooms they will claim back.
+    local fresh = 'room-' .. string.sub(seat, 1, 8)
+    while redis.call('HEXISTS', key('rooms'), fresh) == 1 do
+      fresh = 'room-' .. string.sub(seat, 1, 8) .. '-' .. redis.call('INCR', key('roomseq'))
+    end
     name = place(fresh)
     if not name then
       return {'nonode'}

@@ -276,13 +276,13 @@ impl Directory for MemoryDirectory {
                 match fullest {
                     Some(name) => (name, false),
                     None => {
-                        let name = loop {
+                        // Named from the (random) seat id, as the Redis backend does.
+                        let stem: String = request.seat.chars().take(8).collect();
+                        let mut name = format!("room-{stem}");
+                        while state.rooms.contains_key(&name) {
                             state.room_names += 1;
-                            let name = format!("room-{}", state.room_names);
-                            if !state.rooms.contains_key(&name) {
-                                break name;
-                            }
-                        };
+                            name = format!("room-{stem}-{}", state.room_names);
+                        }
                         (state.place(name, request.capacity, now)?, true)
                     }
                 }
@@ -380,7 +380,9 @@ impl Directory for MemoryDirectory {
             .get(node)
             .is_none_or(|entry| entry.epoch != epoch)
         {
-            return Ok(false);
+            return Err(DirectoryError(
+                "not registered with this epoch: register again".into(),
+            ));
         }
         match state.rooms.get_mut(&room.name) {
             Some(existing) if existing.node != node => Ok(false),

@@ -235,7 +235,8 @@ pub trait Directory: Send + Sync + 'static {
 
     /// After an eviction: takes a room this node still runs back into the directory with its
     /// occupancy, unless another node owns that name now. Returns whether it was claimed (if
-    /// not, the node closes the room: its players matchmake again).
+    /// not, the node closes the room: its players matchmake again); an error when the node is
+    /// not registered with `epoch` (it was evicted again: register again first).
     fn claim(
         &self,
         node: &str,

@@ -48,6 +48,9 @@ impl AgonesOptions {
     }
 }
 
+/// How long an Allocated server stays without players before it says Ready again.
+const EMPTY_BEFORE_READY: Duration = Duration::from_secs(10);
+
 /// One request to the sidecar; the status code and body, or why it failed.
 async fn call(port: u16, method: &str, path: &str, body: &str) -> Result<(u16, String), String> {
     let exchange = async {
@@ -124,7 +127,11 @@ pub(crate) async fn run_agones<G: Game>(
             return;
         }
         match call(port, "GET", "/gameserver", "").await {
-            Ok((200, body)) => break address(&body),
+            // The address comes once the GameServer is scheduled: keep asking until it has one.
+            Ok((200, body)) => match address(&body) {
+                Some(url) => break Some(url),
+                None => debug!("the GameServer has no address yet"),
+            },
             Ok((status, _)) => debug!(status, "Agones sidecar not ready"),
             Err(error) => debug!(%error, "waiting for the Agones sidecar"),
         }
@@ -145,6 +152,9 @@ pub(crate) async fn run_agones<G: Game>(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ready = false;
     let mut allocated = false;
+    // While Allocated, since when the server has had no players (back to Ready after a while,
+    // so an empty server can be scaled down or allocated again).
+    let mut empty_since: Option<tokio::time::Instant> = None;
     let mut counters: Option<(usize, usize)> = None;
     loop {
         tokio::select! {
@@ -204,6 +214,20 @@ pub(crate) async fn run_agones<G: Game>(
             allocated = post(port, "/allocate", "{}").await;
             if allocated {
                 info!("Agones: Allocated (players are on this server)");
+            }
+        }
+        if allocated {
+            if players > 0 {
+                empty_since = None;
+            } else if empty_since
+                .get_or_insert_with(tokio::time::Instant::now)
+                .elapsed()
+                >= EMPTY_BEFORE_READY
+                && post(port, "/ready", "{}").await
+            {
+                info!("Agones: Ready again (no players for a while)");
+                allocated = false;
+                empty_since = None;
             }
         }
     }

@@ -335,6 +335,39 @@ impl Cluster {
         }
     }
 
+    /// Starts draining: no new seats here, said to the directory now rather than at the next
+    /// heartbeat.
+    pub(crate) async fn start_draining(&self) {
+        self.draining.store(true, Relaxed);
+        let epoch = self.epoch.load(Relaxed);
+        if epoch != 0 {
+            let result = self
+                .directory
+                .heartbeat(
+                    &self.options.node_id,
+                    epoch,
+                    self.options.ttl.as_millis() as u64,
+                    true,
+                )
+                .await;
+            let _ = self.counted(result, |_| true);
+        }
+    }
+
+    /// Seats handed out for this node's rooms and not yet redeemed (None: the directory did
+    /// not answer).
+    pub(crate) async fn outstanding_seats(&self) -> Option<u32> {
+        let result = self.directory.rooms().await;
+        let rooms = self.counted(result, |_| true).ok()?;
+        Some(
+            rooms
+                .iter()
+                .filter(|room| room.node == self.options.node_id)
+                .map(|room| room.reserved_players + room.reserved_spectators)
+                .sum(),
+        )
+    }
+
     /// Whether the node is registered in the directory now.
     #[cfg_attr(not(feature = "agones"), allow(dead_code))]
     pub(crate) fn is_registered(&self) -> bool {
@@ -497,16 +530,16 @@ pub(crate) async fn run_node<G: Game>(
         room_cap: options.room_cap,
     };
     let ttl_ms = options.ttl.as_millis() as u64;
+    // Leaves not yet accepted by the directory, oldest first (retried every beat).
+    let mut pending: std::collections::VecDeque<(String, bool)> = std::collections::VecDeque::new();
     let mut ticker = tokio::time::interval(options.heartbeat);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
-            Some((room, spectate)) = leaves.recv() => {
-                let result = cluster.directory.leave(&options.node_id, &room, spectate).await;
-                if let Err(error) = cluster.counted(result, |_| true) {
-                    debug!(%error, room, "leave not reported");
-                }
+            Some(leave) = leaves.recv() => {
+                pending.push_back(leave);
+                report_leaves(cluster, &mut pending).await;
                 continue;
             }
             _ = stop.changed() => {
@@ -518,7 +551,7 @@ pub(crate) async fn run_node<G: Game>(
         }
         let epoch = cluster.epoch.load(Relaxed);
         if epoch == 0 {
-            register(&shared, cluster, &spec, ttl_ms).await;
+            register(&shared, cluster, &spec, ttl_ms, &mut leaves, &mut pending).await;
         } else {
             let draining = cluster.draining.load(Relaxed);
             let result = cluster
@@ -531,7 +564,7 @@ pub(crate) async fn run_node<G: Game>(
                     cluster.metrics.evictions.fetch_add(1, Relaxed);
                     warn!(node = %options.node_id, "evicted from the directory; registering again");
                     cluster.epoch.store(0, Relaxed);
-                    register(&shared, cluster, &spec, ttl_ms).await;
+                    register(&shared, cluster, &spec, ttl_ms, &mut leaves, &mut pending).await;
                 }
                 Err(error) => {
                     cluster.metrics.heartbeat_failures.fetch_add(1, Relaxed);
@@ -539,6 +572,7 @@ pub(crate) async fn run_node<G: Game>(
                 }
             }
         }
+        report_leaves(cluster, &mut pending).await;
         let result = cluster.directory.reap(REAP_LIMIT).await;
         if let Ok(reaped) = cluster.counted(result, |_| true) {
             let m = &cluster.metrics;
@@ -547,13 +581,7 @@ pub(crate) async fn run_node<G: Game>(
             m.reaped_seats.fetch_add(u64::from(reaped.seats), Relaxed);
         }
     }
-    // Report what is still queued, then leave the directory.
-    while let Ok((room, spectate)) = leaves.try_recv() {
-        let _ = cluster
-            .directory
-            .leave(&options.node_id, &room, spectate)
-            .await;
-    }
+    // Leaving the directory removes the node's rooms: queued leaves no longer matter.
     let result = cluster.directory.deregister(&options.node_id).await;
     match cluster.counted(result, |_| true) {
         Ok(()) => info!(node = %options.node_id, "left the directory"),
@@ -562,13 +590,44 @@ pub(crate) async fn run_node<G: Game>(
     cluster.epoch.store(0, Relaxed);
 }
 
+/// Reports queued leaves in order until the directory refuses one (kept for the next try).
+async fn report_leaves(
+    cluster: &Cluster,
+    pending: &mut std::collections::VecDeque<(String, bool)>,
+) {
+    while let Some((room, spectate)) = pending.front() {
+        let result = cluster
+            .directory
+            .leave(&cluster.options.node_id, room, *spectate)
+            .await;
+        match cluster.counted(result, |_| true) {
+            Ok(()) => {
+                pending.pop_front();
+            }
+            Err(error) => {
+                debug!(%error, "leave not reported yet; retrying next beat");
+                // Bounded: past the queue's size the oldest go (counted).
+                while pending.len() > LEAVES_MAX {
+                    pending.pop_front();
+                    cluster.metrics.leaves_dropped.fetch_add(1, Relaxed);
+                }
+                return;
+            }
+        }
+    }
+}
+
 /// Registers (a fresh epoch) and claims every room this node runs; rooms another node owns now
-/// are closed with 1012.
+/// are closed with 1012. The lobby's counts are taken under its lock together with every leave
+/// queued so far (leaves are queued under that same lock), so the claims are exact and no leave
+/// is applied on top of them.
 async fn register<G: Game>(
     shared: &Arc<Shared<G>>,
     cluster: &Cluster,
     spec: &NodeSpec,
     ttl_ms: u64,
+    leaves: &mut mpsc::Receiver<(String, bool)>,
+    pending: &mut std::collections::VecDeque<(String, bool)>,
 ) {
     let result = cluster.directory.register(spec, ttl_ms).await;
     let epoch = match cluster.counted(result, |_| true) {
@@ -585,6 +644,8 @@ async fn register<G: Game>(
     };
     let rooms: Vec<(RoomEntry, mpsc::Sender<RoomCmd<G>>)> = {
         let lobby = lock(&shared.lobby);
+        while leaves.try_recv().is_ok() {}
+        pending.clear();
         lobby
             .rooms
             .iter()
@@ -611,9 +672,10 @@ async fn register<G: Game>(
             Ok(false) => {
                 cluster.metrics.rooms_lost.fetch_add(1, Relaxed);
                 warn!(room = %room.name, "room is owned by another node now: closing it");
-                let _ = inbox.try_send(RoomCmd::Close(CloseReason::ServiceRestart(
+                let close = RoomCmd::Close(CloseReason::ServiceRestart(
                     "the room moved to another node",
-                )));
+                ));
+                let _ = tokio::time::timeout(Duration::from_secs(1), inbox.send(close)).await;
             }
             Err(error) => {
                 debug!(%error, room = %room.name, "claim failed; registering again next beat");

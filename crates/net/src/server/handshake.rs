@@ -553,6 +553,11 @@ async fn join<G: Game>(
     let (name, inbox, room_id) = match reserve_seat(shared, hello) {
         Ok(seat) => seat,
         Err(reason) => {
+            // In a cluster the directory already counts this player (its seat was redeemed):
+            // the seat goes back.
+            if let (Some(cluster), Some(room)) = (shared.cluster.get(), &hello.room) {
+                cluster.report_leave(room, hello.spectate);
+            }
             goodbye::<G>(shared, stream, format, &reason).await;
             return;
         }

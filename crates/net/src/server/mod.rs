@@ -194,6 +194,11 @@ impl<G: Game> Server<G> {
         if options.ttl <= options.heartbeat {
             return Err(invalid("the node TTL must be longer than the heartbeat"));
         }
+        // The directory must never place more rooms here than the lobby can open.
+        let mut options = options;
+        options.room_cap = options
+            .room_cap
+            .min(self.shared.config.max_rooms.min(u32::MAX as usize) as u32);
         let _ = self
             .shared
             .cluster
@@ -258,18 +263,30 @@ impl<G: Game> Server<G> {
             // Drain: no new seats from the next heartbeat on; rooms may finish (new connections
             // are still accepted, for the seats already handed out and for resumes) until they
             // are empty or the drain timeout passes.
-            cluster.draining.store(true, Relaxed);
-            info!("draining: no new seats; waiting for rooms to empty");
+            cluster.start_draining().await;
+            info!("draining: no new seats; waiting for rooms to empty and seats to be used");
             let deadline = Instant::now() + cluster.options.drain_timeout;
             let accept = async {
                 loop {
-                    if let Ok((stream, peer)) = listener.accept().await {
-                        admission::accept(&shared, stream, peer);
+                    match listener.accept().await {
+                        Ok((stream, peer)) => admission::accept(&shared, stream, peer),
+                        Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
                     }
                 }
             };
+            // Done when no room is left and no seat handed out for one is still to come
+            // (the directory's word, asked twice a second; without an answer, the rooms alone).
             let empty = async {
-                while !lobby::lock(&shared.lobby).rooms.is_empty() && Instant::now() < deadline {
+                let mut seats_checked = Instant::now();
+                let mut seats_out = cluster.outstanding_seats().await.unwrap_or(0);
+                while Instant::now() < deadline {
+                    if seats_checked.elapsed() >= Duration::from_millis(500) {
+                        seats_out = cluster.outstanding_seats().await.unwrap_or(0);
+                        seats_checked = Instant::now();
+                    }
+                    if lobby::lock(&shared.lobby).rooms.is_empty() && seats_out == 0 {
+                        break;
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             };

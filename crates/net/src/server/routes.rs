@@ -159,6 +159,9 @@ pub(crate) async fn matchmake<G: Game, S: tokio::io::AsyncRead + tokio::io::Asyn
         room: Option<String>,
         #[serde(default)]
         spectate: bool,
+        /// The session token, when the server requires one (as in the Hello).
+        #[serde(default)]
+        token: Option<String>,
     }
 
     let answer = |status: &'static str, value: serde_json::Value| (status, value.to_string());
@@ -171,6 +174,18 @@ pub(crate) async fn matchmake<G: Game, S: tokio::io::AsyncRead + tokio::io::Asyn
                 "this server is not part of a cluster".into(),
             );
         };
+        // The same gates as the WebSocket: the browser Origin allow-list, then (below) the
+        // session token when authentication is on.
+        if let Some(origin) = request.header("origin")
+            && !shared.config.allowed_origins.is_empty()
+            && !shared
+                .config
+                .allowed_origins
+                .iter()
+                .any(|allowed| allowed == origin)
+        {
+            break 'answer error("403 Forbidden", "origin not allowed".into());
+        }
         let Some(length) = request
             .header("content-length")
             .and_then(|value| value.trim().parse::<usize>().ok())
@@ -202,6 +217,22 @@ pub(crate) async fn matchmake<G: Game, S: tokio::io::AsyncRead + tokio::io::Asyn
             && let Err(why) = tickwire_protocol::validate_room(room)
         {
             break 'answer error("400 Bad Request", why.to_string());
+        }
+        if let Some(secret) = shared.config.auth_secret() {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_secs());
+            let verified = ask
+                .token
+                .as_deref()
+                .map(|token| crate::auth::verify(secret, token, &ask.name, now));
+            match verified {
+                Some(Ok(_)) => {}
+                Some(Err(why)) => break 'answer error("401 Unauthorized", why.to_string()),
+                None => {
+                    break 'answer error("401 Unauthorized", "this server requires a token".into());
+                }
+            }
         }
         if cluster.draining.load(Relaxed) {
             break 'answer error("503 Service Unavailable", "this node is draining".into());
