@@ -17,8 +17,11 @@ libfuzzer_sys::fuzz_target!(|bytes: &[u8]| {
                 .all(|(name, _)| !name.bytes().any(|byte| byte.is_ascii_uppercase())),
             "{request:?}"
         );
-        // Parsing the head alone gives the same request.
-        let again = parse_head(&bytes[..length]).expect("parses").expect("complete");
+        // Parsing the head alone gives the same request, of the same length.
+        let (again, again_length) = parse_head(&bytes[..length])
+            .expect("parses")
+            .expect("complete");
+        assert_eq!(again_length, length);
         assert_eq!(format!("{again:?}"), format!("{request:?}"));
     }
 });
