@@ -172,19 +172,7 @@ async fn https_routes_a_refusal_and_a_plain_peer_over_the_tls_port() {
     let tls = trusting(&cert);
 
     // GET /healthz over https.
-    let connector = tokio_rustls::TlsConnector::from(Arc::clone(&tls));
-    let tcp = tokio::net::TcpStream::connect(server.addr)
-        .await
-        .expect("connects");
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("a name");
-    let mut stream = connector.connect(name, tcp).await.expect("TLS handshake");
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("writes");
-    let mut response = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response)).await;
-    let response = String::from_utf8_lossy(&response);
+    let response = https_get(&server.addr, &tls, "/healthz").await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.ends_with("ok\n"), "{response}");
 
@@ -234,24 +222,32 @@ async fn https_routes_a_refusal_and_a_plain_peer_over_the_tls_port() {
 
 /// tickwire_tls_failures_total, read from /metrics over https.
 async fn metric_tls(addr: &std::net::SocketAddr, tls: &Arc<rustls::ClientConfig>) -> f64 {
+    https_get(addr, tls, "/metrics")
+        .await
+        .lines()
+        .find(|line| line.starts_with("tickwire_tls_failures_total"))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .expect("the metric")
+}
+
+/// One GET over https, trusting `tls`; the whole response as text.
+async fn https_get(
+    addr: &std::net::SocketAddr,
+    tls: &Arc<rustls::ClientConfig>,
+    path: &str,
+) -> String {
     let connector = tokio_rustls::TlsConnector::from(Arc::clone(tls));
     let tcp = tokio::net::TcpStream::connect(addr)
         .await
         .expect("connects");
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("a name");
     let mut stream = connector.connect(name, tcp).await.expect("TLS handshake");
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("writes");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("writes");
     let mut response = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response)).await;
-    String::from_utf8_lossy(&response)
-        .lines()
-        .find(|line| line.starts_with("tickwire_tls_failures_total"))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
-        .expect("the metric")
+    String::from_utf8_lossy(&response).into_owned()
 }
 
 #[tokio::test]

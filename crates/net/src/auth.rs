@@ -86,6 +86,14 @@ pub fn verify(secret: &[u8], token: &str, name: &str, now: u64) -> Result<Claims
     Ok(claims)
 }
 
+/// [`verify`] at the current time.
+pub fn verify_now(secret: &[u8], token: &str, name: &str) -> Result<Claims, TokenError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    verify(secret, token, name, now)
+}
+
 pub(crate) fn sign(secret: &[u8], body: &[u8]) -> Vec<u8> {
     // Invariant: HMAC accepts keys of any length.
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");

@@ -193,6 +193,13 @@ impl ServerConfig {
         Ok(config)
     }
 
+    /// Whether a browser `Origin` may open the WebSocket or matchmake: any when the allow-list
+    /// is empty.
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        self.allowed_origins.is_empty()
+            || self.allowed_origins.iter().any(|allowed| allowed == origin)
+    }
+
     /// Ticks between two JSON-mode snapshots (`json_snapshot_rate` in ticks, at least 1).
     pub fn json_snapshot_interval(&self) -> u32 {
         ((self.tick_rate as f64 / self.json_snapshot_rate).round() as u32).max(1)

@@ -104,6 +104,18 @@ async fn post(port: u16, path: &str, body: &str) -> bool {
     }
 }
 
+/// Sets a Counter's count (Agones int64s travel as strings); whether the sidecar took it.
+async fn set_counter(port: u16, name: &str, count: usize) -> bool {
+    call(
+        port,
+        "PATCH",
+        &format!("/v1beta1/counters/{name}"),
+        &format!(r#"{{"count":"{count}"}}"#),
+    )
+    .await
+    .is_ok_and(|(status, _)| (200..300).contains(&status))
+}
+
 /// The address and first port the GameServer has, from `GET /gameserver`.
 fn address(body: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(body).ok()?;
@@ -189,26 +201,11 @@ pub(crate) async fn run_agones<G: Game>(
         } else {
             warn!("Agones: a room has not stepped within the watchdog; no health ping");
         }
-        if counters != Some((rooms, players)) {
-            let rooms_ok = call(
-                port,
-                "PATCH",
-                "/v1beta1/counters/rooms",
-                &format!(r#"{{"count":"{rooms}"}}"#),
-            )
-            .await
-            .is_ok_and(|(status, _)| (200..300).contains(&status));
-            let players_ok = call(
-                port,
-                "PATCH",
-                "/v1beta1/counters/players",
-                &format!(r#"{{"count":"{players}"}}"#),
-            )
-            .await
-            .is_ok_and(|(status, _)| (200..300).contains(&status));
-            if rooms_ok && players_ok {
-                counters = Some((rooms, players));
-            }
+        if counters != Some((rooms, players))
+            && set_counter(port, "rooms", rooms).await
+            && set_counter(port, "players", players).await
+        {
+            counters = Some((rooms, players));
         }
         if players > 0 && !allocated && ready {
             allocated = post(port, "/allocate", "{}").await;

@@ -134,12 +134,7 @@ pub(crate) async fn handle_connection<G: Game>(
         return;
     }
     if let Some(origin) = request.header("origin")
-        && !shared.config.allowed_origins.is_empty()
-        && !shared
-            .config
-            .allowed_origins
-            .iter()
-            .any(|allowed| allowed == origin)
+        && !shared.config.origin_allowed(origin)
     {
         debug!(%peer, %origin, "origin refused");
         let _ = http::respond(
@@ -456,10 +451,7 @@ fn authenticate<G: Game>(
         return Ok(None);
     };
     let token = hello.token.as_deref().ok_or(CloseReason::AuthRequired)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs());
-    match auth::verify(secret, token, &hello.name, now) {
+    match auth::verify_now(secret, token, &hello.name) {
         Ok(_) => {}
         Err(auth::TokenError::Expired) => return Err(CloseReason::AuthExpired),
         Err(error) => return Err(CloseReason::AuthInvalid(error.to_string())),

@@ -177,12 +177,7 @@ pub(crate) async fn matchmake<G: Game, S: tokio::io::AsyncRead + tokio::io::Asyn
         // The same gates as the WebSocket: the browser Origin allow-list, then (below) the
         // session token when authentication is on.
         if let Some(origin) = request.header("origin")
-            && !shared.config.allowed_origins.is_empty()
-            && !shared
-                .config
-                .allowed_origins
-                .iter()
-                .any(|allowed| allowed == origin)
+            && !shared.config.origin_allowed(origin)
         {
             break 'answer error("403 Forbidden", "origin not allowed".into());
         }
@@ -219,13 +214,10 @@ pub(crate) async fn matchmake<G: Game, S: tokio::io::AsyncRead + tokio::io::Asyn
             break 'answer error("400 Bad Request", why.to_string());
         }
         if let Some(secret) = shared.config.auth_secret() {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |elapsed| elapsed.as_secs());
             let verified = ask
                 .token
                 .as_deref()
-                .map(|token| crate::auth::verify(secret, token, &ask.name, now));
+                .map(|token| crate::auth::verify_now(secret, token, &ask.name));
             match verified {
                 Some(Ok(_)) => {}
                 Some(Err(why)) => break 'answer error("401 Unauthorized", why.to_string()),
