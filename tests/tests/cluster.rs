@@ -340,7 +340,7 @@ async fn a_swarm_plays_through_the_matchmakers() {
         .await
         .expect("valid options");
     assert_eq!(report.connected, 40, "{report}");
-    let matchmake = report.matchmake_ms.expect("matchmaking figures");
+    let matchmake = report.matchmake_ms.clone().expect("matchmaking figures");
     assert_eq!(matchmake.count, 40, "{report}");
     // Four rooms, placed least-loaded first: two per node, ten bots each.
     assert_eq!(report.bots_per_node.len(), 2, "{report}");

@@ -1,7 +1,7 @@
 //! The arena on the client: the bot's brain, own-player prediction and interpolation as the
 //! engine's bot asks for them ([`BotGame`]), and the arena's part of the bot report.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tickwire_bot::predict::Sample;
 use tickwire_bot::{BotGame, Brain, Context, Figures, Prediction};
 use tickwire_protocol::{Welcome, quant};
@@ -21,7 +21,7 @@ impl BotGame for Arena {
 }
 
 /// The arena's figures in a bot report (top-level keys of its JSON).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ArenaFigures {
     /// Most distinct players in one snapshot.
     pub players_seen_max: usize,

@@ -13,7 +13,7 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The traffic to reproduce.
 #[derive(Clone, Debug)]
@@ -43,7 +43,7 @@ impl Default for FloorOptions {
 }
 
 /// What the floor cost.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FloorReport {
     /// Connections.
     pub clients: usize,

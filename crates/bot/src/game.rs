@@ -8,6 +8,7 @@
 use std::fmt::Debug;
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tickwire_protocol::{Replica, Schema, Welcome};
 
 use crate::predict::Interpolator;
@@ -81,9 +82,11 @@ pub trait Brain<G: BotGame>: Send + Sized {
     fn figures(&self, context: &Context<'_, G>) -> G::Figures;
 }
 
-/// A game's part of the bot report: serialized next to the engine's figures, and summed over
-/// the bots of a swarm with [`Figures::merge`].
-pub trait Figures: Serialize + Default + Clone + Debug + PartialEq + Send + 'static {
+/// A game's part of the bot report: serialized next to the engine's figures, summed over the
+/// bots of a swarm with [`Figures::merge`], and read back when swarm reports are merged.
+pub trait Figures:
+    Serialize + DeserializeOwned + Default + Clone + Debug + PartialEq + Send + 'static
+{
     /// Adds another bot's figures to these (sums for counts, maxima for maxima).
     fn merge(&mut self, other: &Self);
 }

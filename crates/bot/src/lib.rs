@@ -150,7 +150,7 @@ pub struct BotReport<F> {
 }
 
 /// Quantiles of a sample.
-#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct ErrorQuantiles {
     /// Median.
     pub p50: f32,

@@ -201,30 +201,36 @@ fn merge<F>(earlier: BotReport<F>, later: BotReport<F>) -> BotReport<F> {
 
 /// Exponential backoff from 100 ms to 2 s, each wait jittered to 50-100% (seeded per bot, so a
 /// swarm of bots does not come back in step).
-struct Backoff {
+pub(crate) struct Backoff {
     next: Duration,
     state: u64,
 }
 
 impl Backoff {
-    fn new(seed: u64) -> Backoff {
+    pub(crate) fn new(seed: u64) -> Backoff {
         Backoff {
             next: Duration::from_millis(100),
             state: seed | 1,
         }
     }
 
-    fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.next = Duration::from_millis(100);
     }
 
-    async fn wait(&mut self) {
+    /// The next wait (jittered), doubling the one after.
+    pub(crate) fn next_wait(&mut self) -> Duration {
         // xorshift64: enough for jitter.
         self.state ^= self.state << 13;
         self.state ^= self.state >> 7;
         self.state ^= self.state << 17;
         let fraction = 0.5 + (self.state % 1000) as f64 / 2000.0;
-        tokio::time::sleep(self.next.mul_f64(fraction)).await;
+        let wait = self.next.mul_f64(fraction);
         self.next = (self.next * 2).min(Duration::from_secs(2));
+        wait
+    }
+
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.next_wait()).await;
     }
 }

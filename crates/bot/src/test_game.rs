@@ -116,7 +116,7 @@ impl BotGame for Line {
     type Figures = LineFigures;
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LineFigures {
     pub views: u64,
     pub interpolated: bool,

@@ -1,7 +1,7 @@
 //! The card game on the client: a bot brain that plays legal cards with a human-like reaction
 //! time, and the game's part of the bot report.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tickwire_bot::{BotGame, Brain, Context, Figures, NoPrediction};
 use tickwire_protocol::Welcome;
 use tickwire_sim::rng::Pcg32;
@@ -22,7 +22,7 @@ const REACTION_TICKS: (u32, u32) = (4, 14);
 const PLAY_TIMEOUT_TICKS: u32 = 30;
 
 /// The card game's figures in a bot report (top-level keys of its JSON).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CardsFigures {
     /// Plays the bot sent.
     pub plays_sent: u64,

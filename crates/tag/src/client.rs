@@ -1,7 +1,7 @@
 //! Tag on the client: a bot brain, prediction of the own runner, and the game's part of the bot
 //! report.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tickwire_bot::{BotGame, Brain, Context, Figures, Prediction};
 use tickwire_protocol::{Welcome, quant};
 use tickwire_sim::Vec2;
@@ -17,7 +17,7 @@ impl BotGame for Tag {
 }
 
 /// Tag's figures in a bot report (top-level keys of its JSON), summed over a swarm.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TagFigures {
     /// Times the bot tagged someone (its stats row at the end).
     pub tags: u64,

@@ -69,8 +69,21 @@ enum Command {
     Bot(BotArgs),
     /// Run many bots from one process and report load figures (a load test).
     Swarm(SwarmArgs),
+    /// Merge the JSON reports of swarms run at the same time (say, one per load machine against
+    /// one cluster) into one report: counts add up, latency histograms merge exactly.
+    SwarmMerge(SwarmMergeArgs),
     /// Mint a signed session token for a server with `auth_secret` set (for testing).
     Token(TokenArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SwarmMergeArgs {
+    /// The reports (`tickwire swarm --report FILE.json` of each swarm).
+    #[arg(value_name = "REPORT.json", required = true)]
+    reports: Vec<PathBuf>,
+    /// Write the merged JSON report to this file.
+    #[arg(long, value_name = "FILE.json")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -272,6 +285,7 @@ fn main() -> ExitCode {
             Command::Bot(args) => bot(args).await,
             Command::Swarm(args) => swarm(args).await,
             Command::Token(args) => token(args),
+            Command::SwarmMerge(args) => swarm_merge(args),
         }
     });
     match result {
@@ -537,6 +551,44 @@ async fn swarm_game<W: BotGame>(options: SwarmOptions, args: &SwarmArgs) -> Resu
             "no bot could connect to {} (see the connect failures above)",
             report.url
         );
+    }
+    Ok(())
+}
+
+fn swarm_merge(args: SwarmMergeArgs) -> Result<()> {
+    let mut parts = Vec::with_capacity(args.reports.len());
+    for path in &args.reports {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read report {}", path.display()))?;
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a JSON report", path.display()))?;
+        parts.push((path, json));
+    }
+    let game = parts[0].1["game"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("{} has no \"game\"", parts[0].0.display()))?
+        .to_string();
+    with_game!(game.as_str(), |_G, W| swarm_merge_game::<W>(parts, &args))
+}
+
+fn swarm_merge_game<W: BotGame>(
+    parts: Vec<(&PathBuf, serde_json::Value)>,
+    args: &SwarmMergeArgs,
+) -> Result<()> {
+    let mut reports = Vec::with_capacity(parts.len());
+    for (path, json) in parts {
+        let report: tickwire_bot::swarm::SwarmReport<<W as BotGame>::Figures> =
+            serde_json::from_value(json)
+                .with_context(|| format!("{} is not a swarm report", path.display()))?;
+        reports.push(report);
+    }
+    let merged = tickwire_bot::swarm::merge_reports(reports).map_err(anyhow::Error::msg)?;
+    print!("{merged}");
+    if let Some(path) = &args.report {
+        let json = serde_json::to_string_pretty(&merged)?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("cannot write report {}", path.display()))?;
+        println!("report written to {}", path.display());
     }
     Ok(())
 }

@@ -306,3 +306,102 @@ async fn nodes_die_drain_stall_and_redis_restarts_while_bots_play() {
     drop((n3, n4));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A swarm through two nodes' matchmakers; one node is killed with SIGKILL during the measured
+/// window: every bot session it held comes back on the other node through a new matchmake
+/// (backoff and jitter, the matchmakers in turn), and the swarm's report says how long that took.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swarm_matchmakes_again_when_its_node_dies() {
+    let Some(redis) = RedisServer::start("swarm") else {
+        return;
+    };
+    let url = redis.url();
+    let directory = RedisDirectory::connect(&url, "tickwire")
+        .await
+        .expect("connects");
+    let n1 = Node::start("s1", &url);
+    let n2 = Node::start("s2", &url);
+    within(Duration::from_secs(10), async || {
+        directory.nodes().await.is_ok_and(|nodes| nodes.len() == 2)
+    })
+    .await
+    .expect("two nodes register");
+    let report =
+        std::env::temp_dir().join(format!("tickwire-swarm-rejoin-{}.json", std::process::id()));
+    let mut swarm = Command::new(env!("CARGO_BIN_EXE_tickwire"))
+        .args([
+            "swarm",
+            "--matchmaker",
+            &format!("{},{}", n1.matchmaker(), n2.matchmaker()),
+            "--bots",
+            "16",
+            "--rooms",
+            "8",
+            "--warmup",
+            "1",
+            "--duration",
+            "9",
+            "--sample",
+            "0",
+            "--shards",
+            "1",
+            "--report",
+        ])
+        .arg(&report)
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tickwire swarm starts");
+    within(Duration::from_secs(10), async || {
+        rooms(&directory)
+            .await
+            .iter()
+            .map(|room| room.players)
+            .sum::<u32>()
+            == 16
+    })
+    .await
+    .expect("the swarm's 16 bots play");
+    let on_n1 = rooms(&directory)
+        .await
+        .iter()
+        .filter(|room| room.node == "s1")
+        .map(|room| room.players)
+        .sum::<u32>();
+    assert!(on_n1 > 0, "some rooms on s1: {:?}", rooms(&directory).await);
+    // Into the measured window (ramp-up of 16 bots plus 1 s of warm-up), then kill s1.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    n1.signal("-KILL");
+    let status = swarm.wait().expect("the swarm ends");
+    assert!(status.success(), "{status:?}");
+    let text = std::fs::read_to_string(&report).expect("the report");
+    let _ = std::fs::remove_file(&report);
+    let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let lost: u64 = json["disconnects"]
+        .as_object()
+        .expect("disconnects")
+        .values()
+        .filter_map(serde_json::Value::as_u64)
+        .sum();
+    let rejoin = &json["rejoin_ms"];
+    assert_eq!(lost, u64::from(on_n1), "s1's sessions were lost: {json}");
+    assert_eq!(
+        rejoin["count"].as_u64(),
+        Some(lost),
+        "every lost session came back: {json}"
+    );
+    assert!(
+        rejoin["max"].as_f64().is_some_and(|max| max < 10_000.0),
+        "back within 10 s: {rejoin}"
+    );
+    assert_eq!(json["snapshot_errors"], 0, "{json}");
+    // Afterwards every room is on s2.
+    let now = rooms(&directory).await;
+    assert!(now.iter().all(|room| room.node == "s2"), "{now:?}");
+    eprintln!(
+        "swarm: {lost} sessions lost with s1, back playing after p50 {} / max {} ms",
+        rejoin["p50"], rejoin["max"]
+    );
+    drop(n2);
+}

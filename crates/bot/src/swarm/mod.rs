@@ -27,6 +27,7 @@
 //! publishes at `/metrics`.
 
 mod budget;
+mod merge;
 mod metrics;
 mod probe;
 mod report;
@@ -49,6 +50,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, interval, sleep, timeout_at};
 
+pub use merge::merge_reports;
 pub use report::{BucketQuantiles, Quantiles, SampleReport, SlowReport, SwarmReport};
 
 use crate::floor::{FloorOptions, run_floor};
@@ -218,6 +220,7 @@ pub async fn run_swarm<G: BotGame>(
         matchmaker_authorities.clone()
     };
     let mut matchmaking = report::new_histogram::<u64>();
+    let mut rejoins = report::new_histogram::<u64>();
     let stats = Arc::new(SwarmStats::new());
     let (phase, phase_rx) = watch::channel(Phase::Ramp);
     let progress = (options.progress && std::io::stderr().is_terminal())
@@ -289,6 +292,10 @@ pub async fn run_swarm<G: BotGame>(
         }
         stats.measuring.store(true, Relaxed);
         let window_started = Instant::now();
+        report.window_started_unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|since| since.as_millis() as u64);
         phase.send_replace(Phase::Measuring(window_started + options.duration));
         sleep(options.duration).await;
         stats.measuring.store(false, Relaxed);
@@ -347,9 +354,13 @@ pub async fn run_swarm<G: BotGame>(
             sample: shard_sample,
             matchmake_us,
             nodes,
+            rejoin_us,
         } = outcome;
         for us in matchmake_us {
             let _ = matchmaking.record(us);
+        }
+        for us in rejoin_us {
+            let _ = rejoins.record(us);
         }
         add_counts(&mut report.bots_per_node, nodes);
         add_counts(&mut report.connect_failure_reasons, connect_failure_reasons);
@@ -370,6 +381,7 @@ pub async fn run_swarm<G: BotGame>(
 
     if !options.matchmakers.is_empty() {
         report.matchmake_ms = Some(report::quantiles(&matchmaking));
+        report.rejoin_ms = Some(report::quantiles(&rejoins));
     }
     fill_client_figures(&mut report, &stats, &normal, window_s);
     report.shards = shard_count;

@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::atomic::Ordering::Relaxed;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::SwarmStats;
 use super::metrics::{MetricsSample, bucket_quantiles};
@@ -19,7 +19,12 @@ use crate::floor::FloorReport;
 /// Client-side figures (snapshots, intervals, latency, bytes, snapshot errors) count only inside
 /// the measured window, which starts `warmup_s` after the last bot connected or failed.
 /// Connection outcomes (`connected`, `connect_failures`, `disconnects`) cover the whole run.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+///
+/// Reports of swarms run at the same time (from several machines against one cluster) combine
+/// into one with `tickwire swarm-merge` ([`super::merge::merge_reports`]): the latency
+/// histograms travel in the report (`buckets`) so they merge exactly.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct SwarmReport<F> {
     /// The game played.
     pub game: String,
@@ -35,6 +40,9 @@ pub struct SwarmReport<F> {
     pub matchmake_ms: Option<Quantiles>,
     /// Through matchmakers: connections by the node URL they were sent to.
     pub bots_per_node: BTreeMap<String, u64>,
+    /// Through matchmakers: for each session a node ended early (drain 1012, node lost), the
+    /// time until that bot played again after matchmaking anew (None without matchmakers).
+    pub rejoin_ms: Option<Quantiles>,
     /// Bots that did not.
     pub connect_failures: u64,
     /// Why they did not, with counts: a close-code name (e.g. `room_full`) or the error text.
@@ -50,6 +58,9 @@ pub struct SwarmReport<F> {
     pub warmup_s: f64,
     /// Length of the measured window in seconds.
     pub duration_s: f64,
+    /// When the measured window opened, in milliseconds since the Unix epoch (this machine's
+    /// clock).
+    pub window_started_unix_ms: Option<u64>,
     /// Bots connected when the measured window opened (slow bots are counted in `slow`).
     pub bots_in_window: u64,
     /// The server's tick rate (from the Welcome).
@@ -134,7 +145,7 @@ pub struct SwarmReport<F> {
 }
 
 /// The prediction figures of the bots that predicted.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct SampleReport {
     /// Bot sessions that predicted (a soak replaces bots, so this can exceed `--sample`).
     pub bots: u64,
@@ -146,7 +157,7 @@ pub struct SampleReport {
 }
 
 /// What the slow bots saw in the window.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct SlowReport {
     /// Slow bots started.
     pub bots: usize,
@@ -222,8 +233,8 @@ pub(super) fn fill_client_figures<F>(
 }
 
 /// Quantiles of a client-side HdrHistogram (microsecond resolution, 2 significant digits), in
-/// milliseconds. All zero when `count` is 0.
-#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+/// milliseconds, with the histogram itself. All zero when `count` is 0.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Quantiles {
     /// Samples.
     pub count: u64,
@@ -235,11 +246,27 @@ pub struct Quantiles {
     pub p99: f64,
     /// Largest sample.
     pub max: f64,
+    /// The histogram: `[microseconds, samples]` per non-empty bucket, the value being the
+    /// bucket's highest (so recording it again lands in the same bucket). Merging reports adds
+    /// these, so merged quantiles are those of one histogram of every sample.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buckets: Vec<[u64; 2]>,
+}
+
+impl Quantiles {
+    /// The histogram these quantiles were read from, rebuilt from `buckets`.
+    pub fn histogram(&self) -> Histogram<u64> {
+        let mut histogram = new_histogram();
+        for &[value, count] in &self.buckets {
+            record(&mut histogram, value, count);
+        }
+        histogram
+    }
 }
 
 /// Quantiles estimated from a Prometheus histogram's bucket counts, in milliseconds: each is the
 /// upper bound of the bucket the quantile falls in (null when that bucket is `+Inf`).
-#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct BucketQuantiles {
     /// Bucket bound at or above the median.
     pub p50: Option<f64>,
@@ -277,6 +304,14 @@ impl<F> fmt::Display for SwarmReport<F> {
                     .map(|(node, bots)| format!("{node} {bots}"))
                     .collect::<Vec<_>>()
                     .join(", ")
+            )?;
+        }
+        if let Some(rejoin) = self.rejoin_ms.as_ref().filter(|rejoin| rejoin.count > 0) {
+            writeln!(
+                f,
+                "re-matchmade after a node ended the session: {} times, playing again after p50 \
+                 {:.0} / p99 {:.0} / max {:.0} ms",
+                rejoin.count, rejoin.p50, rejoin.p99, rejoin.max
             )?;
         }
         let disconnects = if self.disconnects.is_empty() {
@@ -475,6 +510,10 @@ pub(super) fn quantiles(histogram: &Histogram<u64>) -> Quantiles {
         p90: ms(histogram.value_at_quantile(0.90)),
         p99: ms(histogram.value_at_quantile(0.99)),
         max: ms(histogram.max()),
+        buckets: histogram
+            .iter_recorded()
+            .map(|bucket| [bucket.value_iterated_to(), bucket.count_at_value()])
+            .collect(),
     }
 }
 

@@ -33,6 +33,7 @@ use super::budget::ReadBudget;
 use super::probe::{Live, Probe, Recorder, Tally};
 use super::upgrade::{self, UpgradeError};
 use super::{SwarmStats, close_reason};
+use crate::matchmaker::Backoff;
 use crate::session::{Received, Session, SessionOptions};
 use crate::{BotGame, Figures};
 
@@ -98,6 +99,9 @@ pub(super) struct ShardOutcome<F> {
     pub(super) matchmake_us: Vec<u64>,
     /// With matchmakers: connections by the node URL the matchmaker named.
     pub(super) nodes: BTreeMap<String, u64>,
+    /// With matchmakers: for each session the server ended early (drain, node lost), the time
+    /// until the bot's next Welcome, in microseconds.
+    pub(super) rejoin_us: Vec<u64>,
 }
 
 /// Prediction figures of the sampled sessions.
@@ -181,6 +185,15 @@ struct Bot<G: BotGame> {
     /// Soak mode's lifetime generator.
     lifetimes: u64,
     conn: Option<Conn<G>>,
+    /// Through matchmakers: when to matchmake again after a failure or an early end.
+    retry_at: Option<Instant>,
+    /// Through matchmakers: when the last session the server ended early ended (cleared at the
+    /// next Welcome).
+    lost_at: Option<Instant>,
+    /// Through matchmakers: the waits between attempts.
+    backoff: Backoff,
+    /// Through matchmakers: attempts so far (each asks the next matchmaker in turn).
+    attempts: usize,
 }
 
 /// One connection and its buffers.
@@ -250,6 +263,10 @@ impl<G: BotGame> Shard<G> {
                 seed: plan.seed,
                 lifetimes: plan.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
                 conn: None,
+                retry_at: None,
+                lost_at: None,
+                backoff: Backoff::new(plan.seed),
+                attempts: 0,
             })
             .collect();
         Ok(Shard {
@@ -304,6 +321,15 @@ impl<G: BotGame> Shard<G> {
             if now >= self.next_tick {
                 for index in 0..self.bots.len() {
                     self.tick(index);
+                }
+                if self.stop_deadline.is_none() {
+                    for index in 0..self.bots.len() {
+                        let bot = &mut self.bots[index];
+                        if bot.conn.is_none() && bot.retry_at.is_some_and(|at| at <= now) {
+                            bot.retry_at = None;
+                            self.connect(index);
+                        }
+                    }
                 }
                 let rate = match self.context.stats.tick_rate.load(Relaxed) {
                     0 => TICK_RATE_UNTIL_WELCOME,
@@ -368,8 +394,9 @@ impl<G: BotGame> Shard<G> {
         let (target, seat) = if context.config.matchmakers.is_empty() {
             (context.config.target.clone(), None)
         } else {
-            let matchmaker =
-                &context.config.matchmakers[bot.plan.bot % context.config.matchmakers.len()];
+            let matchmakers = &context.config.matchmakers;
+            let matchmaker = &matchmakers[(bot.plan.bot + bot.attempts) % matchmakers.len()];
+            bot.attempts += 1;
             let started = std::time::Instant::now();
             let name = format!("swarm-{}", bot.plan.bot);
             let room = context
@@ -395,6 +422,7 @@ impl<G: BotGame> Shard<G> {
                 }
                 Err(reason) => {
                     context.fail(reason);
+                    bot.retry_at = Some(context.now + bot.backoff.next_wait());
                     return;
                 }
             }
@@ -419,6 +447,9 @@ impl<G: BotGame> Shard<G> {
             Ok(stream) => stream,
             Err(reason) => {
                 context.fail(reason);
+                if !context.config.matchmakers.is_empty() {
+                    bot.retry_at = Some(context.now + bot.backoff.next_wait());
+                }
                 return;
             }
         };
@@ -451,6 +482,17 @@ impl<G: BotGame> Shard<G> {
         };
         if let Some(end) = conn.handle_ready(readable, writable, &mut self.context) {
             self.end(index, end);
+        } else if let Some(lost_at) = bot.lost_at
+            && matches!(conn.phase, Phase::Playing(_))
+        {
+            // Seated again through a new matchmake after the server ended the last session.
+            bot.lost_at = None;
+            let us = self
+                .context
+                .now
+                .saturating_duration_since(lost_at)
+                .as_micros() as u64;
+            self.context.outcome.rejoin_us.push(us.max(1));
         }
     }
 
@@ -520,9 +562,13 @@ impl<G: BotGame> Shard<G> {
         let _ = conn.flush();
         let _ = self.poll.registry().deregister(&mut conn.stream);
         let context = &mut self.context;
+        let matchmade = !context.config.matchmakers.is_empty();
         let session = match (conn.phase, end) {
             (_, End::Failed(reason)) => {
                 context.fail(reason);
+                if matchmade && self.stop_deadline.is_none() {
+                    bot.retry_at = Some(context.now + bot.backoff.next_wait());
+                }
                 return;
             }
             (Phase::Playing(mut session), End::Disconnected(info)) => {
@@ -534,6 +580,14 @@ impl<G: BotGame> Shard<G> {
             _ => return,
         };
         let ended_by_itself = context.finish(&session, bot.plan, conn.slow);
+        if matchmade && !ended_by_itself && self.stop_deadline.is_none() {
+            // The node drained (1012), died or dropped the bot: matchmake again, as `tickwire
+            // bot --matchmaker` does.
+            bot.backoff.reset();
+            bot.lost_at.get_or_insert(context.now);
+            bot.retry_at = Some(context.now + bot.backoff.next_wait());
+            return;
+        }
         if ended_by_itself && context.config.soak.is_some() && self.stop_deadline.is_none() {
             if context.measuring {
                 context.stats.soak_sessions.fetch_add(1, Relaxed);
