@@ -74,10 +74,27 @@ pub async fn start_cluster_node(
     secret: &[u8],
     edit: impl FnOnce(&mut tickwire_net::server::cluster::ClusterOptions),
 ) -> TestServer {
-    let config = ServerConfig {
+    start_cluster_node_with(directory, node_id, secret, edit, |config| {
+        // Every test client matchmakes from 127.0.0.1.
+        config.matchmake_rate = 1e6;
+        config.matchmake_burst = 1e6;
+    })
+    .await
+}
+
+/// [`start_cluster_node`] with the server's config edited too.
+pub async fn start_cluster_node_with(
+    directory: std::sync::Arc<dyn tickwire_net::server::cluster::DynDirectory>,
+    node_id: &str,
+    secret: &[u8],
+    edit: impl FnOnce(&mut tickwire_net::server::cluster::ClusterOptions),
+    edit_config: impl FnOnce(&mut ServerConfig),
+) -> TestServer {
+    let mut config = ServerConfig {
         addr: "127.0.0.1:0".parse().expect("valid address"),
         ..ServerConfig::default()
     };
+    edit_config(&mut config);
     let server = Server::<ArenaGame>::bind(config)
         .await
         .expect("server binds");

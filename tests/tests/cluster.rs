@@ -130,6 +130,19 @@ async fn two_nodes_share_one_directory() {
     assert_eq!(status, 200, "{body}");
     let listed: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    // A flood of listing requests shares one directory read per second.
+    let reads = metric(other.addr, "tickwire_cluster_listings_read_total").await;
+    for _ in 0..30 {
+        assert_eq!(
+            http_get(other.addr, "/api/rooms?scope=cluster").await.0,
+            200
+        );
+    }
+    let flood_reads = metric(other.addr, "tickwire_cluster_listings_read_total").await - reads;
+    assert!(
+        flood_reads <= 2.0,
+        "30 listings read the directory {flood_reads} times"
+    );
 
     // Seats refused before the directory is asked: forged (one character changed) and expired.
     let redeems = metric(owner.addr, "tickwire_cluster_redeem_calls_total").await;
@@ -356,4 +369,54 @@ async fn a_swarm_plays_through_the_matchmakers() {
     assert!(names.len() <= 4, "{rooms:?}");
     a.stop().await;
     b.stop().await;
+}
+
+/// One address asking for seats faster than `matchmake_rate` with bursts past
+/// `matchmake_burst` gets HTTP 429 (and a seatless Hello close 1013) without a directory call,
+/// so it cannot hold a room's places unused; seats come back at the rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seat_requests_are_limited_per_address() {
+    let Some(redis) = RedisServer::start("limit") else {
+        return;
+    };
+    let url = redis.url();
+    let node = tickwire_tests::start_cluster_node_with(
+        Arc::new(directory(&url, "c4").await),
+        "a",
+        SECRET,
+        |_| {},
+        |config| {
+            config.matchmake_rate = 2.0;
+            config.matchmake_burst = 3.0;
+        },
+    )
+    .await;
+    let view = directory(&url, "c4").await;
+    assert!(
+        eventually(5, async || view
+            .nodes()
+            .await
+            .is_ok_and(|nodes| nodes.len() == 1))
+        .await
+    );
+    let ask = r#"{"name":"mallory","room":"duel"}"#;
+    for _ in 0..3 {
+        assert_eq!(http_post(node.addr, "/api/matchmake", ask).await.0, 200);
+    }
+    let (status, body) = http_post(node.addr, "/api/matchmake", ask).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("too many seat requests"), "{body}");
+    let (code, reason) = refused(&node.url, hello("mallory", Some("duel"))).await;
+    assert_eq!(code, close::TRY_AGAIN_LATER, "{reason}");
+    assert!(reason.contains("too many seat requests"), "{reason}");
+    assert_eq!(
+        metric(node.addr, "tickwire_cluster_matchmakes_limited_total").await,
+        2.0
+    );
+    // Three seats reserved, not five.
+    let rooms = view.rooms().await.expect("rooms");
+    assert_eq!(rooms[0].reserved_players, 3, "{rooms:?}");
+    // At 2 a second, a seat is granted again after half a second.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(http_post(node.addr, "/api/matchmake", ask).await.0, 200);
 }

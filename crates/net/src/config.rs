@@ -64,6 +64,11 @@ pub struct ServerConfig {
     pub msg_rate: f64,
     /// Message burst per connection.
     pub msg_burst: f64,
+    /// In a cluster: seats one address may ask for per second (`POST /api/matchmake` and
+    /// seatless Hellos), on average.
+    pub matchmake_rate: f64,
+    /// In a cluster: seats one address may ask for at once.
+    pub matchmake_burst: f64,
     /// Seconds between server pings.
     pub ping_interval_s: f64,
     /// Seconds of silence after which a peer is closed.
@@ -315,6 +320,14 @@ impl ServerConfig {
         check(
             self.msg_burst >= 1.0 && self.msg_burst.is_finite(),
             "msg_burst must be at least 1",
+        )?;
+        check(
+            self.matchmake_rate > 0.0 && self.matchmake_rate.is_finite(),
+            "matchmake_rate must be a positive number",
+        )?;
+        check(
+            self.matchmake_burst >= 1.0 && self.matchmake_burst.is_finite(),
+            "matchmake_burst must be at least 1",
         )?;
         check(
             self.ping_interval_s > 0.0 && self.ping_interval_s <= 300.0,

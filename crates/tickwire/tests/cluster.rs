@@ -27,9 +27,21 @@ impl Node {
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
+        // Every bot here matchmakes from 127.0.0.1: lift the per-address seat limit.
+        let config = std::env::temp_dir().join(format!(
+            "tickwire-cluster-node-{}-{id}.toml",
+            std::process::id()
+        ));
+        std::fs::write(
+            &config,
+            "matchmake_rate = 10000.0\nmatchmake_burst = 10000.0\n",
+        )
+        .expect("writes the node's config");
         let child = Command::new(env!("CARGO_BIN_EXE_tickwire"))
             .args([
                 "serve",
+                "--config",
+                config.to_str().expect("utf-8"),
                 "--addr",
                 &format!("127.0.0.1:{port}"),
                 "--cluster",

@@ -3,8 +3,10 @@
 //! redeemed at the Hello), and the leaves it reports. The directory is touched on matchmaking,
 //! seat redemption, leaving, heartbeats and reaping only; never by a room's tick.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -210,6 +212,8 @@ pub(crate) struct ClusterMetrics {
     reaped_rooms: AtomicU64,
     reaped_seats: AtomicU64,
     leaves_dropped: AtomicU64,
+    pub(crate) listings_read: AtomicU64,
+    matchmakes_limited: AtomicU64,
 }
 
 /// A cluster node's shared state.
@@ -223,6 +227,44 @@ pub(crate) struct Cluster {
     pub(crate) metrics: ClusterMetrics,
     leaves: mpsc::Sender<(String, bool)>,
     leaves_rx: Mutex<Option<mpsc::Receiver<(String, bool)>>>,
+    /// The last `/api/rooms?scope=cluster` and `/api/nodes` answers (see [`Listing`]).
+    pub(crate) room_listing: Listing,
+    pub(crate) node_listing: Listing,
+    /// Seat requests per address (see [`Cluster::admit_matchmake`]).
+    matchmake_budgets: Mutex<HashMap<IpAddr, (f64, tokio::time::Instant)>>,
+}
+
+/// Addresses whose matchmaking budget is remembered at most; past it, full budgets are forgotten
+/// first, and a new address beyond that is let through uncounted (an attacker with that many
+/// addresses is past what a per-address limit can stop; remembering more would be its lever).
+const MATCHMAKE_ADDRESSES_MAX: usize = 65_536;
+
+/// A cluster-wide listing as last read from the directory, shared by every request within
+/// [`LISTING_FRESH`]: the listing scripts walk every room or node, so a flood of requests must
+/// not turn into a flood of them. One request reads at a time; the others wait for it and take
+/// its answer.
+#[derive(Debug, Default)]
+pub(crate) struct Listing(tokio::sync::Mutex<Option<(tokio::time::Instant, Arc<str>)>>);
+
+/// How long a listing is served from memory before the directory is read again.
+pub(crate) const LISTING_FRESH: Duration = Duration::from_secs(1);
+
+impl Listing {
+    /// The cached listing when fresh, else `read`'s (cached on success).
+    pub(crate) async fn get<E>(
+        &self,
+        read: impl Future<Output = Result<String, E>>,
+    ) -> Result<Arc<str>, E> {
+        let mut cached = self.0.lock().await;
+        if let Some((at, body)) = cached.as_ref()
+            && at.elapsed() < LISTING_FRESH
+        {
+            return Ok(Arc::clone(body));
+        }
+        let body: Arc<str> = read.await?.into();
+        *cached = Some((tokio::time::Instant::now(), Arc::clone(&body)));
+        Ok(body)
+    }
 }
 
 /// Leaves waiting to be reported at most (past it they are counted and dropped; the directory
@@ -248,6 +290,35 @@ impl Cluster {
             metrics: ClusterMetrics::default(),
             leaves,
             leaves_rx: Mutex::new(Some(leaves_rx)),
+            room_listing: Listing::default(),
+            node_listing: Listing::default(),
+            matchmake_budgets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `ip` may ask for another seat now: a token bucket per address, `rate` a second
+    /// with bursts of `burst`. Refusals are counted.
+    pub(crate) fn admit_matchmake(&self, ip: IpAddr, rate: f64, burst: f64) -> bool {
+        let now = tokio::time::Instant::now();
+        let mut budgets = lock(&self.matchmake_budgets);
+        let refill = |tokens: f64, since: tokio::time::Instant| {
+            (tokens + now.saturating_duration_since(since).as_secs_f64() * rate).min(burst)
+        };
+        if !budgets.contains_key(&ip) && budgets.len() >= MATCHMAKE_ADDRESSES_MAX {
+            budgets.retain(|_, (tokens, since)| refill(*tokens, *since) < burst);
+            if budgets.len() >= MATCHMAKE_ADDRESSES_MAX {
+                return true;
+            }
+        }
+        let (tokens, since) = budgets.entry(ip).or_insert((burst, now));
+        *tokens = refill(*tokens, *since);
+        *since = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            self.metrics.matchmakes_limited.fetch_add(1, Relaxed);
+            false
         }
     }
 
@@ -390,7 +461,18 @@ impl Cluster {
     /// The cluster's lines of /metrics.
     pub(crate) fn render_metrics(&self, out: &mut String) {
         let m = &self.metrics;
-        let counters: [(&str, &str, &AtomicU64); 17] = [
+        let counters: [(&str, &str, &AtomicU64); 19] = [
+            (
+                "matchmakes_limited",
+                "Seat requests refused by the per-address limit (matchmake_rate, matchmake_burst).",
+                &m.matchmakes_limited,
+            ),
+            (
+                "listings_read",
+                "Cluster listings (/api/rooms?scope=cluster, /api/nodes) read from the directory; \
+                 requests within a second of the last read share it.",
+                &m.listings_read,
+            ),
             (
                 "redeem_calls",
                 "Seats taken to the directory (after their signature, node and expiry passed).",

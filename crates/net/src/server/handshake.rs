@@ -102,7 +102,7 @@ pub(crate) async fn handle_connection<G: Game>(
     if request.method == "POST" && request.path == "/api/matchmake" {
         let _ = timeout_at(
             deadline,
-            super::routes::matchmake(&shared, &mut stream, &request, rest),
+            super::routes::matchmake(&shared, &mut stream, &request, rest, peer.ip()),
         )
         .await;
         return;
@@ -219,7 +219,7 @@ pub(crate) async fn handle_connection<G: Game>(
     // In a cluster: take the seat the Hello brings, or matchmake here (and send the client to
     // the owning node when that is another).
     let mut hello = hello;
-    match enter_cluster(&shared, &mut hello).await {
+    match enter_cluster(&shared, &mut hello, peer.ip()).await {
         Ok(None) => {}
         Ok(Some(redirect)) => {
             debug!(%peer, "redirected");
@@ -270,6 +270,7 @@ pub(crate) async fn handle_connection<G: Game>(
 async fn enter_cluster<G: Game>(
     shared: &Shared<G>,
     hello: &mut Hello,
+    ip: std::net::IpAddr,
 ) -> Result<Option<ServerMsg<Wire<G>>>, CloseReason> {
     let Some(cluster) = shared.cluster.get() else {
         return match hello.seat {
@@ -287,6 +288,12 @@ async fn enter_cluster<G: Game>(
         None => {
             if cluster.draining.load(Relaxed) {
                 return Err(CloseReason::ServiceRestart("the node is draining"));
+            }
+            let config = &shared.config;
+            if !cluster.admit_matchmake(ip, config.matchmake_rate, config.matchmake_burst) {
+                return Err(CloseReason::MatchmakingUnavailable(
+                    "too many seat requests from this address: wait and try again".into(),
+                ));
             }
             let capacity = crate::directory::Capacity {
                 players: shared.max_players as u32,

@@ -73,6 +73,24 @@ async fn cluster_json<G: Game>(
         "404 Not Found",
         "this server is not part of a cluster\n".to_string(),
     ))?;
+    let listing = if rooms {
+        &cluster.room_listing
+    } else {
+        &cluster.node_listing
+    };
+    let body = listing.get(read_listing::<G>(cluster, rooms)).await?;
+    Ok(body.to_string())
+}
+
+/// Reads the cluster's rooms or nodes from the directory, as JSON.
+async fn read_listing<G: Game>(
+    cluster: &super::cluster::Cluster,
+    rooms: bool,
+) -> Result<String, (&'static str, String)> {
+    cluster
+        .metrics
+        .listings_read
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let unavailable =
         |error: crate::directory::DirectoryError| ("503 Service Unavailable", format!("{error}\n"));
     let value = if rooms {
@@ -148,6 +166,7 @@ pub(crate) async fn matchmake<G: Game, S: tokio::io::AsyncRead + tokio::io::Asyn
     stream: &mut S,
     request: &http::Request,
     mut body: Vec<u8>,
+    ip: std::net::IpAddr,
 ) {
     use tokio::io::AsyncReadExt;
 
@@ -228,6 +247,13 @@ pub(crate) async fn matchmake<G: Game, S: tokio::io::AsyncRead + tokio::io::Asyn
         }
         if cluster.draining.load(Relaxed) {
             break 'answer error("503 Service Unavailable", "this node is draining".into());
+        }
+        let config = &shared.config;
+        if !cluster.admit_matchmake(ip, config.matchmake_rate, config.matchmake_burst) {
+            break 'answer error(
+                "429 Too Many Requests",
+                "too many seat requests from this address: wait and try again".into(),
+            );
         }
         let capacity = crate::directory::Capacity {
             players: shared.max_players as u32,
