@@ -24,6 +24,7 @@ pub mod harness;
 pub mod http;
 pub mod metrics;
 pub mod pace;
+pub mod results;
 pub mod room;
 pub mod seat;
 pub mod server;

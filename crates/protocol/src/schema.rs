@@ -74,6 +74,12 @@ pub trait StatsRow: Wire {
     /// The player this row belongs to.
     fn player(&self) -> u32;
 
+    /// The player's score in this row, for match results and the leaderboard (higher is
+    /// better). A game without a score keeps 0.
+    fn score(&self) -> i64 {
+        0
+    }
+
     /// Overwrites `self` with `from`. The client's replica applies table deltas in place with
     /// it; override it to reuse buffers (a name's `String`) instead of reallocating them.
     fn assign(&mut self, from: &Self) {

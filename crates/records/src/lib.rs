@@ -1,0 +1,2 @@
+//! Match results and leaderboards for tickwire: backends of
+//! [`tickwire_net::results::MatchStore`].
