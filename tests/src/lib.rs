@@ -43,6 +43,8 @@ pub async fn start_game_server<G: Game>(edit: impl FnOnce(&mut ServerConfig)) ->
     let mut config = ServerConfig {
         addr: "127.0.0.1:0".parse().expect("valid address"),
         game: <G::Wire as tickwire_protocol::Schema>::NAME.to_string(),
+        // Tests that record say where; the rest leave no files behind.
+        record_dir: std::path::PathBuf::new(),
         ..ServerConfig::default()
     };
     edit(&mut config);
@@ -92,6 +94,7 @@ pub async fn start_cluster_node_with(
 ) -> TestServer {
     let mut config = ServerConfig {
         addr: "127.0.0.1:0".parse().expect("valid address"),
+        record_dir: std::path::PathBuf::new(),
         ..ServerConfig::default()
     };
     edit_config(&mut config);

@@ -100,6 +100,7 @@ async fn the_lifecycle_reaches_a_late_sidecar() {
         .port();
     let config = ServerConfig {
         addr: "127.0.0.1:0".parse().expect("an address"),
+        record_dir: std::path::PathBuf::new(),
         ..ServerConfig::default()
     };
     let server = Server::<ArenaGame>::bind(config)

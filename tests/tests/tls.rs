@@ -255,6 +255,7 @@ async fn a_bad_tls_section_is_one_clear_error() {
     let (dir, _) = certificate("bad");
     let mut config = ServerConfig {
         addr: "127.0.0.1:0".parse().expect("an address"),
+        record_dir: std::path::PathBuf::new(),
         ..ServerConfig::default()
     };
     config.tls.cert = dir.join("missing.pem");

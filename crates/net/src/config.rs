@@ -77,6 +77,22 @@ pub struct ServerConfig {
     pub auth_secret: String,
     /// Allowed browser origins; empty allows any.
     pub allowed_origins: Vec<String>,
+    /// Where each room's match log goes (one file per match); empty: no recording.
+    pub record_dir: PathBuf,
+    /// A match log stops growing past this many megabytes (the rest of that match is not
+    /// recorded; the log says so).
+    pub record_max_file_mb: f64,
+    /// Match logs older than this many days are deleted (0: kept for ever).
+    pub record_keep_days: f64,
+    /// The oldest match logs are deleted while all of them take more than this many megabytes
+    /// (0: no limit).
+    pub record_max_total_mb: f64,
+    /// A whole state hash goes into the log every this many ticks (a 16-bit check goes in
+    /// after every tick).
+    pub record_hash_every: u32,
+    /// Where match results and the leaderboard are stored: `sqlite:PATH` or
+    /// `postgres://...`; empty: not stored. Opened by the binary (tickwire-records).
+    pub results_db: String,
     /// TLS from the binary (`[tls]`): off unless both paths are set.
     pub tls: TlsConfig,
     /// Each game's table (`[arena]`, ...), as written: every top-level table of the file but
@@ -210,6 +226,15 @@ impl ServerConfig {
         ((self.tick_rate as f64 / self.json_snapshot_rate).round() as u32).max(1)
     }
 
+    /// The game's table as written in the config file, as TOML text (empty without one): what
+    /// a match log records so a replay builds the same game.
+    pub fn game_table_text<G: Game>(&self) -> String {
+        self.games
+            .get(G::Wire::NAME)
+            .and_then(|table| toml::to_string(table).ok())
+            .unwrap_or_default()
+    }
+
     /// The game's table, as `G::Config` (keys left out take the game's defaults).
     pub fn game_config<G: Game>(&self) -> Result<G::Config, ConfigError> {
         let name = G::Wire::NAME;
@@ -320,6 +345,22 @@ impl ServerConfig {
         check(
             self.msg_burst >= 1.0 && self.msg_burst.is_finite(),
             "msg_burst must be at least 1",
+        )?;
+        check(
+            self.record_max_file_mb > 0.0 && self.record_max_file_mb.is_finite(),
+            "record_max_file_mb must be a positive number",
+        )?;
+        check(
+            self.record_keep_days >= 0.0 && self.record_keep_days.is_finite(),
+            "record_keep_days must be 0 or more",
+        )?;
+        check(
+            self.record_max_total_mb >= 0.0 && self.record_max_total_mb.is_finite(),
+            "record_max_total_mb must be 0 or more",
+        )?;
+        check(
+            (1..=100_000).contains(&self.record_hash_every),
+            "record_hash_every must be 1 to 100000",
         )?;
         check(
             self.matchmake_rate > 0.0 && self.matchmake_rate.is_finite(),

@@ -85,6 +85,10 @@ pub struct Metrics {
     pub resumes: AtomicU64,
     /// Room ticks run.
     pub ticks: AtomicU64,
+    /// Finished matches whose results were stored.
+    pub matches_stored: AtomicU64,
+    /// Finished matches whose results could not be stored.
+    pub match_store_errors: AtomicU64,
     tick_buckets: [AtomicU64; TICK_BUCKETS.len()],
     tick_sum_ns: AtomicU64,
     disconnects: [AtomicU64; COUNTED_CODES.len() + 1],
@@ -243,6 +247,18 @@ impl Metrics {
             "Sessions resumed with a token.",
             "counter",
             self.resumes.load(Relaxed),
+        );
+        counter(
+            "tickwire_matches_stored_total",
+            "Finished matches whose results were stored.",
+            "counter",
+            self.matches_stored.load(Relaxed),
+        );
+        counter(
+            "tickwire_match_store_errors_total",
+            "Finished matches whose results could not be stored.",
+            "counter",
+            self.match_store_errors.load(Relaxed),
         );
         counter(
             "tickwire_tick_overruns_total",

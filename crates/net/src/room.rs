@@ -25,6 +25,7 @@ use tickwire_protocol::{
 use tickwire_sim::{NetId, PlayerId, TickInput};
 
 use crate::game::{Game, Targeted, View, Viewer};
+use crate::journal::Journal;
 use crate::pace::{Decision, Pace, PaceSettings};
 
 /// A connection's identity inside a room (the driver picks it; unique per process).
@@ -240,7 +241,25 @@ pub struct Room<G: Game> {
     too_slow: VecDeque<ClientId>,
     /// Chat lines relayed since the last tick (capped by `CHAT_PER_TICK`).
     chats_this_tick: u32,
+    /// The match log, when this room's match is recorded ([`Room::record`]).
+    journal: Option<Journal>,
+    /// Every player's result so far, in join order, when results are kept
+    /// ([`Room::keep_results`]); a player's row is filled when it leaves or at the end.
+    results: Option<Vec<Standing<G>>>,
 }
+
+/// One player's place in the match's results.
+#[derive(Debug)]
+struct Standing<G: Game> {
+    player: PlayerId,
+    name: String,
+    /// The player's last stats row, once it left (None: still playing).
+    row: Option<Row<G>>,
+}
+
+/// Players a match's results keep at most (a room that lives long with players coming and going
+/// keeps the first ones).
+const RESULTS_MAX: usize = 4096;
 
 /// One message to send: to whom, which queue, and where its bytes are in `out_bytes`.
 #[derive(Clone, Copy, Debug)]
@@ -388,7 +407,57 @@ impl<G: Game> Room<G> {
             departed: VecDeque::new(),
             too_slow: VecDeque::new(),
             chats_this_tick: 0,
+            journal: None,
+            results: None,
         }
+    }
+
+    /// Records this room's match into `journal` from now on: every join, leave and step's
+    /// commands, and the state hash after each step (see [`crate::journal`]). Call it before
+    /// the first join. The driver takes the records with [`Room::journal_mut`].
+    pub fn record(&mut self, journal: Journal) {
+        self.journal = Some(journal);
+    }
+
+    /// The match log, when recorded.
+    pub fn journal_mut(&mut self) -> Option<&mut Journal> {
+        self.journal.as_mut()
+    }
+
+    /// Stops recording (the log could not be kept); returns the journal.
+    pub fn stop_recording(&mut self) -> Option<Journal> {
+        self.journal.take()
+    }
+
+    /// Keeps each player's last stats row for the match's results ([`Room::results`]).
+    pub fn keep_results(&mut self) {
+        self.results.get_or_insert_with(Vec::new);
+    }
+
+    /// The match's results so far: every player who played, in join order, with its last stats
+    /// row (the current one for players still in), serialized as the game does, and its score.
+    /// Empty when results are not kept.
+    pub fn results(&self) -> Vec<crate::results::PlayerResult> {
+        let Some(standings) = &self.results else {
+            return Vec::new();
+        };
+        let mut rows = Vec::new();
+        self.game.stats(&mut rows);
+        standings
+            .iter()
+            .filter_map(|standing| {
+                let row = standing
+                    .row
+                    .as_ref()
+                    .or_else(|| rows.iter().find(|row| row.player() == standing.player.0))?;
+                Some(crate::results::PlayerResult {
+                    name: standing.name.clone(),
+                    score: row.score(),
+                    stats: serde_json::to_value(row).unwrap_or(serde_json::Value::Null),
+                    left_early: standing.row.is_some(),
+                })
+            })
+            .collect()
     }
 
     /// Adds a client as a player (or spectator, per the Hello) and queues its Welcome. `token`
@@ -425,6 +494,18 @@ impl<G: Game> Room<G> {
             }
             self.players += 1;
             let seat = self.game.join(&hello.name);
+            if let Some(journal) = &mut self.journal {
+                journal.join(seat.player, &hello.name);
+            }
+            if let Some(results) = &mut self.results
+                && results.len() < RESULTS_MAX
+            {
+                results.push(Standing {
+                    player: seat.player,
+                    name: hello.name.clone(),
+                    row: None,
+                });
+            }
             (Some(seat.player), seat.entity)
         };
         self.clients.insert(
@@ -575,7 +656,17 @@ impl<G: Game> Room<G> {
     fn remove_state(&mut self, state: Client<G>) {
         match state.player {
             Some(player) => {
+                if let Some(results) = &mut self.results
+                    && let Some(standing) = results.iter_mut().find(|s| s.player == player)
+                {
+                    let mut rows = Vec::new();
+                    self.game.stats(&mut rows);
+                    standing.row = rows.into_iter().find(|row| row.player() == player.0);
+                }
                 self.game.leave(player);
+                if let Some(journal) = &mut self.journal {
+                    journal.leave(player);
+                }
                 self.players -= 1;
             }
             None => self.spectators -= 1,
@@ -720,7 +811,13 @@ impl<G: Game> Room<G> {
         self.chats_this_tick = 0;
         self.apply_inputs();
         self.events.clear();
+        if let Some(journal) = &mut self.journal {
+            journal.step(&self.inputs);
+        }
         self.game.step(&self.inputs, &mut self.events);
+        if let Some(journal) = &mut self.journal {
+            journal.hashed(self.game.state_hash());
+        }
         self.publish_events();
         self.expire_detached();
         let tick = self.game.tick();

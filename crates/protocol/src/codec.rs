@@ -102,6 +102,22 @@ pub fn decode_server<G: Schema>(bytes: &[u8]) -> Result<ServerMsg<G>, DecodeErro
     Ok(msg)
 }
 
+/// Appends the encoding of one value of a game's wire types (an input, say) to `out`, as it
+/// travels inside messages. Match logs store commands this way.
+pub fn encode_value<T: serde::Serialize>(value: &T, out: &mut Vec<u8>) {
+    // Invariant: as in encode_client.
+    bincode::serde::encode_into_std_write(value, out, client_config())
+        .expect("encoding a value into a Vec cannot fail");
+}
+
+/// Decodes one value written by [`encode_value`] from the start of `bytes` (within the client
+/// message limits); returns it and the bytes it used.
+pub fn decode_value<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<(T, usize), DecodeError> {
+    bincode::serde::decode_from_slice(bytes, client_config()).map_err(map_error)
+}
+
 /// The protocol version a Hello frame states, read without decoding the rest, so a client of
 /// another version (whose Hello may not decode at all) still gets a clear version mismatch.
 /// None when the frame is not a Hello.

@@ -32,8 +32,8 @@ mod replica;
 pub mod schema;
 
 pub use codec::{
-    DecodeError, decode_client, decode_server, encode_client, encode_server, hello_game,
-    hello_version,
+    DecodeError, decode_client, decode_server, decode_value, encode_client, encode_server,
+    encode_value, hello_game, hello_version,
 };
 pub use delta::{Checksum, DeltaError};
 pub use msg::*;

@@ -72,8 +72,18 @@ enum Command {
     /// Merge the JSON reports of swarms run at the same time (say, one per load machine against
     /// one cluster) into one report: counts add up, latency histograms merge exactly.
     SwarmMerge(SwarmMergeArgs),
+    /// Re-simulate a recorded match (a file from the server's `record_dir`) and check every
+    /// state hash: exits non-zero at the first tick that differs.
+    Replay(ReplayArgs),
     /// Mint a signed session token for a server with `auth_secret` set (for testing).
     Token(TokenArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ReplayArgs {
+    /// The match log (`records/*.twmatch`).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -286,6 +296,7 @@ fn main() -> ExitCode {
             Command::Swarm(args) => swarm(args).await,
             Command::Token(args) => token(args),
             Command::SwarmMerge(args) => swarm_merge(args),
+            Command::Replay(args) => replay(args),
         }
     });
     match result {
@@ -551,6 +562,63 @@ async fn swarm_game<W: BotGame>(options: SwarmOptions, args: &SwarmArgs) -> Resu
             "no bot could connect to {} (see the connect failures above)",
             report.url
         );
+    }
+    Ok(())
+}
+
+fn replay(args: ReplayArgs) -> Result<()> {
+    let file = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read match log {}", args.file.display()))?;
+    // The log names its game; the header is read again by the game's replayer.
+    let (records, _) = tickwire_net::journal::inflate(&file)
+        .map_err(|error| anyhow::anyhow!("{}: {error}", args.file.display()))?;
+    let header = match tickwire_net::journal::Reader::new().next_entry::<()>(&records) {
+        Some(Ok(tickwire_net::journal::Entry::Header(header))) => header,
+        _ => anyhow::bail!("{}: the log has no header", args.file.display()),
+    };
+    let game = header.game.clone();
+    with_game!(game.as_str(), |G, _W| replay_game::<G>(&args.file, &file))
+}
+
+fn replay_game<G: Game>(path: &std::path::Path, file: &[u8]) -> Result<()> {
+    use tickwire_net::replay::Replayer;
+    let started = std::time::Instant::now();
+    let replayer = Replayer::<G>::open(file).map_err(|error| anyhow::anyhow!("{error}"))?;
+    let header = replayer.header().clone();
+    println!(
+        "{}: {} room {:?}, seed {}, {} Hz, recorded by {}",
+        path.display(),
+        header.game,
+        header.room,
+        header.seed,
+        header.tick_rate,
+        header.server
+    );
+    // A step that panicked in the match panics here too: say where, as a divergence would.
+    let verified = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| replayer.verify()))
+        .map_err(|_| anyhow::anyhow!("the game panicked while replaying (see above)"))?
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let match_seconds = f64::from(verified.ticks) / f64::from(header.tick_rate.max(1));
+    println!(
+        "verified: {} ticks ({match_seconds:.1} s of play), {} joins, {} commands; {} checks and {} \
+         whole hashes match; replayed in {seconds:.2} s ({:.0} ticks/s, {:.0}x real time)",
+        verified.ticks,
+        verified.joins,
+        verified.inputs,
+        verified.checks,
+        verified.hashes,
+        f64::from(verified.ticks) / seconds.max(1e-9),
+        match_seconds / seconds.max(1e-9)
+    );
+    match (&verified.end, verified.truncated) {
+        (Some(end), false) => println!("the match ended: {end}"),
+        (Some(end), true) => println!("the log is truncated: it ends with \"{end}\""),
+        (None, _) => println!(
+            "the log is truncated: it stops after tick {} (the server stopped before the match \
+             ended); everything in it matches",
+            verified.ticks
+        ),
     }
     Ok(())
 }

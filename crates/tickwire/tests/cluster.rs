@@ -34,7 +34,7 @@ impl Node {
         ));
         std::fs::write(
             &config,
-            "matchmake_rate = 10000.0\nmatchmake_burst = 10000.0\n",
+            "matchmake_rate = 10000.0\nmatchmake_burst = 10000.0\nrecord_dir = \"\"\nresults_db = \"\"\n",
         )
         .expect("writes the node's config");
         let child = Command::new(env!("CARGO_BIN_EXE_tickwire"))

@@ -24,12 +24,13 @@ use tickwire_protocol::json::{self, Format};
 use tickwire_protocol::{ClientMsg, Hello, ServerMsg, decode_client, encode_server};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
 use super::Shared;
 use super::admission::ConnectionSlot;
 use super::handshake::AuthGuard;
 use super::lobby::{RoomStats, lock, release_seat_locked};
+use super::recorder::{self, Recording};
 use crate::close_reason::CloseReason;
 use crate::connection::{Connection, Counts, Limits};
 use crate::game::Game;
@@ -104,6 +105,13 @@ struct Client<G: Game> {
     _auth: Option<AuthGuard<G>>,
 }
 
+/// What a room's task keeps of its match beyond the room: when it began, and its log.
+#[derive(Debug)]
+pub(crate) struct Match {
+    pub(crate) started_unix_ms: u64,
+    pub(crate) recording: Option<Recording>,
+}
+
 /// A room's task.
 pub(crate) async fn run_room<G: Game>(
     shared: Arc<Shared<G>>,
@@ -111,7 +119,88 @@ pub(crate) async fn run_room<G: Game>(
     room_id: u64,
     mut commands: mpsc::Receiver<RoomCmd<G>>,
     stats: Arc<RoomStats>,
+    mut game_match: Match,
 ) {
+    let end = run_room_ticks(
+        &shared,
+        room,
+        room_id,
+        &mut commands,
+        stats,
+        &mut game_match,
+    )
+    .await;
+    if let Some((room, reason)) = end {
+        end_match(&shared, room, game_match, reason).await;
+    }
+    shared.room_tasks.fetch_sub(1, Relaxed);
+}
+
+/// Ends a room's match: its log gets its end record and closes, and its results are stored
+/// (waited for: a graceful stop waits for every room task).
+async fn end_match<G: Game>(
+    shared: &Arc<Shared<G>>,
+    mut room: Room<G>,
+    game_match: Match,
+    reason: &'static str,
+) {
+    let results = room.results();
+    let ticks = room.tick_number();
+    let replay = game_match
+        .recording
+        .as_ref()
+        .map(|recording| recording.file_name.clone());
+    if let (Some(recorder), Some(recording)) = (&shared.recorder, game_match.recording) {
+        match room.stop_recording() {
+            Some(journal) => recorder.end(recording, journal, reason),
+            None => recorder.end_lost(recording),
+        }
+    }
+    let Some(store) = shared.match_store.get() else {
+        return;
+    };
+    if results.is_empty() {
+        return;
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as i64);
+    let result = crate::results::MatchResult {
+        game: <G::Wire as tickwire_protocol::Schema>::NAME.to_string(),
+        room: room.name().to_string(),
+        started_unix_ms: game_match.started_unix_ms as i64,
+        ended_unix_ms: now_ms,
+        ticks,
+        end: reason.to_string(),
+        replay,
+        players: results,
+    };
+    let store = Arc::clone(store);
+    let stored = tokio::task::spawn_blocking(move || store.record(&result)).await;
+    match stored {
+        Ok(Ok(id)) => {
+            shared.metrics.matches_stored.fetch_add(1, Relaxed);
+            debug!(id, "match results stored");
+        }
+        Ok(Err(why)) => {
+            shared.metrics.match_store_errors.fetch_add(1, Relaxed);
+            warn!(%why, "match results not stored");
+        }
+        Err(_) => {
+            shared.metrics.match_store_errors.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// Runs a room's ticks until it is done; returns the room and why its match ended.
+async fn run_room_ticks<G: Game>(
+    shared: &Arc<Shared<G>>,
+    room: Room<G>,
+    room_id: u64,
+    commands: &mut mpsc::Receiver<RoomCmd<G>>,
+    stats: Arc<RoomStats>,
+    game_match: &mut Match,
+) -> Option<(Room<G>, &'static str)> {
     let name = room.name().to_string();
     let tick_length = Duration::from_secs_f64(1.0 / room.settings().tick_rate as f64);
     let config = &shared.config;
@@ -124,7 +213,7 @@ pub(crate) async fn run_room<G: Game>(
         reliable_max: config.reliable_queue_max,
     };
     let mut driver = RoomDriver {
-        shared: Arc::clone(&shared),
+        shared: Arc::clone(shared),
         room,
         room_id,
         name: name.clone(),
@@ -141,12 +230,20 @@ pub(crate) async fn run_room<G: Game>(
     let mut next_tick = Instant::now() + tick_length;
     loop {
         let step =
-            std::panic::catch_unwind(AssertUnwindSafe(|| driver.step(&mut commands, &stats)));
+            std::panic::catch_unwind(AssertUnwindSafe(|| driver.step(commands, &stats)));
         match step {
-            Ok(true) => {}
+            Ok(true) => {
+                driver.hand_over_records(&mut game_match.recording);
+            }
             Ok(false) => {
                 debug!(room = %name, "room task ends");
-                return;
+                // The lobby forgets a room when its last seat is freed.
+                let reason = if driver.inbox_closed {
+                    "empty"
+                } else {
+                    "shutdown"
+                };
+                return Some((driver.room, reason));
             }
             Err(panic) => {
                 let message = panic
@@ -161,7 +258,7 @@ pub(crate) async fn run_room<G: Game>(
                     tokio::time::sleep(tick_length).await;
                     driver.poll_closing(Instant::now().into_std());
                 }
-                return;
+                return Some((driver.room, "crashed"));
             }
         }
 
@@ -202,6 +299,28 @@ struct RoomDriver<G: Game> {
 }
 
 impl<G: Game> RoomDriver<G> {
+    /// Every [`recorder::FLUSH_TICKS`] ticks, hands the match log's new records to the writer;
+    /// when it cannot take them, the room stops recording (the log ends there).
+    fn hand_over_records(&mut self, recording: &mut Option<Recording>) {
+        let (Some(recorder), Some(recording)) = (&self.shared.recorder, recording.as_mut()) else {
+            return;
+        };
+        if !self
+            .room
+            .tick_number()
+            .is_multiple_of(recorder::FLUSH_TICKS)
+        {
+            return;
+        }
+        let Some(journal) = self.room.journal_mut() else {
+            return;
+        };
+        if journal.pending() > 0 && !recorder.write(recording, journal) {
+            self.room.stop_recording();
+            warn!(room = %self.name, "the match log writer is behind; this match's log ends here");
+        }
+    }
+
     /// One tick. Returns false when the room is done (the lobby forgot it, or the server is
     /// shutting down, and every connection has said goodbye).
     fn step(&mut self, commands: &mut mpsc::Receiver<RoomCmd<G>>, stats: &RoomStats) -> bool {

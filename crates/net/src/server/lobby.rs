@@ -196,15 +196,42 @@ fn create_room<G: Game>(
     let room_id = lobby.rooms_created;
     lobby.rooms_created += 1;
     let game = G::new(&shared.settings, config.tick_rate, seed);
-    let room = Room::new(name.clone(), settings, game);
+    let mut room = Room::new(name.clone(), settings, game);
+    let started_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64);
+    let recording = shared.recorder.as_ref().map(|recorder| {
+        let header = crate::journal::Header {
+            format: crate::journal::FORMAT_VERSION,
+            game: <G::Wire as tickwire_protocol::Schema>::NAME.to_string(),
+            schema: <G::Wire as tickwire_protocol::Schema>::VERSION,
+            room: name.clone(),
+            seed,
+            tick_rate: config.tick_rate,
+            game_config: config.game_table_text::<G>(),
+            started_unix_ms,
+            hash_every: config.record_hash_every,
+            server: concat!("tickwire ", env!("CARGO_PKG_VERSION")).to_string(),
+        };
+        room.record(crate::journal::Journal::new(&header));
+        recorder.begin(&name, started_unix_ms)
+    });
+    if shared.match_store.get().is_some() {
+        room.keep_results();
+    }
     let (inbox, commands) = mpsc::channel(config.room_inbox);
     let stats = Arc::new(RoomStats::default());
+    shared.room_tasks.fetch_add(1, Relaxed);
     tokio::spawn(run_room(
         Arc::clone(shared),
         room,
         room_id,
         commands,
         Arc::clone(&stats),
+        super::driver::Match {
+            started_unix_ms,
+            recording,
+        },
     ));
     shared.metrics.rooms.fetch_add(1, Relaxed);
     info!(room = %name, "room created");

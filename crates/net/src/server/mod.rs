@@ -24,6 +24,7 @@ mod driver;
 mod fault;
 mod handshake;
 mod lobby;
+mod recorder;
 mod routes;
 mod stream;
 
@@ -97,6 +98,12 @@ pub(crate) struct Shared<G: Game> {
     /// The Agones sidecar to report to (set once, before it runs).
     #[cfg(feature = "agones")]
     pub(crate) agones: std::sync::OnceLock<agones::AgonesOptions>,
+    /// Writes every room's match log, when `record_dir` is set.
+    pub(crate) recorder: Option<recorder::Recorder>,
+    /// Where finished matches' results go (set once, before it runs).
+    pub(crate) match_store: std::sync::OnceLock<Arc<dyn crate::results::MatchStore>>,
+    /// Room tasks still running (each writes its match's results before it ends).
+    pub(crate) room_tasks: AtomicU64,
 }
 
 impl<G: Game> Server<G> {
@@ -123,6 +130,26 @@ impl<G: Game> Server<G> {
                     addr: config.addr,
                     source,
                 })?;
+        let recorder = if config.record_dir.as_os_str().is_empty() {
+            None
+        } else {
+            let mb = |value: f64| (value * 1024.0 * 1024.0) as u64;
+            let limits = recorder::Limits {
+                max_file_bytes: mb(config.record_max_file_mb),
+                keep: (config.record_keep_days > 0.0)
+                    .then(|| Duration::from_secs_f64(config.record_keep_days * 86_400.0)),
+                max_total_bytes: (config.record_max_total_mb > 0.0)
+                    .then(|| mb(config.record_max_total_mb)),
+            };
+            Some(
+                recorder::Recorder::start(config.record_dir.clone(), limits).map_err(|error| {
+                    ServerError::Config(ConfigError::Invalid(format!(
+                        "record_dir {}: {error}",
+                        config.record_dir.display()
+                    )))
+                })?,
+            )
+        };
         let (shutdown, shutdown_rx) = watch::channel(false);
         Ok(Server {
             listener,
@@ -140,6 +167,9 @@ impl<G: Game> Server<G> {
                 advertised_url: std::sync::OnceLock::new(),
                 #[cfg(feature = "agones")]
                 agones: std::sync::OnceLock::new(),
+                recorder,
+                match_store: std::sync::OnceLock::new(),
+                room_tasks: AtomicU64::new(0),
             }),
             shutdown,
         })
@@ -204,6 +234,13 @@ impl<G: Game> Server<G> {
             .cluster
             .set(cluster::Cluster::new(directory, options));
         Ok(self)
+    }
+
+    /// Stores every finished match's results in `store` (call before [`Server::run`]), and
+    /// answers `/api/matches`, `/api/matches/ID` and `/api/leaderboard` from it.
+    pub fn with_match_store(self, store: Arc<dyn crate::results::MatchStore>) -> Server<G> {
+        let _ = self.shared.match_store.set(store);
+        self
     }
 
     /// Reports this server's lifecycle to its Agones sidecar (call before [`Server::run`]):
@@ -305,6 +342,20 @@ impl<G: Game> Server<G> {
         let left = shared.metrics.connections_open.load(Relaxed);
         if left > 0 {
             warn!(left, "grace period over with connections still open");
+        }
+        // Every room ends its match: its log closed, its results stored.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while shared.room_tasks.load(Relaxed) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if shared.recorder.is_some() {
+            let shared = Arc::clone(&shared);
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Some(recorder) = &shared.recorder {
+                    recorder.flush(Duration::from_secs(5));
+                }
+            })
+            .await;
         }
         if let Some(node) = node {
             let _ = node_stop.send(true);

@@ -28,6 +28,9 @@ pub(crate) async fn serve_http<G: Game, S: tokio::io::AsyncWrite + Unpin>(
             if let Some(cluster) = shared.cluster.get() {
                 cluster.render_metrics(&mut body);
             }
+            if let Some(recorder) = &shared.recorder {
+                recorder.metrics.render(&mut body);
+            }
             http::respond(
                 stream,
                 "200 OK",
