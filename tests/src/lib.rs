@@ -40,6 +40,14 @@ pub async fn start_server(edit: impl FnOnce(&mut ServerConfig)) -> TestServer {
 /// Starts a server of game `G` with the default configuration on a free port, after `edit`
 /// adjusts it.
 pub async fn start_game_server<G: Game>(edit: impl FnOnce(&mut ServerConfig)) -> TestServer<G> {
+    start_game_server_with::<G>(edit, |server| server).await
+}
+
+/// [`start_game_server`], with `wrap` adding to the server before it runs (a match store, say).
+pub async fn start_game_server_with<G: Game>(
+    edit: impl FnOnce(&mut ServerConfig),
+    wrap: impl FnOnce(Server<G>) -> Server<G>,
+) -> TestServer<G> {
     let mut config = ServerConfig {
         addr: "127.0.0.1:0".parse().expect("valid address"),
         game: <G::Wire as tickwire_protocol::Schema>::NAME.to_string(),
@@ -48,7 +56,7 @@ pub async fn start_game_server<G: Game>(edit: impl FnOnce(&mut ServerConfig)) ->
         ..ServerConfig::default()
     };
     edit(&mut config);
-    let server = Server::<G>::bind(config).await.expect("server binds");
+    let server = wrap(Server::<G>::bind(config).await.expect("server binds"));
     let addr = server.local_addr();
     let url = server.url();
     let control = server.control();

@@ -468,6 +468,11 @@ impl StatsRow for ScoreEntry {
         self.player
     }
 
+    /// Kills: the leaderboard ranks by them.
+    fn score(&self) -> i64 {
+        i64::from(self.kills)
+    }
+
     /// Reuses the name's buffer: the client applies score deltas in place.
     fn assign(&mut self, from: &Self) {
         self.player = from.player;

@@ -286,6 +286,11 @@ impl StatsRow for CardsStats {
         self.player
     }
 
+    /// Rounds won: the leaderboard ranks by them.
+    fn score(&self) -> i64 {
+        i64::from(self.rounds_won)
+    }
+
     fn assign(&mut self, from: &Self) {
         self.player = from.player;
         self.name.clone_from(&from.name);

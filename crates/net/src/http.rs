@@ -120,6 +120,21 @@ pub async fn read_head<S: tokio::io::AsyncRead + Unpin>(
     }
 }
 
+/// Writes a `200 OK` with `body` as a file download named `name` (a plain file name).
+pub async fn respond_download<S: tokio::io::AsyncWrite + Unpin>(
+    stream: &mut S,
+    name: &str,
+    body: &[u8],
+) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body).await?;
+    stream.flush().await
+}
+
 /// Writes a whole HTTP response and flushes it; the connection is to be closed after.
 pub async fn respond<S: tokio::io::AsyncWrite + Unpin>(
     stream: &mut S,

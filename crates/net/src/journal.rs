@@ -11,9 +11,10 @@
 //! - `JOIN player name`, `LEAVE player`: between steps, as the room called the game.
 //! - `STEP n (player flags [seq] [rewind] [input])*n`: one step's commands. Each command is
 //!   coded against the same player's previous one: flag bit 0 means "seq is the previous + 1",
-//!   bit 1 "same rewind", bit 2 "same command"; whatever is not the same follows (the command
-//!   in the protocol's own encoding). Bots and people mostly repeat themselves, which is what
-//!   keeps logs small.
+//!   bit 1 "same rewind", bit 2 "same command", bit 3 "the command's encoding, byte by byte
+//!   minus the previous one's" (when both are as long); whatever is not the same follows (the
+//!   command in the protocol's own encoding, or that difference). Players mostly repeat
+//!   themselves or change a little, which is what keeps logs small.
 //! - `CHECK lo16`: the low 16 bits of the state hash after this step (every step, so a replay
 //!   names the first tick that differs).
 //! - `HASH u64`: the whole state hash after this step (every `hash_every` steps).
@@ -43,6 +44,7 @@ const TAG_END: u8 = 7;
 const SAME_SEQ: u8 = 1;
 const SAME_REWIND: u8 = 2;
 const SAME_INPUT: u8 = 4;
+const DELTA_INPUT: u8 = 8;
 
 /// Longest header, name or reason a reader accepts.
 const TEXT_MAX: usize = 1 << 20;
@@ -142,6 +144,7 @@ impl Journal {
                 flags |= SAME_INPUT;
             }
             put_varint(&mut self.buf, u64::from(input.player.0));
+            let flags_at = self.buf.len();
             self.buf.push(flags);
             if flags & SAME_SEQ == 0 {
                 put_varint(&mut self.buf, u64::from(input.seq));
@@ -150,7 +153,19 @@ impl Journal {
                 put_varint(&mut self.buf, u64::from(input.rewind));
             }
             if flags & SAME_INPUT == 0 {
-                self.buf.extend_from_slice(&self.scratch);
+                if previous.input.len() == self.scratch.len() {
+                    // Small changes (an aim turned a little) become small bytes, which
+                    // compress better than the values themselves.
+                    self.buf[flags_at] |= DELTA_INPUT;
+                    self.buf.extend(
+                        self.scratch
+                            .iter()
+                            .zip(&previous.input)
+                            .map(|(now, before)| now.wrapping_sub(*before)),
+                    );
+                } else {
+                    self.buf.extend_from_slice(&self.scratch);
+                }
                 std::mem::swap(&mut previous.input, &mut self.scratch);
             }
             previous.seq = input.seq;
@@ -319,7 +334,8 @@ impl<'a> Cursor<'a> {
     fn input<I: serde::de::DeserializeOwned>(&mut self) -> Result<TickInput<I>, ReadError> {
         let player = self.u32()?;
         let flags = self.byte()?;
-        if flags & !(SAME_SEQ | SAME_REWIND | SAME_INPUT) != 0 {
+        let known = SAME_SEQ | SAME_REWIND | SAME_INPUT | DELTA_INPUT;
+        if flags & !known != 0 || flags & (SAME_INPUT | DELTA_INPUT) == SAME_INPUT | DELTA_INPUT {
             return Err(ReadError::Corrupt(format!("command flags {flags:#x}")));
         }
         let mut previous = self.previous.remove(&player).unwrap_or_default();
@@ -334,6 +350,12 @@ impl<'a> Cursor<'a> {
             self.u32()?
         };
         let input = if flags & SAME_INPUT != 0 {
+            decode_all(&previous.input)?
+        } else if flags & DELTA_INPUT != 0 {
+            let delta = self.take(previous.input.len())?;
+            for (byte, change) in previous.input.iter_mut().zip(delta) {
+                *byte = byte.wrapping_add(*change);
+            }
             decode_all(&previous.input)?
         } else {
             let rest = &self.bytes[self.at..];
@@ -523,7 +545,7 @@ mod tests {
             vec![
                 input(2, 0, 0, (0, 0)),
                 input(1, 3, 1, (1, 300)),
-                input(1, 4, 1, (2, 300)),
+                input(1, 4, 1, (2, 5)),
             ],
         ];
         for (index, step) in steps.iter().enumerate() {

@@ -246,6 +246,8 @@ pub struct Room<G: Game> {
     /// Every player's result so far, in join order, when results are kept
     /// ([`Room::keep_results`]); a player's row is filled when it leaves or at the end.
     results: Option<Vec<Standing<G>>>,
+    /// The match is ending for everyone ([`Room::end_match`]): nobody leaves early any more.
+    ending: bool,
 }
 
 /// One player's place in the match's results.
@@ -255,6 +257,8 @@ struct Standing<G: Game> {
     name: String,
     /// The player's last stats row, once it left (None: still playing).
     row: Option<Row<G>>,
+    /// It left while others still played (the last to leave ends the match, not early).
+    left_early: bool,
 }
 
 /// Players a match's results keep at most (a room that lives long with players coming and going
@@ -409,7 +413,14 @@ impl<G: Game> Room<G> {
             chats_this_tick: 0,
             journal: None,
             results: None,
+            ending: false,
         }
+    }
+
+    /// The match ends for everyone now (the server stops, the room closes): players removed
+    /// from here on did not leave early.
+    pub fn end_match(&mut self) {
+        self.ending = true;
     }
 
     /// Records this room's match into `journal` from now on: every join, leave and step's
@@ -454,7 +465,7 @@ impl<G: Game> Room<G> {
                     name: standing.name.clone(),
                     score: row.score(),
                     stats: serde_json::to_value(row).unwrap_or(serde_json::Value::Null),
-                    left_early: standing.row.is_some(),
+                    left_early: standing.left_early,
                 })
             })
             .collect()
@@ -504,6 +515,7 @@ impl<G: Game> Room<G> {
                     player: seat.player,
                     name: hello.name.clone(),
                     row: None,
+                    left_early: false,
                 });
             }
             (Some(seat.player), seat.entity)
@@ -662,6 +674,7 @@ impl<G: Game> Room<G> {
                     let mut rows = Vec::new();
                     self.game.stats(&mut rows);
                     standing.row = rows.into_iter().find(|row| row.player() == player.0);
+                    standing.left_early = self.players > 1 && !self.ending;
                 }
                 self.game.leave(player);
                 if let Some(journal) = &mut self.journal {

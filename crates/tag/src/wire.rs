@@ -292,6 +292,11 @@ impl StatsRow for TagStats {
         self.player
     }
 
+    /// Tags made: the leaderboard ranks by them.
+    fn score(&self) -> i64 {
+        i64::from(self.tags)
+    }
+
     /// Reuses the name's buffer: the client applies table changes in place.
     fn assign(&mut self, from: &Self) {
         self.player = from.player;

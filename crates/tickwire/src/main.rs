@@ -403,7 +403,16 @@ async fn serve_game<G: Game>(
     cluster: Option<ClusterArgs>,
     agones: bool,
 ) -> Result<()> {
+    let results_db = config.results_db.clone();
     let mut server = Server::<G>::bind(config).await?;
+    if !results_db.is_empty() {
+        let url = results_db.clone();
+        let store = tokio::task::spawn_blocking(move || tickwire_records::open(&url))
+            .await
+            .context("opening the results database")?
+            .map_err(|error| anyhow::anyhow!("results_db {}: {error}", redacted(&results_db)))?;
+        server = server.with_match_store(store);
+    }
     #[cfg(feature = "agones")]
     if agones {
         server = server.with_agones(tickwire_net::server::agones::AgonesOptions::from_env());
@@ -659,6 +668,20 @@ fn swarm_merge_game<W: BotGame>(
         println!("report written to {}", path.display());
     }
     Ok(())
+}
+
+/// A database URL with its password, if any, replaced by `***` (for error lines).
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{scheme}://{name}:***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
 }
 
 /// Parses `MIN..MAX` seconds for --soak.

@@ -226,11 +226,11 @@ async fn run_room_ticks<G: Game>(
         message: Vec::new(),
         inbox_closed: false,
         shutting_down: false,
+        ended_by: None,
     };
     let mut next_tick = Instant::now() + tick_length;
     loop {
-        let step =
-            std::panic::catch_unwind(AssertUnwindSafe(|| driver.step(commands, &stats)));
+        let step = std::panic::catch_unwind(AssertUnwindSafe(|| driver.step(commands, &stats)));
         match step {
             Ok(true) => {
                 driver.hand_over_records(&mut game_match.recording);
@@ -238,11 +238,7 @@ async fn run_room_ticks<G: Game>(
             Ok(false) => {
                 debug!(room = %name, "room task ends");
                 // The lobby forgets a room when its last seat is freed.
-                let reason = if driver.inbox_closed {
-                    "empty"
-                } else {
-                    "shutdown"
-                };
+                let reason = driver.ended_by.unwrap_or("shutdown");
                 return Some((driver.room, reason));
             }
             Err(panic) => {
@@ -296,6 +292,9 @@ struct RoomDriver<G: Game> {
     /// The lobby forgot this room: it ends once its connections are gone.
     inbox_closed: bool,
     shutting_down: bool,
+    /// Why the match ended, as first seen: `empty` (the lobby forgot the room when its last
+    /// seat was freed) or `shutdown`.
+    ended_by: Option<&'static str>,
 }
 
 impl<G: Game> RoomDriver<G> {
@@ -332,12 +331,15 @@ impl<G: Game> RoomDriver<G> {
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => {
                     self.inbox_closed = true;
+                    self.ended_by.get_or_insert("empty");
                     break;
                 }
             }
         }
         if !self.shutting_down && *self.shared.shutdown.borrow() {
             self.shutting_down = true;
+            self.ended_by.get_or_insert("shutdown");
+            self.room.end_match();
             let everyone: Vec<ClientId> = self.clients.keys().copied().collect();
             // A cluster node going away sends its players to matchmake again.
             let reason = if self.shared.cluster.get().is_some() {
@@ -432,6 +434,7 @@ impl<G: Game> RoomDriver<G> {
                 }
             }
             RoomCmd::Close(reason) => {
+                self.room.end_match();
                 let everyone: Vec<ClientId> = self.clients.keys().copied().collect();
                 self.ended
                     .extend(everyone.into_iter().map(|id| (id, reason.clone())));

@@ -57,6 +57,23 @@ pub(crate) async fn serve_http<G: Game, S: tokio::io::AsyncWrite + Unpin>(
             Ok(body) => http::respond(stream, "200 OK", "application/json", body.as_bytes()).await,
             Err((status, why)) => http::respond(stream, status, "text/plain", why.as_bytes()).await,
         },
+        "/api/matches" | "/api/leaderboard" => {
+            let (status, body) = results_json(shared, request).await;
+            http::respond(stream, status, "application/json", body.as_bytes()).await
+        }
+        path if path.starts_with("/api/matches/") && path.ends_with("/replay") => {
+            match replay_file(shared, path).await {
+                Ok((name, bytes)) => http::respond_download(stream, &name, &bytes).await,
+                Err((status, why)) => {
+                    let body = serde_json::json!({ "error": why }).to_string();
+                    http::respond(stream, status, "application/json", body.as_bytes()).await
+                }
+            }
+        }
+        path if path.starts_with("/api/matches/") => {
+            let (status, body) = results_json(shared, request).await;
+            http::respond(stream, status, "application/json", body.as_bytes()).await
+        }
         path => match crate::web::asset(path, G::web_assets()) {
             Some(asset) => http::respond(stream, "200 OK", asset.content_type, asset.body).await,
             None => http::respond(stream, "404 Not Found", "text/plain", b"not found\n").await,
@@ -65,6 +82,138 @@ pub(crate) async fn serve_http<G: Game, S: tokio::io::AsyncWrite + Unpin>(
     if let Err(error) = result {
         debug!(%error, "http response failed");
     }
+}
+
+/// Matches listed at most by one `/api/matches` or `/api/leaderboard` answer.
+const RESULTS_LIMIT_MAX: u32 = 100;
+
+/// A query string's value for `key` (no percent-decoding: the values used here are names,
+/// numbers and game names).
+fn query<'a>(request: &'a http::Request, key: &str) -> Option<&'a str> {
+    request
+        .query
+        .as_deref()?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(name, _)| *name == key)
+        .map(|(_, value)| value)
+}
+
+/// `/api/matches[?game=G&before=ID&limit=N]`, `/api/matches/ID` and
+/// `/api/leaderboard[?game=G&limit=N]` from the match store.
+async fn results_json<G: Game>(
+    shared: &Shared<G>,
+    request: &http::Request,
+) -> (&'static str, String) {
+    let error = |status, why: String| (status, serde_json::json!({ "error": why }).to_string());
+    let Some(store) = shared.match_store.get() else {
+        return error(
+            "404 Not Found",
+            "this server stores no results (results_db is empty)".into(),
+        );
+    };
+    let limit = match query(request, "limit").map(str::parse::<u32>) {
+        None => 20,
+        Some(Ok(limit)) if (1..=RESULTS_LIMIT_MAX).contains(&limit) => limit,
+        Some(_) => {
+            return error(
+                "400 Bad Request",
+                format!("limit must be 1 to {RESULTS_LIMIT_MAX}"),
+            );
+        }
+    };
+    let game = query(request, "game").map(str::to_string);
+    let store = std::sync::Arc::clone(store);
+    let path = request.path.clone();
+    let this_game = <G::Wire as Schema>::NAME;
+    let answer = if path == "/api/leaderboard" {
+        let game = game.unwrap_or_else(|| this_game.to_string());
+        tokio::task::spawn_blocking(move || {
+            store
+                .leaderboard(&game, limit)
+                .map(|rows| serde_json::to_string(&rows))
+        })
+        .await
+    } else if path == "/api/matches" {
+        let before = match query(request, "before").map(str::parse::<i64>) {
+            None => None,
+            Some(Ok(before)) => Some(before),
+            Some(Err(_)) => return error("400 Bad Request", "before must be a match id".into()),
+        };
+        tokio::task::spawn_blocking(move || {
+            store
+                .matches(game.as_deref(), before, limit)
+                .map(|matches| serde_json::to_string(&matches))
+        })
+        .await
+    } else {
+        let Ok(id) = path["/api/matches/".len()..].parse::<i64>() else {
+            return error("404 Not Found", "no such match".into());
+        };
+        let found = tokio::task::spawn_blocking(move || store.get(id)).await;
+        match found {
+            Ok(Ok(None)) => return error("404 Not Found", format!("no match {id}")),
+            Ok(Ok(Some(found))) => Ok(Ok(serde_json::to_string(&found))),
+            Ok(Err(why)) => Ok(Err(why)),
+            Err(join) => Err(join),
+        }
+    };
+    match answer {
+        Ok(Ok(Ok(body))) => ("200 OK", body),
+        Ok(Ok(Err(why))) => error("500 Internal Server Error", why.to_string()),
+        Ok(Err(why)) => error("503 Service Unavailable", why.to_string()),
+        Err(_) => error("500 Internal Server Error", "the store call failed".into()),
+    }
+}
+
+/// `/api/matches/ID/replay`: the match's log file, from `record_dir`.
+async fn replay_file<G: Game>(
+    shared: &Shared<G>,
+    path: &str,
+) -> Result<(String, Vec<u8>), (&'static str, String)> {
+    let not_found = |why: String| ("404 Not Found", why);
+    let store = shared
+        .match_store
+        .get()
+        .ok_or_else(|| not_found("this server stores no results (results_db is empty)".into()))?;
+    let id = path
+        .trim_start_matches("/api/matches/")
+        .trim_end_matches("/replay")
+        .parse::<i64>()
+        .map_err(|_| not_found("no such match".into()))?;
+    let store = std::sync::Arc::clone(store);
+    let found = tokio::task::spawn_blocking(move || store.get(id))
+        .await
+        .map_err(|_| {
+            (
+                "500 Internal Server Error",
+                "the store call failed".to_string(),
+            )
+        })?
+        .map_err(|why| ("503 Service Unavailable", why.to_string()))?
+        .ok_or_else(|| not_found(format!("no match {id}")))?;
+    let name = found
+        .result
+        .replay
+        .ok_or_else(|| not_found(format!("match {id} was not recorded")))?;
+    // Only a plain file name of this server's logs is served.
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.')
+        && name.ends_with(&format!(".{}", super::recorder::EXTENSION));
+    let dir = &shared.config.record_dir;
+    if !plain || dir.as_os_str().is_empty() {
+        return Err(not_found(format!("match {id}'s log is not on this server")));
+    }
+    let file = dir.join(&name);
+    let bytes = tokio::task::spawn_blocking(move || std::fs::read(file))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| not_found(format!("match {id}'s log is not on this server ({name})")))?;
+    Ok((name, bytes))
 }
 
 /// The cluster's rooms (`rooms`) or nodes, as the directory has them.
