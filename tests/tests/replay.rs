@@ -277,3 +277,64 @@ async fn record_committed_logs() {
     .await;
     std::fs::copy(&log, data.join("cards.twmatch")).expect("copies");
 }
+
+/// A server replaying a log for spectators: a spectating bot watches the whole match at four
+/// times its speed, every snapshot applying, and is told when it ends (1000); a player is
+/// refused; a replay room's hashes are checked as it plays (a changed command ends it early,
+/// saying where).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_served_replay_is_watched_by_spectators() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let file = std::fs::read(data.join("arena.twmatch")).expect("a committed log");
+    let ticks = verify::<ArenaGame>(&file).expect("replays").ticks;
+    let watch = |file: Vec<u8>| async move {
+        let server = tickwire_tests::start_game_server_with::<ArenaGame>(
+            |_| {},
+            move |server| server.with_replay(file, 4.0).expect("a log of this game"),
+        )
+        .await;
+        let started = std::time::Instant::now();
+        let report = run_bot::<Arena>(BotOptions {
+            spectate: true,
+            ..bot(&server.url, "watcher", "any-room", 30.0, 1)
+        })
+        .await
+        .expect("watches");
+        let refused = run_bot::<Arena>(bot(&server.url, "player", "any-room", 1.0, 2)).await;
+        server.stop().await;
+        (report, started.elapsed(), refused)
+    };
+    let (report, took, refused) = watch(file.clone()).await;
+    assert_eq!(report.snapshot_errors, 0, "{report:?}");
+    let close = report.disconnect_reason.clone().expect("told it ended");
+    assert_eq!(close.code, 1000, "{close:?}");
+    assert!(
+        close.reason.contains("the match ended (empty)"),
+        "{close:?}"
+    );
+    // Shown from the start (the replay waits for its first spectator) to the last tick, at
+    // about four times the recorded 30 Hz (a spectator whose acknowledgements lag that rate
+    // gets fewer snapshots, never a gap in the match).
+    assert!(
+        report.snapshots >= u64::from(ticks) / 2,
+        "{report:?} of {ticks}"
+    );
+    assert!(report.last_tick + 1 >= ticks, "{report:?} of {ticks}");
+    let recorded = Duration::from_secs_f64(f64::from(ticks) / 30.0);
+    assert!(took < recorded, "{took:?} for {recorded:?} of play");
+    let error = refused.expect_err("a player is refused").to_string();
+    assert!(error.contains("join as a spectator"), "{error}");
+
+    // A log with one command changed: the served replay stops where it diverges.
+    let (changed, step) = change_one_command::<ArenaGame>(&file, 30, |input| {
+        input.move_x = if input.move_x > 0 { -127 } else { 127 };
+        input.move_y = if input.move_y > 0 { -127 } else { 127 };
+    });
+    let (report, _, _) = watch(changed).await;
+    let close = report.disconnect_reason.expect("told it stopped");
+    assert_eq!(close.code, 1000, "{close:?}");
+    assert!(
+        close.reason.contains(&format!("diverged at tick {step}")),
+        "{close:?}"
+    );
+}

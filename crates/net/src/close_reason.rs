@@ -95,6 +95,8 @@ pub enum CloseReason {
     /// Matchmaking could not be done now (the directory is unreachable, or no node can take a
     /// room).
     MatchmakingUnavailable(String),
+    /// A replayed match ended (or its replay stopped), and why: the normal end of a session.
+    ReplayOver(String),
 }
 
 impl CloseReason {
@@ -128,6 +130,7 @@ impl CloseReason {
             CloseReason::SeatExpired => close::SEAT_EXPIRED,
             CloseReason::Redirect => close::REDIRECT,
             CloseReason::MatchmakingUnavailable(_) => close::TRY_AGAIN_LATER,
+            CloseReason::ReplayOver(_) => close::NORMAL,
         }
     }
 
@@ -185,6 +188,7 @@ impl CloseReason {
             CloseReason::MatchmakingUnavailable(why) => {
                 format!("matchmaking unavailable: {why}; try again later").into()
             }
+            CloseReason::ReplayOver(why) => format!("replay over: {why}").into(),
         };
         match text {
             Cow::Owned(mut owned) if owned.len() > limits::REASON_MAX => {
@@ -277,6 +281,7 @@ mod tests {
             CloseReason::SeatExpired,
             CloseReason::Redirect,
             CloseReason::MatchmakingUnavailable(long.clone()),
+            CloseReason::ReplayOver(long.clone()),
         ] {
             assert!(reason.text().len() <= limits::REASON_MAX, "{reason:?}");
             assert_ne!(close::name(reason.code()), "other", "{reason:?}");

@@ -68,25 +68,204 @@ pub enum ReplayError {
     },
 }
 
-/// A log being replayed one step at a time.
+/// A log read one step at a time: the joins and leaves before a step, the step's commands,
+/// and the hashes after it. [`Replayer`] applies them to a game of its own; a server replaying a
+/// match for spectators applies them to its room's game.
+#[derive(Debug)]
+pub struct Log<I> {
+    records: Vec<u8>,
+    reader: Reader,
+    /// The inflated stream stopped early.
+    cut: bool,
+    /// The log stopped inside a record.
+    torn: bool,
+    _input: std::marker::PhantomData<fn() -> I>,
+}
+
+/// A join or a leave between steps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SeatChange {
+    /// A player joined: the id the game gave, and the name.
+    Join(PlayerId, String),
+    /// A player left.
+    Leave(PlayerId),
+}
+
+/// One step's part of a log.
+#[derive(Debug, Default)]
+pub struct LogStep<I> {
+    /// The joins and leaves before the step, in the order they happened (a join's place among
+    /// leaves can matter to a game).
+    pub changes: Vec<SeatChange>,
+    /// The step's commands (None: the log ends after these joins and leaves).
+    pub inputs: Option<Vec<TickInput<I>>>,
+    /// The low 16 bits of the state hash after the step.
+    pub check: Option<u16>,
+    /// The whole state hash after the step.
+    pub hash: Option<u64>,
+    /// The match ended after this step, and why.
+    pub end: Option<String>,
+}
+
+impl<I: serde::de::DeserializeOwned> Log<I> {
+    /// Opens a log file's bytes: returns its header and the log after it.
+    pub fn open(file: &[u8]) -> Result<(Header, Log<I>), ReplayError> {
+        let (records, cut) = journal::inflate(file)?;
+        let mut reader = Reader::new();
+        let header = match reader.next_entry::<I>(&records) {
+            Some(Ok(Entry::Header(header))) => header,
+            Some(Err(error)) => return Err(error.into()),
+            _ => return Err(ReplayError::NoHeader),
+        };
+        Ok((
+            header,
+            Log {
+                records,
+                reader,
+                cut,
+                torn: false,
+                _input: std::marker::PhantomData,
+            },
+        ))
+    }
+
+    /// The next step's part; None at the end of the log.
+    pub fn next_step(&mut self) -> Result<Option<LogStep<I>>, ReplayError> {
+        let mut step = LogStep {
+            changes: Vec::new(),
+            inputs: None,
+            check: None,
+            hash: None,
+            end: None,
+        };
+        let mut any = false;
+        loop {
+            // A step's hashes follow it; the next join, leave or step starts the next part.
+            if step.inputs.is_some() && self.reader.at_step_boundary(&self.records) {
+                break;
+            }
+            let entry = match self.reader.next_entry::<I>(&self.records) {
+                None => break,
+                Some(Ok(entry)) => entry,
+                Some(Err(ReadError::Truncated)) => {
+                    self.torn = true;
+                    break;
+                }
+                Some(Err(error)) => return Err(error.into()),
+            };
+            any = true;
+            match entry {
+                Entry::Header(_) => {
+                    return Err(ReadError::Corrupt("a second header".into()).into());
+                }
+                Entry::Join(player, name) => step.changes.push(SeatChange::Join(player, name)),
+                Entry::Leave(player) => step.changes.push(SeatChange::Leave(player)),
+                Entry::Step(inputs) => step.inputs = Some(inputs),
+                Entry::Check(low) => step.check = Some(low),
+                Entry::Hash(hash) => step.hash = Some(hash),
+                Entry::End(reason) => step.end = Some(reason),
+            }
+        }
+        Ok(any.then_some(step))
+    }
+
+    /// The file stopped early (inside a compressed block or a record).
+    pub fn cut_short(&self) -> bool {
+        self.cut || self.torn
+    }
+}
+
+/// The game a log's header describes, at tick 0: checks the game, the format and schema
+/// versions, and loads the game's config as recorded.
+pub fn build_game<G: Game>(header: &Header) -> Result<G, ReplayError> {
+    let name = <G::Wire as Schema>::NAME;
+    if header.game != name {
+        return Err(ReplayError::WrongGame {
+            log: header.game.clone(),
+            this: name.to_string(),
+        });
+    }
+    if header.format != journal::FORMAT_VERSION {
+        return Err(ReplayError::Version(format!(
+            "the log's format is version {}, this build reads {}",
+            header.format,
+            journal::FORMAT_VERSION
+        )));
+    }
+    let schema = <G::Wire as Schema>::VERSION;
+    if header.schema != schema {
+        return Err(ReplayError::Version(format!(
+            "the log is of {name} schema version {}, this build's is {schema}",
+            header.schema
+        )));
+    }
+    let config: G::Config = if header.game_config.trim().is_empty() {
+        G::Config::default()
+    } else {
+        toml::from_str(&header.game_config)
+            .map_err(|error| ReplayError::Config(error.message().to_string()))?
+    };
+    let settings = G::configure(config).map_err(ReplayError::Config)?;
+    Ok(G::new(&settings, header.tick_rate, header.seed))
+}
+
+/// Checks that a replayed join got the player id the log recorded.
+pub fn check_join(
+    recorded: PlayerId,
+    got: PlayerId,
+    name: &str,
+    tick: u32,
+) -> Result<(), ReplayError> {
+    if recorded == got {
+        return Ok(());
+    }
+    Err(ReplayError::Diverged {
+        tick,
+        what: format!(
+            "{name:?} joined as player {}, the log says {}",
+            got.0, recorded.0
+        ),
+    })
+}
+
+/// Compares a step's recorded hashes with `hash` (the state hash after the step at `tick`).
+pub fn check_hashes<I>(step: &LogStep<I>, tick: u32, hash: u64) -> Result<(), ReplayError> {
+    if let Some(low) = step.check
+        && hash as u16 != low
+    {
+        return Err(ReplayError::Diverged {
+            tick,
+            what: format!(
+                "state hash {:#06x} (low 16 bits), the log says {low:#06x}",
+                hash as u16
+            ),
+        });
+    }
+    if let Some(expected) = step.hash
+        && hash != expected
+    {
+        return Err(ReplayError::Diverged {
+            tick,
+            what: format!("state hash {hash:#018x}, the log says {expected:#018x}"),
+        });
+    }
+    Ok(())
+}
+
+/// A log being replayed one step at a time on a game of its own.
 #[derive(Debug)]
 pub struct Replayer<G: Game> {
     game: G,
-    records: Vec<u8>,
-    reader: Reader,
+    log: Log<<G::Wire as Schema>::Input>,
     verified: Verified,
     events: Vec<G::Event>,
-    /// The inflated stream stopped early.
-    cut: bool,
 }
 
 /// One step of a replay, for a driver that shows it.
 #[derive(Debug)]
 pub struct Step<'a, G: Game> {
-    /// Players who joined before this step: the id the game gave and the name.
-    pub joined: Vec<(PlayerId, String)>,
-    /// Players who left before this step.
-    pub left: Vec<PlayerId>,
+    /// The joins and leaves before this step, in order.
+    pub changes: Vec<SeatChange>,
     /// The game after the step.
     pub game: &'a G,
     /// The step's events.
@@ -96,46 +275,11 @@ pub struct Step<'a, G: Game> {
 impl<G: Game> Replayer<G> {
     /// Opens a log file's bytes: checks the header against this game and builds the game.
     pub fn open(file: &[u8]) -> Result<Replayer<G>, ReplayError> {
-        let (records, cut) = journal::inflate(file)?;
-        let mut reader = Reader::new();
-        let header = match reader.next_entry::<<G::Wire as Schema>::Input>(&records) {
-            Some(Ok(Entry::Header(header))) => header,
-            Some(Err(error)) => return Err(error.into()),
-            _ => return Err(ReplayError::NoHeader),
-        };
-        let name = <G::Wire as Schema>::NAME;
-        if header.game != name {
-            return Err(ReplayError::WrongGame {
-                log: header.game,
-                this: name.to_string(),
-            });
-        }
-        if header.format != journal::FORMAT_VERSION {
-            return Err(ReplayError::Version(format!(
-                "the log's format is version {}, this build reads {}",
-                header.format,
-                journal::FORMAT_VERSION
-            )));
-        }
-        let schema = <G::Wire as Schema>::VERSION;
-        if header.schema != schema {
-            return Err(ReplayError::Version(format!(
-                "the log is of {name} schema version {}, this build's is {schema}",
-                header.schema
-            )));
-        }
-        let config: G::Config = if header.game_config.trim().is_empty() {
-            G::Config::default()
-        } else {
-            toml::from_str(&header.game_config)
-                .map_err(|error| ReplayError::Config(error.message().to_string()))?
-        };
-        let settings = G::configure(config).map_err(ReplayError::Config)?;
-        let game = G::new(&settings, header.tick_rate, header.seed);
+        let (header, log) = Log::open(file)?;
+        let game = build_game::<G>(&header)?;
         Ok(Replayer {
             game,
-            records,
-            reader,
+            log,
             verified: Verified {
                 header,
                 ticks: 0,
@@ -147,7 +291,6 @@ impl<G: Game> Replayer<G> {
                 truncated: false,
             },
             events: Vec::new(),
-            cut,
         })
     }
 
@@ -164,82 +307,34 @@ impl<G: Game> Replayer<G> {
     /// Replays up to and including the next step (the joins and leaves before it, the step,
     /// its hashes). None at the end of the log.
     pub fn next_step(&mut self) -> Result<Option<Step<'_, G>>, ReplayError> {
-        let mut joined = Vec::new();
-        let mut left = Vec::new();
-        let mut stepped = false;
-        loop {
-            // A step's hashes follow it; the next join, leave or step ends this one.
-            if stepped && self.reader.at_step_boundary(&self.records) {
-                break;
-            }
-            let entry = match self
-                .reader
-                .next_entry::<<G::Wire as Schema>::Input>(&self.records)
-            {
-                None => break,
-                Some(Ok(entry)) => entry,
-                Some(Err(ReadError::Truncated)) => {
-                    self.verified.truncated = true;
-                    break;
-                }
-                Some(Err(error)) => return Err(error.into()),
-            };
-            match entry {
-                Entry::Header(_) => {
-                    return Err(ReadError::Corrupt("a second header".into()).into());
-                }
-                Entry::Join(player, name) => {
-                    let seat = self.game.join(&name);
-                    if seat.player != player {
-                        return Err(ReplayError::Diverged {
-                            tick: self.game.tick(),
-                            what: format!(
-                                "{name:?} joined as player {}, the log says {}",
-                                seat.player.0, player.0
-                            ),
-                        });
-                    }
+        let Some(step) = self.log.next_step()? else {
+            return Ok(None);
+        };
+        for change in &step.changes {
+            match change {
+                SeatChange::Join(player, name) => {
+                    let seat = self.game.join(name);
+                    check_join(*player, seat.player, name, self.game.tick())?;
                     self.verified.joins += 1;
-                    joined.push((player, name));
                 }
-                Entry::Leave(player) => {
-                    self.game.leave(player);
-                    left.push(player);
-                }
-                Entry::Step(inputs) => {
-                    self.step(&inputs);
-                    stepped = true;
-                }
-                Entry::Check(low) => {
-                    let hash = self.game.state_hash();
-                    self.verified.checks += 1;
-                    if hash as u16 != low {
-                        return Err(self.diverged(format!(
-                            "state hash {:#06x} (low 16 bits), the log says {low:#06x}",
-                            hash as u16
-                        )));
-                    }
-                }
-                Entry::Hash(expected) => {
-                    let hash = self.game.state_hash();
-                    self.verified.hashes += 1;
-                    if hash != expected {
-                        return Err(self.diverged(format!(
-                            "state hash {hash:#018x}, the log says {expected:#018x}"
-                        )));
-                    }
-                }
-                Entry::End(reason) => {
-                    self.verified.end = Some(reason);
-                }
+                SeatChange::Leave(player) => self.game.leave(*player),
             }
         }
-        if !stepped && joined.is_empty() && left.is_empty() {
-            return Ok(None);
+        self.events.clear();
+        if let Some(inputs) = &step.inputs {
+            self.game.step(inputs, &mut self.events);
+            self.verified.ticks += 1;
+            self.verified.inputs += inputs.len() as u64;
+            let hash = self.game.state_hash();
+            check_hashes(&step, self.game.tick(), hash)?;
+            self.verified.checks += u64::from(step.check.is_some());
+            self.verified.hashes += u64::from(step.hash.is_some());
+        }
+        if step.end.is_some() {
+            self.verified.end = step.end;
         }
         Ok(Some(Step {
-            joined,
-            left,
+            changes: step.changes,
             game: &self.game,
             events: &self.events,
         }))
@@ -256,23 +351,9 @@ impl<G: Game> Replayer<G> {
         // A match that ended as matches end is whole; any other end (the size cap, a writer
         // that fell behind) cut it short.
         let whole = matches!(self.verified.end.as_deref(), Some("empty" | "shutdown"));
-        if self.cut || !whole {
+        if self.log.cut_short() || !whole {
             self.verified.truncated = true;
         }
         self.verified
-    }
-
-    fn step(&mut self, inputs: &[TickInput<<G::Wire as Schema>::Input>]) {
-        self.events.clear();
-        self.game.step(inputs, &mut self.events);
-        self.verified.ticks += 1;
-        self.verified.inputs += inputs.len() as u64;
-    }
-
-    fn diverged(&self, what: String) -> ReplayError {
-        ReplayError::Diverged {
-            tick: self.game.tick(),
-            what,
-        }
     }
 }

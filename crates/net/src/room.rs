@@ -823,6 +823,39 @@ impl<G: Game> Room<G> {
     pub fn tick(&mut self) {
         self.chats_this_tick = 0;
         self.apply_inputs();
+        self.run_step();
+    }
+
+    /// Replays a recorded join or leave (a replay room: the players are the log's, not
+    /// clients; the stats table shows them).
+    pub fn replay_change(
+        &mut self,
+        change: &crate::replay::SeatChange,
+    ) -> Result<(), crate::replay::ReplayError> {
+        match change {
+            crate::replay::SeatChange::Join(player, name) => {
+                let seat = self.game.join(name);
+                crate::replay::check_join(*player, seat.player, name, self.game.tick())
+            }
+            crate::replay::SeatChange::Leave(player) => {
+                self.game.leave(*player);
+                Ok(())
+            }
+        }
+    }
+
+    /// [`Room::tick`] with recorded commands instead of the clients' (a replay room); returns
+    /// the state hash after the step.
+    pub fn tick_replayed(&mut self, inputs: &[TickInput<Cmd<G>>]) -> u64 {
+        self.chats_this_tick = 0;
+        self.inputs.clear();
+        self.inputs.extend_from_slice(inputs);
+        self.run_step();
+        self.game.state_hash()
+    }
+
+    /// The step and what follows it, for [`Room::tick`] and [`Room::tick_replayed`].
+    fn run_step(&mut self) {
         self.events.clear();
         if let Some(journal) = &mut self.journal {
             journal.step(&self.inputs);

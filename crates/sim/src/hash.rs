@@ -1,4 +1,7 @@
-//! FNV-1a, a tiny stable 64-bit hash for [`World::state_hash`](crate::World::state_hash).
+//! FNV-1a, a tiny stable 64-bit hash for games' state hashes
+//! ([`Simulation::state_hash`](crate::Simulation::state_hash)): bytes one at a time as the
+//! reference has it, and 32- and 64-bit words folded in whole (xor, then multiply by the FNV
+//! prime), which is four to eight times fewer multiplies for the numbers a state is made of.
 //!
 //! std's hashers are either randomly keyed or unspecified across releases; this one is fixed.
 
@@ -31,12 +34,17 @@ impl Fnv64 {
         self.bytes(&[value]);
     }
 
+    /// Folds a whole word in at once (one xor and one multiply, not four): state hashes run
+    /// after every recorded tick, over every entity, so words are what they are made of.
     pub fn u32(&mut self, value: u32) {
-        self.bytes(&value.to_le_bytes());
+        self.0 ^= u64::from(value);
+        self.0 = self.0.wrapping_mul(PRIME);
     }
 
+    /// Folds a whole 64-bit word in at once.
     pub fn u64(&mut self, value: u64) {
-        self.bytes(&value.to_le_bytes());
+        self.0 ^= value;
+        self.0 = self.0.wrapping_mul(PRIME);
     }
 
     pub fn f32(&mut self, value: f32) {

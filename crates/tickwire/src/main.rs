@@ -84,6 +84,17 @@ struct ReplayArgs {
     /// The match log (`records/*.twmatch`).
     #[arg(value_name = "FILE")]
     file: PathBuf,
+    /// Instead of checking it at full speed, host the match for spectators: the browser page
+    /// and `tickwire bot --spectate` watch it (any room name joins it); each new spectator
+    /// after the end starts it again.
+    #[arg(long)]
+    serve: bool,
+    /// With --serve: the address to listen on.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7700")]
+    addr: std::net::SocketAddr,
+    /// With --serve: how many times the recorded speed (0.01 to 100).
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
+    speed: f64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -296,7 +307,7 @@ fn main() -> ExitCode {
             Command::Swarm(args) => swarm(args).await,
             Command::Token(args) => token(args),
             Command::SwarmMerge(args) => swarm_merge(args),
-            Command::Replay(args) => replay(args),
+            Command::Replay(args) => replay(args).await,
         }
     });
     match result {
@@ -575,7 +586,7 @@ async fn swarm_game<W: BotGame>(options: SwarmOptions, args: &SwarmArgs) -> Resu
     Ok(())
 }
 
-fn replay(args: ReplayArgs) -> Result<()> {
+async fn replay(args: ReplayArgs) -> Result<()> {
     let file = std::fs::read(&args.file)
         .with_context(|| format!("cannot read match log {}", args.file.display()))?;
     // The log names its game; the header is read again by the game's replayer.
@@ -586,7 +597,42 @@ fn replay(args: ReplayArgs) -> Result<()> {
         _ => anyhow::bail!("{}: the log has no header", args.file.display()),
     };
     let game = header.game.clone();
+    if args.serve {
+        return with_game!(game.as_str(), |G, _W| replay_serve::<G>(&args, file).await);
+    }
     with_game!(game.as_str(), |G, _W| replay_game::<G>(&args.file, &file))
+}
+
+/// `tickwire replay FILE --serve`: a server whose one room replays the match for spectators.
+async fn replay_serve<G: Game>(args: &ReplayArgs, file: Vec<u8>) -> Result<()> {
+    // The game the log names (with_game! chose `G` from it).
+    let (records, _) = tickwire_net::journal::inflate(&file)
+        .map_err(|error| anyhow::anyhow!("{}: {error}", args.file.display()))?;
+    let header_game = match tickwire_net::journal::Reader::new().next_entry::<()>(&records) {
+        Some(Ok(tickwire_net::journal::Entry::Header(header))) => header.game,
+        _ => anyhow::bail!("{}: the log has no header", args.file.display()),
+    };
+    let config = ServerConfig {
+        addr: args.addr,
+        game: header_game,
+        // A replay records nothing and stores no results.
+        record_dir: PathBuf::new(),
+        results_db: String::new(),
+        ..ServerConfig::default()
+    };
+    let server = Server::<G>::bind(config)
+        .await?
+        .with_replay(file, args.speed)
+        .map_err(|error| anyhow::anyhow!("{}: {error}", args.file.display()))?;
+    println!(
+        "replaying {} at {}x; spectate at {} (the browser page, or `tickwire bot --spectate --url ...`)",
+        args.file.display(),
+        args.speed,
+        server.url()
+    );
+    println!("listening on {}", server.url());
+    server.run(shutdown_signal(), Duration::from_secs(2)).await;
+    Ok(())
 }
 
 fn replay_game<G: Game>(path: &std::path::Path, file: &[u8]) -> Result<()> {

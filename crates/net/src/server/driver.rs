@@ -34,6 +34,7 @@ use super::recorder::{self, Recording};
 use crate::close_reason::CloseReason;
 use crate::connection::{Connection, Counts, Limits};
 use crate::game::Game;
+use crate::replay::{Log, check_hashes};
 use crate::room::{ClientId, Departed, JoinError, Room, SessionToken, SnapshotStats, TransmitKind};
 use crate::tls::Socket;
 
@@ -107,9 +108,21 @@ struct Client<G: Game> {
 
 /// What a room's task keeps of its match beyond the room: when it began, and its log.
 #[derive(Debug)]
-pub(crate) struct Match {
+pub(crate) struct Match<G: Game> {
     pub(crate) started_unix_ms: u64,
     pub(crate) recording: Option<Recording>,
+    /// A replay room's log: its steps drive the room instead of the clients' commands.
+    pub(crate) replay: Option<Log<Cmd<G>>>,
+}
+
+/// A game's command type.
+type Cmd<G> = <<G as Game>::Wire as tickwire_protocol::Schema>::Input;
+
+/// A replay room's log, and whether its replay is over (and why).
+#[derive(Debug)]
+struct LiveReplay<G: Game> {
+    log: Log<Cmd<G>>,
+    over: Option<String>,
 }
 
 /// A room's task.
@@ -119,7 +132,7 @@ pub(crate) async fn run_room<G: Game>(
     room_id: u64,
     mut commands: mpsc::Receiver<RoomCmd<G>>,
     stats: Arc<RoomStats>,
-    mut game_match: Match,
+    mut game_match: Match<G>,
 ) {
     let end = run_room_ticks(
         &shared,
@@ -141,7 +154,7 @@ pub(crate) async fn run_room<G: Game>(
 async fn end_match<G: Game>(
     shared: &Arc<Shared<G>>,
     mut room: Room<G>,
-    game_match: Match,
+    game_match: Match<G>,
     reason: &'static str,
 ) {
     let results = room.results();
@@ -199,10 +212,12 @@ async fn run_room_ticks<G: Game>(
     room_id: u64,
     commands: &mut mpsc::Receiver<RoomCmd<G>>,
     stats: Arc<RoomStats>,
-    game_match: &mut Match,
+    game_match: &mut Match<G>,
 ) -> Option<(Room<G>, &'static str)> {
     let name = room.name().to_string();
-    let tick_length = Duration::from_secs_f64(1.0 / room.settings().tick_rate as f64);
+    // A replay plays at its speed.
+    let speed = shared.replay.get().map_or(1.0, |replay| replay.speed);
+    let tick_length = Duration::from_secs_f64(1.0 / (room.settings().tick_rate as f64 * speed));
     let config = &shared.config;
     let limits = Limits {
         msg_rate: config.msg_rate,
@@ -227,6 +242,10 @@ async fn run_room_ticks<G: Game>(
         inbox_closed: false,
         shutting_down: false,
         ended_by: None,
+        replay: game_match
+            .replay
+            .take()
+            .map(|log| LiveReplay { log, over: None }),
     };
     let mut next_tick = Instant::now() + tick_length;
     loop {
@@ -295,6 +314,8 @@ struct RoomDriver<G: Game> {
     /// Why the match ended, as first seen: `empty` (the lobby forgot the room when its last
     /// seat was freed) or `shutdown`.
     ended_by: Option<&'static str>,
+    /// In a replay room: the log that steps it.
+    replay: Option<LiveReplay<G>>,
 }
 
 impl<G: Game> RoomDriver<G> {
@@ -318,6 +339,56 @@ impl<G: Game> RoomDriver<G> {
             self.room.stop_recording();
             warn!(room = %self.name, "the match log writer is behind; this match's log ends here");
         }
+    }
+
+    /// The room's tick: the clients' commands, or in a replay room the log's next step (its
+    /// joins and leaves, its commands, its hashes checked). When the log ends or the replay
+    /// diverges, every spectator is told why and the room stops stepping.
+    fn tick_room(&mut self, now: std::time::Instant) {
+        let Some(replay) = &mut self.replay else {
+            self.room.tick();
+            return;
+        };
+        // Over, or nobody watching yet: the match waits (the first spectator sees it from its
+        // first tick).
+        if replay.over.is_some() || self.clients.is_empty() {
+            return;
+        }
+        let room = &mut self.room;
+        let outcome = replay.log.next_step().and_then(|step| {
+            let Some(step) = step else {
+                return Ok(Some(
+                    "the log ends here (the recording stopped early)".to_string(),
+                ));
+            };
+            for change in &step.changes {
+                room.replay_change(change)?;
+            }
+            if let Some(inputs) = &step.inputs {
+                let hash = room.tick_replayed(inputs);
+                check_hashes(&step, room.tick_number(), hash)?;
+            }
+            Ok(step
+                .end
+                .map(|end| format!("the match ended ({end}) at tick {}", room.tick_number())))
+        });
+        let over = match outcome {
+            Ok(None) => return,
+            Ok(Some(why)) => why,
+            Err(error) => {
+                warn!(room = %self.name, %error, "the replay stopped");
+                error.to_string()
+            }
+        };
+        info!(room = %self.name, %over, "replay over");
+        replay.over = Some(over.clone());
+        let everyone: Vec<ClientId> = self.clients.keys().copied().collect();
+        self.ended.extend(
+            everyone
+                .into_iter()
+                .map(|id| (id, CloseReason::ReplayOver(over.clone()))),
+        );
+        self.end_sessions(now);
     }
 
     /// One tick. Returns false when the room is done (the lobby forgot it, or the server is
@@ -353,7 +424,7 @@ impl<G: Game> RoomDriver<G> {
         }
 
         self.read(now);
-        self.room.tick();
+        self.tick_room(now);
         self.publish_snapshot_stats();
         self.route(now);
         self.write(now);

@@ -132,7 +132,17 @@ pub(crate) fn reserve_seat<G: Game>(
             entry.players < shared.max_players
         }
     };
-    let name = match &hello.room {
+    // A replaying server has one room, the recorded match's, for spectators only.
+    let requested = match shared.replay.get() {
+        Some(_) if !hello.spectate => {
+            return Err(CloseReason::BadHello(
+                "this server replays a recorded match: join as a spectator".into(),
+            ));
+        }
+        Some(replay) => Some(replay.header.room.clone()),
+        None => hello.room.clone(),
+    };
+    let name = match &requested {
         Some(name) => match lobby.rooms.get(name) {
             Some(entry) if has_seat(entry) => name.clone(),
             Some(_) => return Err(CloseReason::RoomFull("room is full".into())),
@@ -195,28 +205,50 @@ fn create_room<G: Game>(
     let seed = config.seed.wrapping_add(lobby.rooms_created);
     let room_id = lobby.rooms_created;
     lobby.rooms_created += 1;
-    let game = G::new(&shared.settings, config.tick_rate, seed);
+    let (game, settings, replay) = match shared.replay.get() {
+        None => (
+            G::new(&shared.settings, config.tick_rate, seed),
+            settings,
+            None,
+        ),
+        Some(source) => {
+            // The recorded match's game, from its log (checked when the replay was set).
+            let (header, log) = crate::replay::Log::open(&source.file)
+                .map_err(|_| CloseReason::Internal("the replay's log does not read"))?;
+            let game = crate::replay::build_game::<G>(&header)
+                .map_err(|_| CloseReason::Internal("the replay's game does not build"))?;
+            let settings = RoomSettings {
+                tick_rate: header.tick_rate,
+                ..settings
+            };
+            (game, settings, Some(log))
+        }
+    };
     let mut room = Room::new(name.clone(), settings, game);
     let started_unix_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_millis() as u64);
-    let recording = shared.recorder.as_ref().map(|recorder| {
-        let header = crate::journal::Header {
-            format: crate::journal::FORMAT_VERSION,
-            game: <G::Wire as tickwire_protocol::Schema>::NAME.to_string(),
-            schema: <G::Wire as tickwire_protocol::Schema>::VERSION,
-            room: name.clone(),
-            seed,
-            tick_rate: config.tick_rate,
-            game_config: config.game_table_text::<G>(),
-            started_unix_ms,
-            hash_every: config.record_hash_every,
-            server: concat!("tickwire ", env!("CARGO_PKG_VERSION")).to_string(),
-        };
-        room.record(crate::journal::Journal::new(&header));
-        recorder.begin(&name, started_unix_ms)
-    });
-    if shared.match_store.get().is_some() {
+    let recording = shared
+        .recorder
+        .as_ref()
+        .filter(|_| replay.is_none())
+        .map(|recorder| {
+            let header = crate::journal::Header {
+                format: crate::journal::FORMAT_VERSION,
+                game: <G::Wire as tickwire_protocol::Schema>::NAME.to_string(),
+                schema: <G::Wire as tickwire_protocol::Schema>::VERSION,
+                room: name.clone(),
+                seed,
+                tick_rate: config.tick_rate,
+                game_config: config.game_table_text::<G>(),
+                started_unix_ms,
+                hash_every: config.record_hash_every,
+                server: concat!("tickwire ", env!("CARGO_PKG_VERSION")).to_string(),
+            };
+            room.record(crate::journal::Journal::new(&header));
+            recorder.begin(&name, started_unix_ms)
+        });
+    if shared.match_store.get().is_some() && replay.is_none() {
         room.keep_results();
     }
     let (inbox, commands) = mpsc::channel(config.room_inbox);
@@ -231,6 +263,7 @@ fn create_room<G: Game>(
         super::driver::Match {
             started_unix_ms,
             recording,
+            replay,
         },
     ));
     shared.metrics.rooms.fetch_add(1, Relaxed);

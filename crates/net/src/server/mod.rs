@@ -104,6 +104,17 @@ pub(crate) struct Shared<G: Game> {
     pub(crate) match_store: std::sync::OnceLock<Arc<dyn crate::results::MatchStore>>,
     /// Room tasks still running (each writes its match's results before it ends).
     pub(crate) room_tasks: AtomicU64,
+    /// A recorded match this server replays for spectators instead of running games (set once,
+    /// before it runs).
+    pub(crate) replay: std::sync::OnceLock<ReplaySource>,
+}
+
+/// The match a replaying server shows: the log file, its header, and how fast.
+#[derive(Debug)]
+pub(crate) struct ReplaySource {
+    pub(crate) file: Arc<[u8]>,
+    pub(crate) header: crate::journal::Header,
+    pub(crate) speed: f64,
 }
 
 impl<G: Game> Server<G> {
@@ -170,6 +181,7 @@ impl<G: Game> Server<G> {
                 recorder,
                 match_store: std::sync::OnceLock::new(),
                 room_tasks: AtomicU64::new(0),
+                replay: std::sync::OnceLock::new(),
             }),
             shutdown,
         })
@@ -241,6 +253,32 @@ impl<G: Game> Server<G> {
     pub fn with_match_store(self, store: Arc<dyn crate::results::MatchStore>) -> Server<G> {
         let _ = self.shared.match_store.set(store);
         self
+    }
+
+    /// Makes this server replay a recorded match (a match log's bytes) for spectators instead
+    /// of running games (call before [`Server::run`]): a spectator's Hello, for any room, joins
+    /// the match's room, which is built from the log and stepped by its commands at `speed`
+    /// times the recorded rate, checking every state hash; players are refused. When the log
+    /// ends (or its replay diverges) the spectators are told why (1000) and the room closes;
+    /// the next spectator starts the replay again. Fails when the log is not this game's.
+    pub fn with_replay(
+        self,
+        file: Vec<u8>,
+        speed: f64,
+    ) -> Result<Server<G>, crate::replay::ReplayError> {
+        let (header, _) = crate::replay::Log::<<G::Wire as Schema>::Input>::open(&file)?;
+        crate::replay::build_game::<G>(&header)?;
+        if !(speed.is_finite() && (0.01..=100.0).contains(&speed)) {
+            return Err(crate::replay::ReplayError::Config(
+                "the replay speed must be 0.01 to 100".into(),
+            ));
+        }
+        let _ = self.shared.replay.set(ReplaySource {
+            file: file.into(),
+            header,
+            speed,
+        });
+        Ok(self)
     }
 
     /// Reports this server's lifecycle to its Agones sidecar (call before [`Server::run`]):
