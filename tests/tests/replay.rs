@@ -207,15 +207,16 @@ fn rebuild<G: Game>(records: &[u8], change: Option<(u32, &ChangeCommand<'_, G>)>
                 journal.step(&inputs);
             }
             Entry::Check(low) => {
-                // The whole hash, when one follows, has these low bits; else only they count.
-                let hash = match entries.get(index) {
+                // The journal writes the whole hash on the recording's schedule; it is the one
+                // that follows, when one does.
+                let whole = match entries.get(index) {
                     Some(Entry::Hash(hash)) => {
                         index += 1;
                         *hash
                     }
-                    _ => u64::from(low),
+                    _ => 0,
                 };
-                journal.hashed(hash);
+                journal.hashed(u64::from(low), || whole);
             }
             Entry::Hash(_) => panic!("a whole hash without its check"),
             Entry::End(reason) => journal.end(&reason),

@@ -188,6 +188,10 @@ impl Simulation for ArenaGame {
     fn state_hash(&self) -> u64 {
         self.world.state_hash()
     }
+
+    fn check_hash(&self) -> u64 {
+        self.world.check_hash()
+    }
 }
 
 impl Game for ArenaGame {

@@ -520,6 +520,19 @@ impl World {
     /// entity's fields (floats by their bits) and hidden timers in NetId order, every player's
     /// name, score, timers and current input in PlayerId order, and the hitbox history.
     pub fn state_hash(&self) -> u64 {
+        let mut hasher = self.current_hasher();
+        self.history.hash_into(&mut hasher);
+        hasher.finish()
+    }
+
+    /// [`World::state_hash`] without the hitbox history: the history holds only earlier ticks'
+    /// hitboxes, which their own checks covered (a match log's check after every tick).
+    pub fn check_hash(&self) -> u64 {
+        self.current_hasher().finish()
+    }
+
+    /// The hash of everything but the hitbox history, not yet finished.
+    fn current_hasher(&self) -> Fnv64 {
         let mut hasher = Fnv64::new();
         hasher.u32(self.tick);
         hasher.u32(self.tick_rate);
@@ -589,8 +602,7 @@ impl World {
             hasher.u8(player.input.buttons);
             hasher.u8(player.input.view_age);
         }
-        self.history.hash_into(&mut hasher);
-        hasher.finish()
+        hasher
     }
 
     // ---- step phases ----

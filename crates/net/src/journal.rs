@@ -174,14 +174,15 @@ impl Journal {
         self.steps += 1;
     }
 
-    /// After a step: its check, and every `hash_every` steps the whole hash (`hash` is called
-    /// once).
-    pub fn hashed(&mut self, hash: u64) {
+    /// After a step: its check (the low 16 bits of `check`, the game's
+    /// [`check_hash`](tickwire_sim::Simulation::check_hash)), and every `hash_every` steps the
+    /// whole hash (`whole` is called only then).
+    pub fn hashed(&mut self, check: u64, whole: impl FnOnce() -> u64) {
         self.buf.push(TAG_CHECK);
-        self.buf.extend_from_slice(&(hash as u16).to_le_bytes());
+        self.buf.extend_from_slice(&(check as u16).to_le_bytes());
         if self.steps.is_multiple_of(u64::from(self.hash_every)) {
             self.buf.push(TAG_HASH);
-            self.buf.extend_from_slice(&hash.to_le_bytes());
+            self.buf.extend_from_slice(&whole().to_le_bytes());
         }
     }
 
@@ -550,7 +551,8 @@ mod tests {
         ];
         for (index, step) in steps.iter().enumerate() {
             journal.step(step);
-            journal.hashed(0xabcd_0000 + index as u64);
+            let hash = 0xabcd_0000 + index as u64;
+            journal.hashed(hash, || hash);
         }
         journal.leave(PlayerId(2));
         journal.end("empty");

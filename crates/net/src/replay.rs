@@ -228,20 +228,25 @@ pub fn check_join(
     })
 }
 
-/// Compares a step's recorded hashes with `hash` (the state hash after the step at `tick`).
-pub fn check_hashes<I>(step: &LogStep<I>, tick: u32, hash: u64) -> Result<(), ReplayError> {
-    if let Some(low) = step.check
-        && hash as u16 != low
-    {
-        return Err(ReplayError::Diverged {
-            tick,
-            what: format!(
-                "state hash {:#06x} (low 16 bits), the log says {low:#06x}",
-                hash as u16
-            ),
-        });
+/// Compares a step's recorded hashes with `game`'s after the step at `tick`.
+pub fn check_hashes<I, G: tickwire_sim::Simulation>(
+    step: &LogStep<I>,
+    tick: u32,
+    game: &G,
+) -> Result<(), ReplayError> {
+    if let Some(low) = step.check {
+        let check = game.check_hash() as u16;
+        if check != low {
+            return Err(ReplayError::Diverged {
+                tick,
+                what: format!(
+                    "state check {check:#06x} (low 16 bits of its hash), the log says {low:#06x}"
+                ),
+            });
+        }
     }
     if let Some(expected) = step.hash
+        && let hash = game.state_hash()
         && hash != expected
     {
         return Err(ReplayError::Diverged {
@@ -325,8 +330,7 @@ impl<G: Game> Replayer<G> {
             self.game.step(inputs, &mut self.events);
             self.verified.ticks += 1;
             self.verified.inputs += inputs.len() as u64;
-            let hash = self.game.state_hash();
-            check_hashes(&step, self.game.tick(), hash)?;
+            check_hashes(&step, self.game.tick(), &self.game)?;
             self.verified.checks += u64::from(step.check.is_some());
             self.verified.hashes += u64::from(step.hash.is_some());
         }

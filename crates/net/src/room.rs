@@ -844,14 +844,12 @@ impl<G: Game> Room<G> {
         }
     }
 
-    /// [`Room::tick`] with recorded commands instead of the clients' (a replay room); returns
-    /// the state hash after the step.
-    pub fn tick_replayed(&mut self, inputs: &[TickInput<Cmd<G>>]) -> u64 {
+    /// [`Room::tick`] with recorded commands instead of the clients' (a replay room).
+    pub fn tick_replayed(&mut self, inputs: &[TickInput<Cmd<G>>]) {
         self.chats_this_tick = 0;
         self.inputs.clear();
         self.inputs.extend_from_slice(inputs);
         self.run_step();
-        self.game.state_hash()
     }
 
     /// The step and what follows it, for [`Room::tick`] and [`Room::tick_replayed`].
@@ -862,7 +860,8 @@ impl<G: Game> Room<G> {
         }
         self.game.step(&self.inputs, &mut self.events);
         if let Some(journal) = &mut self.journal {
-            journal.hashed(self.game.state_hash());
+            let game = &self.game;
+            journal.hashed(game.check_hash(), || game.state_hash());
         }
         self.publish_events();
         self.expire_detached();

@@ -91,6 +91,15 @@ pub trait Simulation {
 
     /// A hash of the whole state, stable across runs and builds (see [`hash::Fnv64`]).
     fn state_hash(&self) -> u64;
+
+    /// The hash a match log checks after every step (its low 16 bits), so a replay names the
+    /// first step that differs. By default the whole [`Simulation::state_hash`]; a game may
+    /// leave out state that is only a record of earlier steps' state (a history of past
+    /// positions for lag compensation), which those steps' checks already covered, to keep
+    /// recording cheap. The whole hash is still logged every few steps.
+    fn check_hash(&self) -> u64 {
+        self.state_hash()
+    }
 }
 
 /// One command a player sent, consumed in this tick.
