@@ -202,3 +202,50 @@ async fn http_download(server: &TestServer, path: &str) -> Vec<u8> {
     assert!(head.contains("application/octet-stream"), "{head}");
     response[head_end..].to_vec()
 }
+
+/// Two servers, each with its own store connection, on one real PostgreSQL database (what a
+/// cluster of nodes does): matches on either add up to one leaderboard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_share_one_postgresql_leaderboard() {
+    let Some(postgres) = tickwire_records::testing::PostgresServer::start("results") else {
+        return;
+    };
+    let url = postgres.url();
+    let dir = temp_dir("postgres");
+    let open = || {
+        let url = url.clone();
+        async move {
+            tokio::task::spawn_blocking(move || tickwire_records::open(&url))
+                .await
+                .expect("opens")
+                .expect("connects to PostgreSQL")
+        }
+    };
+    let (first_store, second_store) = (open().await, open().await);
+    let first = server(&dir.join("a"), &first_store).await;
+    let second = server(&dir.join("b"), &second_store).await;
+    let (one, two) = (first.url.clone(), second.url.clone());
+    tokio::join!(
+        async move { play(&one, &["ann", "bob"], 2.0).await },
+        async move { play(&two, &["ann", "cat"], 2.0).await },
+    );
+    let listed = matches(&first, 2).await;
+    assert_eq!(
+        listed,
+        matches(&second, 2).await,
+        "one database, one listing"
+    );
+    let board = json(&second, "/api/leaderboard").await;
+    let ann = board
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|row| row["name"] == "ann")
+        .expect("ann")
+        .clone();
+    assert_eq!(ann["matches"], 2, "{board}");
+    first.stop().await;
+    second.stop().await;
+    drop((first_store, second_store));
+    let _ = std::fs::remove_dir_all(dir);
+}
