@@ -485,8 +485,16 @@ impl<W: std::io::Write> FileWriter<W> {
     }
 }
 
+/// A log inflates to at most this many bytes per byte of file (logs this server writes
+/// compress two to ten times), and never past [`INFLATED_MAX`]: a crafted stream cannot make a
+/// reader allocate without bound.
+const INFLATE_RATIO_MAX: usize = 256;
+/// The most a log inflates to, whatever its size.
+pub const INFLATED_MAX: usize = 4 << 30;
+
 /// A log file's records, inflated. The second value says the stream stopped early (a file cut
-/// short): what inflated before that is returned.
+/// short, as by a crash): what inflated before that is returned. A stream that is corrupt
+/// rather than cut, or inflates past its bound, is an error.
 pub fn inflate(file: &[u8]) -> Result<(Vec<u8>, bool), ReadError> {
     use std::io::Read as _;
     let Some(stream) = file.strip_prefix(MAGIC.as_slice()) else {
@@ -494,14 +502,33 @@ pub fn inflate(file: &[u8]) -> Result<(Vec<u8>, bool), ReadError> {
             "not a tickwire match log (wrong magic)".into(),
         ));
     };
+    let limit = stream
+        .len()
+        .saturating_mul(INFLATE_RATIO_MAX)
+        .clamp(1 << 20, INFLATED_MAX);
     let mut decoder = flate2::read::DeflateDecoder::new(stream);
-    let mut out = Vec::with_capacity(stream.len() * 4);
+    let mut out = Vec::with_capacity(stream.len().saturating_mul(4).min(limit));
     let mut chunk = vec![0; 64 * 1024];
     loop {
         match decoder.read(&mut chunk) {
             Ok(0) => return Ok((out, false)),
-            Ok(read) => out.extend_from_slice(&chunk[..read]),
-            Err(_) => return Ok((out, true)),
+            Ok(read) => {
+                if out.len() + read > limit {
+                    return Err(ReadError::Corrupt(format!(
+                        "the log inflates past {limit} bytes: not a log a server wrote"
+                    )));
+                }
+                out.extend_from_slice(&chunk[..read]);
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Ok((out, true));
+            }
+            Err(error) => {
+                return Err(ReadError::Corrupt(format!(
+                    "the compressed stream is damaged after {} bytes: {error}",
+                    out.len()
+                )));
+            }
         }
     }
 }
@@ -632,10 +659,40 @@ mod tests {
         let bytes = file.finish().expect("finishes");
         let (records, cut) = inflate(&bytes).expect("inflates");
         assert!(!cut);
-        assert_eq!(records, [first.clone(), second].concat());
+        assert_eq!(records, [first.clone(), second.clone()].concat());
         // Cut right after the first flush: the first records survive.
         let (records, _) = inflate(&bytes[..flushed]).expect("inflates");
         assert_eq!(records, first);
         assert!(inflate(b"nonsense").is_err());
+        // Cut anywhere: what inflates is a prefix of the records, and the cut is reported.
+        for cut in MAGIC.len()..bytes.len() {
+            let (records, was_cut) = inflate(&bytes[..cut]).expect("a cut file inflates");
+            assert!(was_cut || cut == bytes.len(), "cut at {cut}");
+            assert!(
+                [first.clone(), second.clone()]
+                    .concat()
+                    .starts_with(&records)
+            );
+        }
+    }
+
+    #[test]
+    fn damaged_and_inflating_streams_are_refused() {
+        // Damaged: a block type that does not exist (3) right after the magic.
+        let mut damaged = MAGIC.to_vec();
+        damaged.extend_from_slice(&[0x07, 0x00, 0x00]);
+        assert!(matches!(inflate(&damaged), Err(ReadError::Corrupt(_))));
+        // A bomb: 64 MiB of zeros compress to about 64 KiB, past 256 times the file.
+        let mut file = FileWriter::new(Vec::new()).expect("writes");
+        file.write(&vec![0; 64 << 20]).expect("writes");
+        let bytes = file.finish().expect("finishes");
+        assert!(bytes.len() < (64 << 20) / 256, "{} bytes", bytes.len());
+        match inflate(&bytes) {
+            Err(ReadError::Corrupt(why)) => assert!(why.contains("inflates past"), "{why}"),
+            other => panic!(
+                "expected a refusal, got {:?}",
+                other.map(|(r, c)| (r.len(), c))
+            ),
+        }
     }
 }

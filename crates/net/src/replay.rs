@@ -73,7 +73,7 @@ pub enum ReplayError {
 /// match for spectators applies them to its room's game.
 #[derive(Debug)]
 pub struct Log<I> {
-    records: Vec<u8>,
+    records: std::sync::Arc<[u8]>,
     reader: Reader,
     /// The inflated stream stopped early.
     cut: bool,
@@ -111,6 +111,15 @@ impl<I: serde::de::DeserializeOwned> Log<I> {
     /// Opens a log file's bytes: returns its header and the log after it.
     pub fn open(file: &[u8]) -> Result<(Header, Log<I>), ReplayError> {
         let (records, cut) = journal::inflate(file)?;
+        Log::from_inflated(records.into(), cut)
+    }
+
+    /// A log from its records already inflated (shared: a server replaying one match for
+    /// many rooms inflates it once); `cut` says the file stopped early.
+    pub fn from_inflated(
+        records: std::sync::Arc<[u8]>,
+        cut: bool,
+    ) -> Result<(Header, Log<I>), ReplayError> {
         let mut reader = Reader::new();
         let header = match reader.next_entry::<I>(&records) {
             Some(Ok(Entry::Header(header))) => header,
@@ -129,8 +138,12 @@ impl<I: serde::de::DeserializeOwned> Log<I> {
         ))
     }
 
-    /// The next step's part; None at the end of the log.
+    /// The next step's part; None at the end of the log (or where it was cut).
     pub fn next_step(&mut self) -> Result<Option<LogStep<I>>, ReplayError> {
+        // A record cut in the middle ends the log there (its half-read state is not reused).
+        if self.torn {
+            return Ok(None);
+        }
         let mut step = LogStep {
             changes: Vec::new(),
             inputs: None,
@@ -190,6 +203,18 @@ pub fn build_game<G: Game>(header: &Header) -> Result<G, ReplayError> {
             "the log's format is version {}, this build reads {}",
             header.format,
             journal::FORMAT_VERSION
+        )));
+    }
+    if !(10..=128).contains(&header.tick_rate) {
+        return Err(ReplayError::Config(format!(
+            "the log's tick rate {} is outside 10 to 128",
+            header.tick_rate
+        )));
+    }
+    if tickwire_protocol::validate_room(&header.room).is_err() {
+        return Err(ReplayError::Config(format!(
+            "the log's room name {:?} is not a valid room name",
+            header.room
         )));
     }
     let schema = <G::Wire as Schema>::VERSION;

@@ -47,7 +47,8 @@ pub struct MatchResult {
     pub ended_unix_ms: i64,
     /// Ticks the room ran.
     pub ticks: u32,
-    /// Why it ended: `empty` (its last player left) or `shutdown` (the server stopped).
+    /// Why it ended: `empty` (its last player left), `shutdown` (the server stopped) or
+    /// `crashed` (the game panicked; the results are its players' rows at the crash).
     pub end: String,
     /// The match's replay file name in the server's records directory, if it was recorded.
     pub replay: Option<String>,

@@ -669,7 +669,10 @@ impl<G: Game> Room<G> {
         match state.player {
             Some(player) => {
                 if let Some(results) = &mut self.results
-                    && let Some(standing) = results.iter_mut().find(|s| s.player == player)
+                    && let Some(standing) = results
+                        .iter_mut()
+                        .rev()
+                        .find(|s| s.player == player && s.row.is_none())
                 {
                     let mut rows = Vec::new();
                     self.game.stats(&mut rows);

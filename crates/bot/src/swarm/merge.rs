@@ -38,13 +38,32 @@ pub fn merge_reports<F: Figures>(parts: Vec<SwarmReport<F>>) -> Result<SwarmRepo
                 first.game
             ));
         }
-        let has_samples = part.input_ack_latency_ms.count > 0;
-        if has_samples && part.input_ack_latency_ms.buckets.is_empty() {
-            return Err(format!(
-                "report {} has quantiles without their histogram (`buckets`): it was written by \
-                 an older swarm and cannot merge exactly",
-                index + 1
+        let mut all = vec![
+            ("snapshot_interval_ms", Some(&part.snapshot_interval_ms)),
+            ("input_ack_latency_ms", Some(&part.input_ack_latency_ms)),
+            ("matchmake_ms", part.matchmake_ms.as_ref()),
+            ("rejoin_ms", part.rejoin_ms.as_ref()),
+        ];
+        if let Some(slow) = &part.slow {
+            all.push((
+                "slow.snapshot_interval_ms",
+                Some(&slow.snapshot_interval_ms),
             ));
+            all.push((
+                "slow.input_ack_latency_ms",
+                Some(&slow.input_ack_latency_ms),
+            ));
+        }
+        for (name, quantiles) in all.into_iter().filter_map(|(name, q)| Some((name, q?))) {
+            let bucketed: u64 = quantiles.buckets.iter().map(|[_, count]| count).sum();
+            if bucketed != quantiles.count {
+                return Err(format!(
+                    "report {}'s {name} has {} samples but its histogram (`buckets`) {bucketed}: \
+                     it was written by an older swarm, or edited, and cannot merge exactly",
+                    index + 1,
+                    quantiles.count
+                ));
+            }
         }
     }
     let mut merged = SwarmReport::<F> {

@@ -143,6 +143,9 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 const STOP_WAIT: Duration = Duration::from_secs(3);
 /// How often the shard adds its live counters to the swarm's.
 const LIVE_FLUSH: Duration = Duration::from_millis(250);
+/// Through matchmakers: a session that lasted this long resets the wait before the next
+/// matchmake.
+const SESSION_RESETS_BACKOFF_S: f64 = 5.0;
 /// The shard's tick before any Welcome said the room's rate.
 const TICK_RATE_UNTIL_WELCOME: u32 = 30;
 /// A slow bot's socket receive buffer, in seconds of its read budget (at least 4 KiB; the
@@ -579,11 +582,15 @@ impl<G: BotGame> Shard<G> {
             // A connection without a session that did not fail: dropped at the stop.
             _ => return,
         };
+        let lasted_s = session.report(context.now).duration_s;
         let ended_by_itself = context.finish(&session, bot.plan, conn.slow);
         if matchmade && !ended_by_itself && self.stop_deadline.is_none() {
             // The node drained (1012), died or dropped the bot: matchmake again, as `tickwire
-            // bot --matchmaker` does.
-            bot.backoff.reset();
+            // bot --matchmaker` does. The waits grow again unless the session lasted a while
+            // (a server that drops bots right after their Welcome is not hammered).
+            if lasted_s >= SESSION_RESETS_BACKOFF_S {
+                bot.backoff.reset();
+            }
             bot.lost_at.get_or_insert(context.now);
             bot.retry_at = Some(context.now + bot.backoff.next_wait());
             return;

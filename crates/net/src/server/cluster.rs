@@ -231,13 +231,33 @@ pub(crate) struct Cluster {
     pub(crate) room_listing: Listing,
     pub(crate) node_listing: Listing,
     /// Seat requests per address (see [`Cluster::admit_matchmake`]).
-    matchmake_budgets: Mutex<HashMap<IpAddr, (f64, tokio::time::Instant)>>,
+    matchmake_budgets: Mutex<Budgets>,
+}
+
+/// Token buckets by address, and one shared by the addresses past the table's size.
+#[derive(Debug)]
+struct Budgets {
+    by_address: HashMap<IpAddr, (f64, tokio::time::Instant)>,
+    overflow: (f64, tokio::time::Instant),
+    pruned: tokio::time::Instant,
 }
 
 /// Addresses whose matchmaking budget is remembered at most; past it, full budgets are forgotten
-/// first, and a new address beyond that is let through uncounted (an attacker with that many
-/// addresses is past what a per-address limit can stop; remembering more would be its lever).
+/// (at most once a second), and new addresses beyond that share one budget.
 const MATCHMAKE_ADDRESSES_MAX: usize = 65_536;
+
+/// The address a budget is kept for: IPv4 (IPv4-mapped IPv6 too) as is, IPv6 by its /64 (one
+/// host usually has a whole /64).
+fn budget_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::V6(segments.into())
+        }
+        v4 => v4,
+    }
+}
 
 /// A cluster-wide listing as last read from the directory, shared by every request within
 /// [`LISTING_FRESH`]: the listing scripts walk every room or node, so a flood of requests must
@@ -292,7 +312,11 @@ impl Cluster {
             leaves_rx: Mutex::new(Some(leaves_rx)),
             room_listing: Listing::default(),
             node_listing: Listing::default(),
-            matchmake_budgets: Mutex::new(HashMap::new()),
+            matchmake_budgets: Mutex::new(Budgets {
+                by_address: HashMap::new(),
+                overflow: (0.0, tokio::time::Instant::now()),
+                pruned: tokio::time::Instant::now(),
+            }),
         }
     }
 
@@ -300,17 +324,30 @@ impl Cluster {
     /// with bursts of `burst`. Refusals are counted.
     pub(crate) fn admit_matchmake(&self, ip: IpAddr, rate: f64, burst: f64) -> bool {
         let now = tokio::time::Instant::now();
-        let mut budgets = lock(&self.matchmake_budgets);
+        let key = budget_key(ip);
+        let mut guard = lock(&self.matchmake_budgets);
+        let budgets = &mut *guard;
         let refill = |tokens: f64, since: tokio::time::Instant| {
             (tokens + now.saturating_duration_since(since).as_secs_f64() * rate).min(burst)
         };
-        if !budgets.contains_key(&ip) && budgets.len() >= MATCHMAKE_ADDRESSES_MAX {
-            budgets.retain(|_, (tokens, since)| refill(*tokens, *since) < burst);
-            if budgets.len() >= MATCHMAKE_ADDRESSES_MAX {
-                return true;
-            }
+        let full = budgets.by_address.len() >= MATCHMAKE_ADDRESSES_MAX;
+        if full
+            && !budgets.by_address.contains_key(&key)
+            && now.saturating_duration_since(budgets.pruned) >= Duration::from_secs(1)
+        {
+            budgets.pruned = now;
+            budgets
+                .by_address
+                .retain(|_, (tokens, since)| refill(*tokens, *since) < burst);
         }
-        let (tokens, since) = budgets.entry(ip).or_insert((burst, now));
+        let (tokens, since) = if budgets.by_address.len() < MATCHMAKE_ADDRESSES_MAX
+            || budgets.by_address.contains_key(&key)
+        {
+            budgets.by_address.entry(key).or_insert((burst, now))
+        } else {
+            // Past the table: every such address shares one budget.
+            &mut budgets.overflow
+        };
         *tokens = refill(*tokens, *since);
         *since = now;
         if *tokens >= 1.0 {

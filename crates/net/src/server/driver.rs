@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use tickwire_protocol::json::{self, Format};
@@ -134,6 +134,14 @@ pub(crate) async fn run_room<G: Game>(
     stats: Arc<RoomStats>,
     mut game_match: Match<G>,
 ) {
+    // Counted down however this task ends (a panic outside the tick's catch_unwind too).
+    struct Running<'a>(&'a AtomicU64);
+    impl Drop for Running<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Relaxed);
+        }
+    }
+    let _running = Running(&shared.room_tasks);
     let end = run_room_ticks(
         &shared,
         room,
@@ -146,7 +154,6 @@ pub(crate) async fn run_room<G: Game>(
     if let Some((room, reason)) = end {
         end_match(&shared, room, game_match, reason).await;
     }
-    shared.room_tasks.fetch_sub(1, Relaxed);
 }
 
 /// Ends a room's match: its log gets its end record and closes, and its results are stored
@@ -157,18 +164,31 @@ async fn end_match<G: Game>(
     game_match: Match<G>,
     reason: &'static str,
 ) {
-    let results = room.results();
     let ticks = room.tick_number();
     let replay = game_match
         .recording
         .as_ref()
         .map(|recording| recording.file_name.clone());
-    if let (Some(recorder), Some(recording)) = (&shared.recorder, game_match.recording) {
-        match room.stop_recording() {
-            Some(journal) => recorder.end(recording, journal, reason),
-            None => recorder.end_lost(recording),
-        }
+    // The log first (its end must not wait for anything that could fail); the writer's queue
+    // may be full, so this waits for room off the runtime's threads.
+    if let (Some(_), Some(recording)) = (&shared.recorder, game_match.recording) {
+        let journal = room.stop_recording();
+        let shared = Arc::clone(shared);
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(recorder) = &shared.recorder {
+                match journal {
+                    Some(journal) => recorder.end(recording, journal, reason),
+                    None => recorder.end_lost(recording),
+                }
+            }
+        })
+        .await;
     }
+    // A crashed game's stats may panic again: then its results are lost, nothing else.
+    let Ok(results) = std::panic::catch_unwind(AssertUnwindSafe(|| room.results())) else {
+        warn!(room = %room.name(), "the game panicked reading its results; not stored");
+        return;
+    };
     let Some(store) = shared.match_store.get() else {
         return;
     };
@@ -351,7 +371,18 @@ impl<G: Game> RoomDriver<G> {
         };
         // Over, or nobody watching yet: the match waits (the first spectator sees it from its
         // first tick).
-        if replay.over.is_some() || self.clients.is_empty() {
+        if let Some(over) = &replay.over {
+            // A spectator that joined as the replay ended hears it at once.
+            let late: Vec<ClientId> = self.clients.keys().copied().collect();
+            if !late.is_empty() {
+                let reason = CloseReason::ReplayOver(over.clone());
+                self.ended
+                    .extend(late.into_iter().map(|id| (id, reason.clone())));
+                self.end_sessions(now);
+            }
+            return;
+        }
+        if self.clients.is_empty() {
             return;
         }
         let room = &mut self.room;

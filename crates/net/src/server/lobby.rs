@@ -213,8 +213,9 @@ fn create_room<G: Game>(
         ),
         Some(source) => {
             // The recorded match's game, from its log (checked when the replay was set).
-            let (header, log) = crate::replay::Log::open(&source.file)
-                .map_err(|_| CloseReason::Internal("the replay's log does not read"))?;
+            let (header, log) =
+                crate::replay::Log::from_inflated(Arc::clone(&source.records), source.cut)
+                    .map_err(|_| CloseReason::Internal("the replay's log does not read"))?;
             let game = crate::replay::build_game::<G>(&header)
                 .map_err(|_| CloseReason::Internal("the replay's game does not build"))?;
             let settings = RoomSettings {

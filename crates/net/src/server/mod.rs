@@ -107,12 +107,21 @@ pub(crate) struct Shared<G: Game> {
     /// A recorded match this server replays for spectators instead of running games (set once,
     /// before it runs).
     pub(crate) replay: std::sync::OnceLock<ReplaySource>,
+    /// Results queries and log downloads in progress at most (past it: 503), so a flood of
+    /// them neither piles up store calls nor holds many logs in memory.
+    pub(crate) results_permits: tokio::sync::Semaphore,
 }
 
-/// The match a replaying server shows: the log file, its header, and how fast.
+/// Results queries and log downloads served at once at most.
+const RESULTS_AT_ONCE: usize = 4;
+
+/// The match a replaying server shows: the log's records (inflated once), its header, and how
+/// fast.
 #[derive(Debug)]
 pub(crate) struct ReplaySource {
-    pub(crate) file: Arc<[u8]>,
+    pub(crate) records: Arc<[u8]>,
+    /// The log file stopped early.
+    pub(crate) cut: bool,
     pub(crate) header: crate::journal::Header,
     pub(crate) speed: f64,
 }
@@ -182,6 +191,7 @@ impl<G: Game> Server<G> {
                 match_store: std::sync::OnceLock::new(),
                 room_tasks: AtomicU64::new(0),
                 replay: std::sync::OnceLock::new(),
+                results_permits: tokio::sync::Semaphore::new(RESULTS_AT_ONCE),
             }),
             shutdown,
         })
@@ -266,7 +276,13 @@ impl<G: Game> Server<G> {
         file: Vec<u8>,
         speed: f64,
     ) -> Result<Server<G>, crate::replay::ReplayError> {
-        let (header, _) = crate::replay::Log::<<G::Wire as Schema>::Input>::open(&file)?;
+        let (records, cut) = crate::journal::inflate(&file)?;
+        drop(file);
+        let records: Arc<[u8]> = records.into();
+        let (header, _) = crate::replay::Log::<<G::Wire as Schema>::Input>::from_inflated(
+            Arc::clone(&records),
+            cut,
+        )?;
         crate::replay::build_game::<G>(&header)?;
         if !(speed.is_finite() && (0.01..=100.0).contains(&speed)) {
             return Err(crate::replay::ReplayError::Config(
@@ -274,7 +290,8 @@ impl<G: Game> Server<G> {
             ));
         }
         let _ = self.shared.replay.set(ReplaySource {
-            file: file.into(),
+            records,
+            cut,
             header,
             speed,
         });

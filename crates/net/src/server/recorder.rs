@@ -31,6 +31,9 @@ pub(crate) const EXTENSION: &str = "twmatch";
 pub(crate) const LOST: &str = "recording stopped: the writer fell behind";
 /// How often old logs are looked for at most.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// A log written to this recently is never deleted: it may be another server's match in
+/// progress (servers may share a directory), or one just ended whose results point to it.
+const SWEEP_SPARES: Duration = Duration::from_secs(15 * 60);
 
 /// One job for the writer thread.
 enum Job {
@@ -196,48 +199,65 @@ impl Recorder {
         }
     }
 
-    /// Ends a room's log with `reason` and closes the file.
-    pub(crate) fn end(&self, mut recording: Recording, mut journal: Journal, reason: &str) {
+    /// Ends a room's log with `reason` and closes the file. Blocks while the writer's queue is
+    /// full (call it off the runtime's threads): a match's end is never dropped, so no file
+    /// stays open.
+    pub(crate) fn end(&self, recording: Recording, mut journal: Journal, reason: &str) {
         journal.end(reason);
+        let records = journal.take();
         if !recording.opened {
-            // A match shorter than one hand-over: open it with everything, then close.
-            if !self.write(&mut recording, &mut journal) {
+            // A match shorter than one hand-over: open it with everything.
+            let open = Job::Open {
+                id: recording.id,
+                path: self.dir.join(&recording.file_name),
+                records,
+            };
+            if self.jobs.send(open).is_err() {
                 return;
             }
+            let _ = self.jobs.send(Job::Close {
+                id: recording.id,
+                records: Vec::new(),
+            });
+            return;
         }
-        let job = Job::Close {
+        let _ = self.jobs.send(Job::Close {
             id: recording.id,
-            records: journal.take(),
-        };
-        if self.jobs.try_send(job).is_err() {
-            // The file stays open without its end: it reads as a log cut short.
-            self.metrics.dropped.fetch_add(1, Relaxed);
-        }
+            records,
+        });
     }
 
     /// Ends a log whose room stopped recording early (its records stop where the writer could
     /// not take more): an end record saying so, then the file closes.
+    /// Blocks while the writer's queue is full, as [`Recorder::end`].
     pub(crate) fn end_lost(&self, recording: Recording) {
         if !recording.opened {
             return;
         }
-        let job = Job::Close {
+        let _ = self.jobs.send(Job::Close {
             id: recording.id,
             records: crate::journal::end_record(LOST),
-        };
-        if self.jobs.try_send(job).is_err() {
-            self.metrics.dropped.fetch_add(1, Relaxed);
-        }
+        });
     }
 
     /// Waits (up to `timeout`) until every record handed over so far is written and every
     /// ended log closed.
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
         let (done, wait) = std::sync::mpsc::channel();
-        if self.jobs.send(Job::Barrier(done)).is_err() {
-            return false;
+        let mut barrier = Job::Barrier(done);
+        loop {
+            match self.jobs.try_send(barrier) {
+                Ok(()) => break,
+                Err(TrySendError::Full(job)) if std::time::Instant::now() < deadline => {
+                    barrier = job;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(_) => return false,
+            }
         }
-        wait.recv_timeout(timeout).is_ok()
+        wait.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .is_ok()
     }
 }
 
@@ -364,6 +384,12 @@ impl Writer {
         let now = SystemTime::now();
         let mut total: u64 = logs.iter().map(|(_, len, _)| len).sum();
         for (modified, len, path) in logs {
+            if now
+                .duration_since(modified)
+                .map_or(true, |age| age < SWEEP_SPARES)
+            {
+                continue;
+            }
             let too_old = self
                 .limits
                 .keep

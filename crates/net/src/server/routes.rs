@@ -57,22 +57,33 @@ pub(crate) async fn serve_http<G: Game, S: tokio::io::AsyncWrite + Unpin>(
             Ok(body) => http::respond(stream, "200 OK", "application/json", body.as_bytes()).await,
             Err((status, why)) => http::respond(stream, status, "text/plain", why.as_bytes()).await,
         },
-        "/api/matches" | "/api/leaderboard" => {
-            let (status, body) = results_json(shared, request).await;
-            http::respond(stream, status, "application/json", body.as_bytes()).await
-        }
-        path if path.starts_with("/api/matches/") && path.ends_with("/replay") => {
-            match replay_file(shared, path).await {
-                Ok((name, bytes)) => http::respond_download(stream, &name, &bytes).await,
-                Err((status, why)) => {
-                    let body = serde_json::json!({ "error": why }).to_string();
+        path if path == "/api/leaderboard" || path.starts_with("/api/matches") => {
+            match shared.results_permits.try_acquire() {
+                Err(_) => {
+                    let body = serde_json::json!({ "error": "busy: try again in a moment" });
+                    let body = body.to_string();
+                    http::respond(
+                        stream,
+                        "503 Service Unavailable",
+                        "application/json",
+                        body.as_bytes(),
+                    )
+                    .await
+                }
+                Ok(_permit) if path.starts_with("/api/matches/") && path.ends_with("/replay") => {
+                    match replay_file(shared, path).await {
+                        Ok((name, bytes)) => http::respond_download(stream, &name, &bytes).await,
+                        Err((status, why)) => {
+                            let body = serde_json::json!({ "error": why }).to_string();
+                            http::respond(stream, status, "application/json", body.as_bytes()).await
+                        }
+                    }
+                }
+                Ok(_permit) => {
+                    let (status, body) = results_json(shared, request).await;
                     http::respond(stream, status, "application/json", body.as_bytes()).await
                 }
             }
-        }
-        path if path.starts_with("/api/matches/") => {
-            let (status, body) = results_json(shared, request).await;
-            http::respond(stream, status, "application/json", body.as_bytes()).await
         }
         path => match crate::web::asset(path, G::web_assets()) {
             Some(asset) => http::respond(stream, "200 OK", asset.content_type, asset.body).await,
