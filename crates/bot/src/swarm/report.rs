@@ -43,7 +43,9 @@ pub struct SwarmReport<F> {
     /// Through matchmakers: for each session a node ended early (drain 1012, node lost), the
     /// time until that bot played again after matchmaking anew (None without matchmakers).
     pub rejoin_ms: Option<Quantiles>,
-    /// Bots that did not.
+    /// Bots that did not. Through matchmakers, failed attempts: each is retried (a bot may
+    /// fail several times and then connect), so compare `disconnects` with `rejoin_ms.count`
+    /// for sessions lost and not played again by the end.
     pub connect_failures: u64,
     /// Why they did not, with counts: a close-code name (e.g. `room_full`) or the error text.
     pub connect_failure_reasons: BTreeMap<String, u64>,
