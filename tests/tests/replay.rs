@@ -22,6 +22,21 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A command's movement reversed (the change the divergence tests make).
+fn reverse_move(input: &mut tickwire_arena::InputCmd) {
+    input.move_x = if input.move_x > 0 { -127 } else { 127 };
+    input.move_y = if input.move_y > 0 { -127 } else { 127 };
+}
+
+/// Card rounds that start and end quickly, so a short match plays some.
+fn quick_rounds(config: &mut tickwire_net::ServerConfig) {
+    config.games.insert(
+        "cards".into(),
+        toml::toml! { countdown_s = 0.5
+        break_s = 0.5 },
+    );
+}
+
 fn bot(url: &str, name: &str, room: &str, seconds: f64, seed: u64) -> BotOptions {
     BotOptions {
         url: url.to_string(),
@@ -101,10 +116,7 @@ async fn an_arena_match_replays_with_every_hash_matching() {
     assert_eq!(verified.header.game_config.trim(), "npcs = 3");
 
     // One command changed (a move reversed) at the 40th step: the replay names that tick.
-    let (changed, step) = change_one_command::<ArenaGame>(&file, 40, |input| {
-        input.move_x = if input.move_x > 0 { -127 } else { 127 };
-        input.move_y = if input.move_y > 0 { -127 } else { 127 };
-    });
+    let (changed, step) = change_one_command::<ArenaGame>(&file, 40, reverse_move);
     match Replayer::<ArenaGame>::open(&changed).and_then(Replayer::verify) {
         Err(ReplayError::Diverged { tick, what }) => {
             assert_eq!(tick, step, "{what}");
@@ -126,14 +138,7 @@ async fn an_arena_match_replays_with_every_hash_matching() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_card_game_match_replays_with_every_hash_matching() {
     let dir = temp_dir("cards");
-    let log = record_match::<CardsGame, Cards>(&dir, 3, 4.0, |config| {
-        config.games.insert(
-            "cards".into(),
-            toml::toml! { countdown_s = 0.5
-            break_s = 0.5 },
-        );
-    })
-    .await;
+    let log = record_match::<CardsGame, Cards>(&dir, 3, 4.0, quick_rounds).await;
     let file = std::fs::read(&log).expect("the log");
     let verified = Replayer::<CardsGame>::open(&file)
         .expect("opens")
@@ -268,14 +273,7 @@ async fn record_committed_logs() {
     .await;
     std::fs::copy(&log, data.join("arena.twmatch")).expect("copies");
     let dir = temp_dir("committed-cards");
-    let log = record_match::<CardsGame, Cards>(&dir, 3, 4.0, |config| {
-        config.games.insert(
-            "cards".into(),
-            toml::toml! { countdown_s = 0.5
-            break_s = 0.5 },
-        );
-    })
-    .await;
+    let log = record_match::<CardsGame, Cards>(&dir, 3, 4.0, quick_rounds).await;
     std::fs::copy(&log, data.join("cards.twmatch")).expect("copies");
 }
 
@@ -327,10 +325,7 @@ async fn a_served_replay_is_watched_by_spectators() {
     assert!(error.contains("join as a spectator"), "{error}");
 
     // A log with one command changed: the served replay stops where it diverges.
-    let (changed, step) = change_one_command::<ArenaGame>(&file, 30, |input| {
-        input.move_x = if input.move_x > 0 { -127 } else { 127 };
-        input.move_y = if input.move_y > 0 { -127 } else { 127 };
-    });
+    let (changed, step) = change_one_command::<ArenaGame>(&file, 30, reverse_move);
     let (report, _, _) = watch(changed).await;
     let close = report.disconnect_reason.expect("told it stopped");
     assert_eq!(close.code, 1000, "{close:?}");

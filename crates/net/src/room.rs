@@ -198,7 +198,7 @@ const INPUTS_PER_TICK_MAX: usize = 3;
 /// The wire types of a room's game.
 type Wire<G> = <G as Game>::Wire;
 /// A room's game's command, record and stats row.
-type Cmd<G> = <Wire<G> as Schema>::Input;
+pub(crate) type Cmd<G> = <Wire<G> as Schema>::Input;
 type Rec<G> = <Wire<G> as Schema>::Record;
 type Row<G> = <Wire<G> as Schema>::Stats;
 type Evt<G> = <Wire<G> as Schema>::Event;

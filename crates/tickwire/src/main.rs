@@ -598,23 +598,18 @@ async fn replay(args: ReplayArgs) -> Result<()> {
     };
     let game = header.game.clone();
     if args.serve {
-        return with_game!(game.as_str(), |G, _W| replay_serve::<G>(&args, file).await);
+        return with_game!(game.as_str(), |G, _W| replay_serve::<G>(&args, &game, file)
+            .await);
     }
     with_game!(game.as_str(), |G, _W| replay_game::<G>(&args.file, &file))
 }
 
 /// `tickwire replay FILE --serve`: a server whose one room replays the match for spectators.
-async fn replay_serve<G: Game>(args: &ReplayArgs, file: Vec<u8>) -> Result<()> {
-    // The game the log names (with_game! chose `G` from it).
-    let (records, _) = tickwire_net::journal::inflate(&file)
-        .map_err(|error| anyhow::anyhow!("{}: {error}", args.file.display()))?;
-    let header_game = match tickwire_net::journal::Reader::new().next_entry::<()>(&records) {
-        Some(Ok(tickwire_net::journal::Entry::Header(header))) => header.game,
-        _ => anyhow::bail!("{}: the log has no header", args.file.display()),
-    };
+/// `game` is the log's, which with_game! chose `G` from.
+async fn replay_serve<G: Game>(args: &ReplayArgs, game: &str, file: Vec<u8>) -> Result<()> {
     let config = ServerConfig {
         addr: args.addr,
-        game: header_game,
+        game: game.to_string(),
         // A replay records nothing and stores no results.
         record_dir: PathBuf::new(),
         results_db: String::new(),

@@ -324,14 +324,14 @@ impl<G: BotGame> Shard<G> {
             if now >= self.next_tick {
                 for index in 0..self.bots.len() {
                     self.tick(index);
-                }
-                if self.stop_deadline.is_none() {
-                    for index in 0..self.bots.len() {
-                        let bot = &mut self.bots[index];
-                        if bot.conn.is_none() && bot.retry_at.is_some_and(|at| at <= now) {
-                            bot.retry_at = None;
-                            self.connect(index);
-                        }
+                    // Through matchmakers: a bot whose wait is over matchmakes again.
+                    let bot = &mut self.bots[index];
+                    if self.stop_deadline.is_none()
+                        && bot.conn.is_none()
+                        && bot.retry_at.is_some_and(|at| at <= now)
+                    {
+                        bot.retry_at = None;
+                        self.connect(index);
                     }
                 }
                 let rate = match self.context.stats.tick_rate.load(Relaxed) {

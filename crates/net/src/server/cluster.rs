@@ -10,14 +10,14 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::Shared;
 use super::driver::RoomCmd;
 use super::lobby::lock;
+use super::{Shared, now_ms};
 use crate::close_reason::CloseReason;
 use crate::directory::{
     Capacity, Directory, DirectoryError, Liveness, MatchError, MatchRequest, NodeSpec, Placement,
@@ -292,12 +292,6 @@ impl Listing {
 const LEAVES_MAX: usize = 65_536;
 /// Dead nodes and expired seats one reaping pass removes at most.
 const REAP_LIMIT: u32 = 200;
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as u64)
-}
 
 impl Cluster {
     pub(crate) fn new(directory: Arc<dyn DynDirectory>, options: ClusterOptions) -> Cluster {

@@ -35,7 +35,9 @@ use crate::close_reason::CloseReason;
 use crate::connection::{Connection, Counts, Limits};
 use crate::game::Game;
 use crate::replay::{Log, check_hashes};
-use crate::room::{ClientId, Departed, JoinError, Room, SessionToken, SnapshotStats, TransmitKind};
+use crate::room::{
+    ClientId, Cmd, Departed, JoinError, Room, SessionToken, SnapshotStats, TransmitKind,
+};
 use crate::tls::Socket;
 
 /// The game's wire types.
@@ -115,9 +117,6 @@ pub(crate) struct Match<G: Game> {
     pub(crate) replay: Option<Log<Cmd<G>>>,
 }
 
-/// A game's command type.
-type Cmd<G> = <<G as Game>::Wire as tickwire_protocol::Schema>::Input;
-
 /// A replay room's log, and whether its replay is over (and why).
 #[derive(Debug)]
 struct LiveReplay<G: Game> {
@@ -195,14 +194,11 @@ async fn end_match<G: Game>(
     if results.is_empty() {
         return;
     }
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_millis() as i64);
     let result = crate::results::MatchResult {
         game: <G::Wire as tickwire_protocol::Schema>::NAME.to_string(),
         room: room.name().to_string(),
         started_unix_ms: game_match.started_unix_ms as i64,
-        ended_unix_ms: now_ms,
+        ended_unix_ms: super::now_ms() as i64,
         ticks,
         end: reason.to_string(),
         replay,

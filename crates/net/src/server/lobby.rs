@@ -226,9 +226,7 @@ fn create_room<G: Game>(
         }
     };
     let mut room = Room::new(name.clone(), settings, game);
-    let started_unix_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_millis() as u64);
+    let started_unix_ms = super::now_ms();
     let recording = shared
         .recorder
         .as_ref()

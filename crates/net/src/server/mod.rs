@@ -115,6 +115,14 @@ pub(crate) struct Shared<G: Game> {
 /// Results queries and log downloads served at once at most.
 const RESULTS_AT_ONCE: usize = 4;
 
+/// Milliseconds since the Unix epoch, by this machine's clock (seats' expiry, matches' start
+/// and end).
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64)
+}
+
 /// The match a replaying server shows: the log's records (inflated once), its header, and how
 /// fast.
 #[derive(Debug)]
